@@ -1,0 +1,7 @@
+"""Password sign-in, sign-out, first-run setup, and the front door."""
+
+from flask import Blueprint
+
+bp = Blueprint("login", __name__)
+
+from blueprints.login import routes  # noqa: E402,F401

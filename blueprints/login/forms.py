@@ -1,0 +1,62 @@
+"""Forms of the login blueprint."""
+
+from flask_wtf import FlaskForm
+from wtforms import EmailField
+from wtforms import HiddenField
+from wtforms import PasswordField
+from wtforms import RadioField
+from wtforms import SelectChoice
+from wtforms import SelectField
+from wtforms import StringField
+from wtforms.validators import DataRequired
+from wtforms.validators import EqualTo
+from wtforms.validators import Length
+
+from core.models import PLANS
+
+
+class LoginForm(FlaskForm):
+    """Email and password."""
+
+    email = EmailField("Email", validators=[DataRequired(), Length(max=320)])
+    password = PasswordField("Password", validators=[DataRequired(), Length(max=1000)])
+    next = HiddenField()
+
+
+class ChooseOrganizationForm(FlaskForm):
+    """Pick one of several organizations whose account the password opened."""
+
+    account = RadioField("Organization", coerce=int, validators=[DataRequired()])
+
+
+class LogoutForm(FlaskForm):
+    """A POST with a CSRF token, so that no other site can sign a person out."""
+
+
+class SetupForm(FlaskForm):
+    """First run: the setup code, the first organization and its owner."""
+
+    setup_code = StringField(
+        "Setup code",
+        validators=[DataRequired(), Length(max=100)],
+        description="Printed in the server's output when it started.",
+    )
+    organization = StringField(
+        "Organization name",
+        validators=[DataRequired(), Length(max=100)],
+        description="People type this name to sign in with SSO.",
+    )
+    plan = SelectField(
+        "Plan",
+        choices=[SelectChoice(plan, plan.capitalize()) for plan in PLANS],
+        default="free",
+        description="Okta SSO and SCIM provisioning need Pro or Enterprise.",
+    )
+    given_name = StringField("Your first name", validators=[Length(max=200)])
+    family_name = StringField("Your last name", validators=[Length(max=200)])
+    email = EmailField("Your email", validators=[DataRequired(), Length(max=320)])
+    password = PasswordField("Password", validators=[DataRequired(), Length(max=1000)])
+    confirm = PasswordField(
+        "Repeat the password",
+        validators=[DataRequired(), EqualTo("password", "The passwords differ.")],
+    )

@@ -1,0 +1,214 @@
+"""Views of the login blueprint."""
+
+from __future__ import annotations
+
+import time
+
+from flask import current_app
+from flask import flash
+from flask import redirect
+from flask import render_template
+from flask import request
+from flask import session
+from flask import url_for
+from flask_login import current_user
+from werkzeug.wrappers import Response
+from wtforms import SelectChoice
+
+from blueprints.login import bp
+from blueprints.login.forms import ChooseOrganizationForm
+from blueprints.login.forms import LoginForm
+from blueprints.login.forms import LogoutForm
+from blueprints.login.forms import SetupForm
+from core import audit
+from core import first_run
+from core import provisioning
+from core import throttle
+from core.extensions import db
+from core.models import User
+from core.models import fold
+from core.security import safe_next_url
+from core.security import spend_password_check
+from core.security import verify_password
+from core.sessions import end_session
+from core.sessions import start_session
+
+# How long the "choose your organization" step stays open after the password.
+CHOICE_SECONDS = 300
+
+
+def after_sign_in(next_url: str | None) -> Response:
+    """Redirect to `next` when it is a local path, else to the members page."""
+    return redirect(safe_next_url(next_url) or url_for("members.index"))
+
+
+@bp.get("/")
+def index() -> Response:
+    """Send people where they belong: setup, sign-in, or the members list."""
+    if current_user.is_authenticated:
+        return redirect(url_for("members.index"))
+    if first_run.setup_needed():
+        return redirect(url_for("login.setup"))
+    return redirect(url_for("login.login"))
+
+
+@bp.route("/login", methods=("GET", "POST"))
+def login() -> Response | str | tuple[str, int]:
+    """Sign in with email and password."""
+    if first_run.setup_needed():
+        return redirect(url_for("login.setup"))
+    form = LoginForm()
+    if request.method == "GET":
+        form.next.data = request.args.get("next", "")
+        if current_user.is_authenticated:
+            return after_sign_in(form.next.data)
+    if not form.validate_on_submit():
+        return render_template("login/login.html", form=form)
+
+    email, password = form.email.data.strip(), form.password.data
+    address = request.remote_addr or ""
+    candidates = (
+        db.session.execute(
+            db.select(User)
+            .filter_by(email_key=fold(email))
+            .where(User.password_hash.is_not(None))
+            .order_by(User.id)
+        )
+        .scalars()
+        .all()
+    )
+    org_ids = sorted({user.organization_id for user in candidates})
+
+    if throttle.is_throttled(email, address):
+        for org_id in org_ids or [None]:
+            audit.record("sign_in.refused", org_id, actor=email, reason="throttled")
+        db.session.commit()
+        form.password.errors.append(
+            "Too many failed sign-ins. Wait 15 minutes and try again, or ask an "
+            "administrator to check your account."
+        )
+        return render_template("login/login.html", form=form), 429
+
+    if not candidates:
+        spend_password_check(password)
+    matched = [
+        user for user in candidates if verify_password(user.password_hash, password)
+    ]
+    if not matched:
+        throttle.record_failure(email, address)
+        for org_id in org_ids or [None]:
+            audit.record(
+                "sign_in.refused", org_id, actor=email, reason="wrong password"
+            )
+        db.session.commit()
+        form.password.errors.append("Wrong email or password.")
+        return render_template("login/login.html", form=form), 401
+
+    throttle.clear_account(email)
+    active = [user for user in matched if user.is_active]
+    for user in matched:
+        if not user.is_active:
+            audit.record(
+                "sign_in.refused",
+                user.organization_id,
+                actor=user,
+                reason="inactive user",
+            )
+    db.session.commit()
+    if not active:
+        return render_template("login/inactive.html"), 403
+    if len(active) == 1:
+        return finish_password_sign_in(active[0], form.next.data)
+    session["choose"] = {
+        "ids": [user.id for user in active],
+        "at": time.time(),
+        "next": form.next.data or "",
+    }
+    return redirect(url_for("login.choose"))
+
+
+def finish_password_sign_in(user: User, next_url: str | None) -> Response:
+    """Start the session of `user`, audit it, and redirect."""
+    audit.record(
+        "sign_in.succeeded", user.organization_id, actor=user, method="password"
+    )
+    start_session(user)
+    return after_sign_in(next_url)
+
+
+@bp.route("/login/choose", methods=("GET", "POST"))
+def choose() -> Response | str:
+    """Choose among the organizations whose account the password opened."""
+    pending = session.get("choose")
+    if not pending or time.time() - pending.get("at", 0) > CHOICE_SECONDS:
+        session.pop("choose", None)
+        flash("Please sign in again.", "info")
+        return redirect(url_for("login.login"))
+    users = (
+        db.session.execute(
+            db.select(User).where(User.id.in_(pending["ids"])).order_by(User.id)
+        )
+        .scalars()
+        .all()
+    )
+    users = [user for user in users if user.is_active]
+    form = ChooseOrganizationForm()
+    form.account.choices = [
+        SelectChoice(user.id, user.organization.name) for user in users
+    ]
+    if form.validate_on_submit():
+        user = next(user for user in users if user.id == form.account.data)
+        return finish_password_sign_in(user, pending.get("next"))
+    return render_template("login/choose.html", form=form)
+
+
+@bp.route("/logout", methods=("GET", "POST"))
+def logout() -> Response | str:
+    """Sign out (POST); GET asks for confirmation so links cannot sign anyone out."""
+    if not current_user.is_authenticated:
+        return redirect(url_for("login.login"))
+    form = LogoutForm()
+    if form.validate_on_submit():
+        user = current_user._get_current_object()
+        audit.record("sign_out", user.organization_id, actor=user, commit=True)
+        end_session(user)
+        flash("You are signed out.", "success")
+        return redirect(url_for("login.login"))
+    return render_template("login/logout.html", form=form)
+
+
+@bp.route("/setup", methods=("GET", "POST"))
+def setup() -> Response | str | tuple[str, int]:
+    """First run: create the first organization and its owner."""
+    if not first_run.setup_needed():
+        return redirect(url_for("login.login"))
+    form = SetupForm()
+    if not form.validate_on_submit():
+        return render_template("login/setup.html", form=form)
+    if not first_run.check_setup_code(form.setup_code.data):
+        current_app.logger.warning("Wrong setup code from %s", request.remote_addr)
+        form.setup_code.errors.append(
+            "That is not the setup code. It is printed in the server's output "
+            "(and stored in instance/setup_code)."
+        )
+        return render_template("login/setup.html", form=form), 403
+    try:
+        org, owner = provisioning.create_organization(
+            form.organization.data,
+            owner_email=form.email.data,
+            owner_password=form.password.data,
+            plan=form.plan.data,
+            owner_given_name=form.given_name.data or "",
+            owner_family_name=form.family_name.data or "",
+        )
+    except provisioning.AccountError as exc:
+        form.form_errors.append(str(exc))
+        return render_template("login/setup.html", form=form), 400
+    first_run.forget_setup_code()
+    audit.record(
+        "organization.created", org, actor=owner, target=org.name, plan=org.plan
+    )
+    audit.record("sign_in.succeeded", org, actor=owner, method="setup")
+    start_session(owner)
+    flash(f"Welcome! {org.name} is ready.", "success")
+    return redirect(url_for("members.index"))

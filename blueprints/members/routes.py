@@ -1,0 +1,137 @@
+"""Views of the members blueprint."""
+
+from __future__ import annotations
+
+from flask import current_app
+from flask import flash
+from flask import redirect
+from flask import render_template
+from flask import request
+from flask import url_for
+from flask_login import current_user
+from flask_login import login_required
+from werkzeug.wrappers import Response
+
+from blueprints.members import bp
+from blueprints.members.forms import AddMemberForm
+from blueprints.members.forms import RoleForm
+from blueprints.members.forms import StatusForm
+from blueprints.members.queries import member_page
+from core import provisioning
+from core.extensions import db
+from core.models import Group
+from core.models import GroupMember
+from core.models import OktaIdentity
+from core.security import admin_required
+from core.security import same_org_user_or_404
+
+
+@bp.get("")
+@login_required
+def index() -> str:
+    """List the organization's members, with search and paging."""
+    search = request.args.get("q", "")[:200]
+    status = request.args.get("status", "")
+    result = member_page(
+        current_user.organization_id,
+        search=search,
+        status=status,
+        page=request.args.get("page", 1, type=int),
+        per_page=current_app.config["MEMBERS_PER_PAGE"],
+    )
+    return render_template(
+        "members/index.html", result=result, search=search, status=status
+    )
+
+
+@bp.route("/new", methods=("GET", "POST"))
+@admin_required
+def new() -> Response | str | tuple[str, int]:
+    """Add a member (owners and admins)."""
+    form = AddMemberForm()
+    if not form.validate_on_submit():
+        return render_template("members/new.html", form=form)
+    try:
+        user = provisioning.add_member(
+            current_user.organization,
+            actor=current_user,
+            email=form.email.data,
+            given_name=form.given_name.data or "",
+            family_name=form.family_name.data or "",
+            role=form.role.data,
+            password=form.password.data or None,
+        )
+    except provisioning.AccountError as exc:
+        form.form_errors.append(str(exc))
+        return render_template("members/new.html", form=form), 400
+    flash(f"{user.email} was added.", "success")
+    return redirect(url_for("members.show", user_id=user.id))
+
+
+@bp.get("/<int:user_id>")
+@login_required
+def show(user_id: int) -> str:
+    """One member: profile, groups, Okta links, and (for admins) role and status."""
+    user = same_org_user_or_404(user_id)
+    groups = (
+        db.session.execute(
+            db.select(Group)
+            .join(GroupMember, GroupMember.group_id == Group.id)
+            .where(GroupMember.user_id == user.id)
+            .order_by(Group.display_name_key)
+        )
+        .scalars()
+        .all()
+    )
+    identities = (
+        db.session.execute(
+            db.select(OktaIdentity).filter_by(user_id=user.id).order_by(OktaIdentity.id)
+        )
+        .scalars()
+        .all()
+    )
+    role_form = RoleForm(role=user.role)
+    status_form = StatusForm(status="inactive" if user.is_active else "active")
+    return render_template(
+        "members/show.html",
+        user=user,
+        groups=groups,
+        identities=identities,
+        role_form=role_form,
+        status_form=status_form,
+    )
+
+
+@bp.post("/<int:user_id>/role")
+@admin_required
+def change_role(user_id: int) -> Response:
+    """Change a member's role."""
+    user = same_org_user_or_404(user_id)
+    form = RoleForm()
+    if form.validate_on_submit():
+        try:
+            provisioning.change_role(current_user, user, form.role.data)
+            flash(f"{user.email} is now {user.role}.", "success")
+        except provisioning.AccountError as exc:
+            flash(str(exc), "error")
+    else:
+        flash("Choose a valid role.", "error")
+    return redirect(url_for("members.show", user_id=user.id))
+
+
+@bp.post("/<int:user_id>/status")
+@admin_required
+def change_status(user_id: int) -> Response:
+    """Deactivate or reactivate a member."""
+    user = same_org_user_or_404(user_id)
+    form = StatusForm()
+    if form.validate_on_submit():
+        try:
+            provisioning.set_status(current_user, user, form.status.data)
+            word = "reactivated" if user.is_active else "deactivated and signed out"
+            flash(f"{user.email} was {word}.", "success")
+        except provisioning.AccountError as exc:
+            flash(str(exc), "error")
+    else:
+        flash("That request was not understood.", "error")
+    return redirect(url_for("members.show", user_id=user.id))

@@ -1,0 +1,7 @@
+"""The organization overview and its settings (settings: owners and admins)."""
+
+from flask import Blueprint
+
+bp = Blueprint("settings", __name__)
+
+from blueprints.settings import routes  # noqa: E402,F401

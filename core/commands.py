@@ -1,0 +1,112 @@
+"""`flask` commands for administrators and scripts.
+
+Each command checks its input first and changes nothing on a bad one: it prints
+a clear message on stderr and exits with status 1.
+"""
+
+from __future__ import annotations
+
+import click
+from flask import Flask
+from flask.cli import AppGroup
+
+from core import provisioning
+from core.extensions import db
+from core.models import PLANS
+from core.provisioning import AccountError
+from core.security import SCOPES
+
+org_cli = AppGroup("org", help="Create organizations and change their plan.")
+apikey_cli = AppGroup("apikey", help="Create API keys.")
+
+
+def fail(message: str) -> None:
+    """Abort the command with `message` and exit status 1."""
+    db.session.rollback()
+    raise click.ClickException(message)
+
+
+@org_cli.command("create")
+@click.argument("name")
+@click.option("--owner-email", required=True, help="Email of the first owner.")
+@click.option("--owner-password", required=True, help="Password of the first owner.")
+@click.option(
+    "--plan", type=click.Choice(PLANS), default="free", show_default=True, help="Plan."
+)
+def org_create(name: str, owner_email: str, owner_password: str, plan: str) -> None:
+    """Create an organization and its owner."""
+    try:
+        org, owner = provisioning.create_organization(
+            name, owner_email=owner_email, owner_password=owner_password, plan=plan
+        )
+    except AccountError as exc:
+        fail(str(exc))
+        return
+    provisioning.audit_cli("organization.created", org, target=org.name, plan=plan)
+    click.echo(
+        f"Created organization {org.name!r} ({org.plan}) with owner {owner.email}."
+    )
+
+
+@org_cli.command("set-plan")
+@click.argument("name")
+@click.argument("plan", type=click.Choice(PLANS))
+def org_set_plan(name: str, plan: str) -> None:
+    """Change an organization's plan (free, pro or enterprise)."""
+    org = provisioning.find_organization(name)
+    if org is None:
+        fail(f"No organization named {name!r}.")
+        return
+    previous = org.plan
+    org.plan = plan
+    provisioning.audit_cli(
+        "organization.plan_changed", org, target=org.name, before=previous, after=plan
+    )
+    click.echo(f"Organization {org.name!r}: plan {previous} -> {plan}.")
+
+
+@org_cli.command("list")
+def org_list() -> None:
+    """List organizations with their plan and number of members."""
+    for name, plan, members in provisioning.organization_summaries():
+        click.echo(f"{name}\t{plan}\t{members} members")
+
+
+@apikey_cli.command("create")
+@click.option("--org", "org_name", required=True, help="Organization name.")
+@click.option(
+    "--scope",
+    "scopes",
+    type=click.Choice(SCOPES),
+    multiple=True,
+    required=True,
+    help="Scope the key carries (repeatable).",
+)
+@click.option(
+    "--name", default="CLI key", show_default=True, help="A label for the key."
+)
+def apikey_create(org_name: str, scopes: tuple[str, ...], name: str) -> None:
+    """Create an organization API key; its secret is the last line of output."""
+    org = provisioning.find_organization(org_name)
+    if org is None:
+        fail(f"No organization named {org_name!r}.")
+        return
+    try:
+        key, secret = provisioning.create_api_key(
+            org, name=name, scopes=list(scopes), actor="cli"
+        )
+    except AccountError as exc:
+        fail(str(exc))
+        return
+    click.echo(
+        f"Created API key {key.name!r} ({key.prefix}…) for {org.name!r},"
+        f" scopes: {key.scopes}."
+    )
+    click.echo("This secret is shown once; store it now:")
+    click.echo(secret)
+
+
+def register_commands(app: Flask) -> None:
+    """Add the command groups to `flask`."""
+    app.cli.add_command(org_cli)
+    app.cli.add_command(apikey_cli)

@@ -1,0 +1,77 @@
+"""Outgoing email: SMTP when configured, else a file in instance/outbox/.
+
+The outbox lets a newcomer follow every emailed flow without a mail server: each
+message is written as an .eml file and its path logged.
+"""
+
+from __future__ import annotations
+
+import smtplib
+import ssl
+import uuid
+from email.message import EmailMessage
+from pathlib import Path
+
+from flask import current_app
+
+
+def build_message(
+    to: str, subject: str, text: str, html: str | None = None
+) -> EmailMessage:
+    """Compose a message from the configured sender."""
+    message = EmailMessage()
+    message["From"] = current_app.config["MAIL_FROM"]
+    message["To"] = to
+    message["Subject"] = subject
+    message["Message-ID"] = f"<{uuid.uuid4().hex}@gatehouse>"
+    message.set_content(text)
+    if html is not None:
+        message.add_alternative(html, subtype="html")
+    return message
+
+
+def send_email(to: str, subject: str, text: str, html: str | None = None) -> None:
+    """Send one message, by SMTP or into the outbox.
+
+    :raise OSError: (including smtplib errors) when the SMTP server refuses it.
+    """
+    message = build_message(to, subject, text, html)
+    config = current_app.config
+    if not config["SMTP_HOST"]:
+        _write_to_outbox(message)
+        return
+    host, port, timeout = (
+        config["SMTP_HOST"],
+        int(config["SMTP_PORT"]),
+        config["SMTP_TIMEOUT"],
+    )
+    if config["SMTP_SSL"]:
+        client: smtplib.SMTP = smtplib.SMTP_SSL(
+            host, port, timeout=timeout, context=ssl.create_default_context()
+        )
+    else:
+        client = smtplib.SMTP(host, port, timeout=timeout)
+    with client:
+        if (
+            config["SMTP_STARTTLS"]
+            and not config["SMTP_SSL"]
+            and client.has_extn("starttls")
+        ):
+            client.starttls(context=ssl.create_default_context())
+        if config["SMTP_USERNAME"]:
+            client.login(config["SMTP_USERNAME"], config["SMTP_PASSWORD"])
+        client.send_message(message)
+    current_app.logger.info("Sent email %r to %s", subject, to)
+
+
+def _write_to_outbox(message: EmailMessage) -> None:
+    outbox = Path(current_app.instance_path) / "outbox"
+    outbox.mkdir(parents=True, exist_ok=True)
+    path = outbox / f"{uuid.uuid4().hex}.eml"
+    path.write_bytes(message.as_bytes())
+    current_app.logger.warning(
+        "SMTP_HOST is not set: email %r to %s written to %s",
+        message["Subject"],
+        message["To"],
+        path,
+    )

@@ -1,0 +1,388 @@
+"""Every table of Gatehouse, as SQLAlchemy 2.0 typed models.
+
+Every row that belongs to an organization carries `organization_id`, and every
+query made on behalf of a request filters on it: that column is the tenant wall.
+Case-insensitive uniqueness (organization names, emails, group names) is enforced
+by a unique index on a lower-cased `*_key` column, so it holds on SQLite and
+PostgreSQL alike and under concurrent writers.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC
+from datetime import datetime
+from typing import Any
+
+from flask_login import UserMixin
+from sqlalchemy import JSON
+from sqlalchemy import Boolean
+from sqlalchemy import DateTime
+from sqlalchemy import ForeignKey
+from sqlalchemy import Index
+from sqlalchemy import Integer
+from sqlalchemy import String
+from sqlalchemy import Text
+from sqlalchemy import TypeDecorator
+from sqlalchemy import UniqueConstraint
+from sqlalchemy.orm import Mapped
+from sqlalchemy.orm import mapped_column
+from sqlalchemy.orm import relationship
+
+from core.extensions import db
+
+PLANS = ("free", "pro", "enterprise")
+PAID_PLANS = ("pro", "enterprise")
+ROLES = ("owner", "admin", "member")
+STATUSES = ("active", "inactive")
+SOURCES = ("local", "sso", "scim")
+PROTOCOLS = ("oidc", "saml")
+
+
+def utcnow() -> datetime:
+    """Return the current time, timezone-aware, in UTC."""
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator):
+    """A timestamp stored in UTC and always read back timezone-aware.
+
+    SQLite has no timezone type and returns naive datetimes; tag them on the way out.
+    """
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(
+        self, value: datetime | None, dialect: Any
+    ) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(
+        self, value: datetime | None, dialect: Any
+    ) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC)
+
+
+def fold(text: str) -> str:
+    """The case-insensitive key of a name or email: trimmed and case-folded."""
+    return text.strip().casefold()
+
+
+class Organization(db.Model):
+    """A customer organization: the tenant every other row belongs to."""
+
+    __tablename__ = "organization"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    name_key: Mapped[str] = mapped_column(String(100), unique=True)
+    plan: Mapped[str] = mapped_column(String(20), default="free")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    sso_config: Mapped[SsoConfig | None] = relationship(
+        back_populates="organization", uselist=False, cascade="all, delete-orphan"
+    )
+
+    @property
+    def has_paid_plan(self) -> bool:
+        """Okta SSO and SCIM need the pro or enterprise plan."""
+        return self.plan in PAID_PLANS
+
+
+class User(UserMixin, db.Model):
+    """A person's account in one organization.
+
+    The same email may have accounts in several organizations; they are separate
+    rows that share nothing.
+    """
+
+    __tablename__ = "user"
+    __table_args__ = (
+        UniqueConstraint("organization_id", "email_key", name="uq_user_org_email"),
+        Index("ix_user_org_name_key", "organization_id", "name_key"),
+        Index("ix_user_email_key", "email_key"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organization_id: Mapped[int] = mapped_column(
+        ForeignKey("organization.id", ondelete="CASCADE")
+    )
+    email: Mapped[str] = mapped_column(String(320))
+    email_key: Mapped[str] = mapped_column(String(320))
+    given_name: Mapped[str] = mapped_column(String(200), default="")
+    family_name: Mapped[str] = mapped_column(String(200), default="")
+    display_name: Mapped[str] = mapped_column(String(400), default="")
+    # Lower-cased "display given family" for the members search.
+    name_key: Mapped[str] = mapped_column(String(800), default="")
+    role: Mapped[str] = mapped_column(String(20), default="member")
+    status: Mapped[str] = mapped_column(String(20), default="active")
+    source: Mapped[str] = mapped_column(String(20), default="local")
+    password_hash: Mapped[str | None] = mapped_column(String(200))
+    # SCIM: set once Okta manages this account (created or adopted by SCIM).
+    scim_managed: Mapped[bool] = mapped_column(Boolean, default=False)
+    external_id: Mapped[str | None] = mapped_column(String(400))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(
+        UTCDateTime, default=utcnow, onupdate=utcnow
+    )
+    last_sign_in_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    organization: Mapped[Organization] = relationship()
+
+    # Flask-Login: the id stored in the browser session is the session token,
+    # set by core.sessions when the session is created or loaded.
+    session_token = None  # type: str | None
+
+    def get_id(self) -> str | None:
+        """Return the token of the browser session this user object was loaded for."""
+        return self.session_token
+
+    @property
+    def is_active(self) -> bool:
+        """Inactive users keep their data but cannot sign in by any means."""
+        return self.status == "active"
+
+    @property
+    def is_admin(self) -> bool:
+        """Owners and admins manage the organization."""
+        return self.role in ("owner", "admin")
+
+    @property
+    def full_name(self) -> str:
+        """The name to show: display name, else given + family, else the email."""
+        if self.display_name:
+            return self.display_name
+        joined = f"{self.given_name} {self.family_name}".strip()
+        return joined or self.email
+
+    def refresh_name_key(self) -> None:
+        """Recompute the search key after a name changes."""
+        self.name_key = fold(
+            f"{self.display_name} {self.given_name} {self.family_name}"
+        )
+
+
+class UserSession(db.Model):
+    """A signed-in browser session, so that it can be ended from the server.
+
+    The browser holds only the token; the table holds its SHA-256. Deactivating a
+    user revokes every row of theirs, so reactivation cannot revive an old cookie.
+    """
+
+    __tablename__ = "user_session"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("user.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ip: Mapped[str] = mapped_column(String(64), default="")
+    user_agent: Mapped[str] = mapped_column(String(300), default="")
+
+    user: Mapped[User] = relationship()
+
+
+class Group(db.Model):
+    """A group of users within one organization, usually pushed from Okta."""
+
+    __tablename__ = "group"
+    __table_args__ = (
+        UniqueConstraint(
+            "organization_id", "display_name_key", name="uq_group_org_display_name"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organization_id: Mapped[int] = mapped_column(
+        ForeignKey("organization.id", ondelete="CASCADE")
+    )
+    display_name: Mapped[str] = mapped_column(String(400))
+    display_name_key: Mapped[str] = mapped_column(String(400))
+    scim_managed: Mapped[bool] = mapped_column(Boolean, default=False)
+    external_id: Mapped[str | None] = mapped_column(String(400))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(
+        UTCDateTime, default=utcnow, onupdate=utcnow
+    )
+
+
+class GroupMember(db.Model):
+    """Membership of a user in a group; both always of the same organization."""
+
+    __tablename__ = "group_member"
+
+    group_id: Mapped[int] = mapped_column(
+        ForeignKey("group.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("user.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class OktaIdentity(db.Model):
+    """The link between a user and an Okta subject for one protocol.
+
+    Keyed on (organization, protocol, issuer, subject) so one organization's Okta
+    can never vouch for an account of another.
+    """
+
+    __tablename__ = "okta_identity"
+    __table_args__ = (
+        UniqueConstraint(
+            "organization_id",
+            "protocol",
+            "issuer",
+            "subject",
+            name="uq_okta_identity_subject",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organization_id: Mapped[int] = mapped_column(
+        ForeignKey("organization.id", ondelete="CASCADE")
+    )
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("user.id", ondelete="CASCADE"), index=True
+    )
+    protocol: Mapped[str] = mapped_column(String(10))
+    issuer: Mapped[str] = mapped_column(String(500))
+    subject: Mapped[str] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class SsoConfig(db.Model):
+    """An organization's Okta SSO configuration (at most one per organization)."""
+
+    __tablename__ = "sso_config"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organization_id: Mapped[int] = mapped_column(
+        ForeignKey("organization.id", ondelete="CASCADE"), unique=True
+    )
+    provider: Mapped[str] = mapped_column(String(20), default="none")
+    protocol: Mapped[str] = mapped_column(String(10), default="oidc")
+    default_role: Mapped[str] = mapped_column(String(20), default="member")
+    oidc_client_id: Mapped[str | None] = mapped_column(String(300))
+    # Encrypted with a key derived from SECRET_KEY (core.security.encrypt_secret).
+    oidc_client_secret_enc: Mapped[str | None] = mapped_column(Text)
+    oidc_issuer: Mapped[str | None] = mapped_column(String(500))
+    metadata_url: Mapped[str | None] = mapped_column(String(1000))
+    saml_entity_id: Mapped[str | None] = mapped_column(String(1000))
+    saml_sso_url: Mapped[str | None] = mapped_column(String(1000))
+    # JSON list of PEM-less base64 certificates, every signing key the IdP publishes.
+    saml_certificates: Mapped[list[str]] = mapped_column(JSON, default=list)
+    idp_initiated_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    scim_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Bumped at every change, so cached clients built from an old version are not used.
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    updated_at: Mapped[datetime] = mapped_column(
+        UTCDateTime, default=utcnow, onupdate=utcnow
+    )
+
+    organization: Mapped[Organization] = relationship(back_populates="sso_config")
+
+    @property
+    def okta_enabled(self) -> bool:
+        """True when Okta is the organization's SSO provider."""
+        return self.provider == "okta"
+
+
+class ApiKey(db.Model):
+    """An organization key (no user) or a personal key (with a user).
+
+    Only the SHA-256 of the secret is stored: keys are 256-bit random, so a fast
+    hash is enough and lets a request find its key with one index lookup.
+    """
+
+    __tablename__ = "api_key"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organization_id: Mapped[int] = mapped_column(
+        ForeignKey("organization.id", ondelete="CASCADE"), index=True
+    )
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("user.id", ondelete="CASCADE"), index=True
+    )
+    created_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("user.id", ondelete="SET NULL")
+    )
+    name: Mapped[str] = mapped_column(String(100))
+    # The first characters of the key, shown in lists so people can tell keys apart.
+    prefix: Mapped[str] = mapped_column(String(20))
+    secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    scopes: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    user: Mapped[User | None] = relationship(foreign_keys=[user_id])
+    organization: Mapped[Organization] = relationship()
+
+    @property
+    def scope_list(self) -> list[str]:
+        """The key's scopes as a list."""
+        return self.scopes.split()
+
+    @property
+    def is_personal(self) -> bool:
+        """Personal keys act for one user and die with their access."""
+        return self.user_id is not None
+
+
+class AuditEvent(db.Model):
+    """Who did what, when: sign-ins, SCIM changes, settings and key changes."""
+
+    __tablename__ = "audit_event"
+    __table_args__ = (
+        Index("ix_audit_org_id", "organization_id", "id"),
+        Index("ix_audit_org_kind_id", "organization_id", "kind", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organization_id: Mapped[int | None] = mapped_column(
+        ForeignKey("organization.id", ondelete="CASCADE")
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    kind: Mapped[str] = mapped_column(String(60))
+    # Who acted: a user's email, "api key <prefix>", "cli", "okta", or "anonymous".
+    actor: Mapped[str] = mapped_column(String(400), default="")
+    actor_user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("user.id", ondelete="SET NULL")
+    )
+    target: Mapped[str] = mapped_column(String(400), default="")
+    ip: Mapped[str] = mapped_column(String(64), default="")
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+    @property
+    def details_text(self) -> str:
+        """Details as compact `key=value` text for the audit page."""
+        return ", ".join(
+            f"{key}={value if isinstance(value, str) else json.dumps(value)}"
+            for key, value in sorted(self.details.items())
+        )
+
+
+class SignInFailure(db.Model):
+    """A failed sign-in, kept for a short window to throttle guessing.
+
+    In the database rather than in memory so that every worker sees the count.
+    """
+
+    __tablename__ = "sign_in_failure"
+    __table_args__ = (Index("ix_sign_in_failure_key_at", "key", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(400))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -1,0 +1,229 @@
+"""Security primitives shared by every blueprint.
+
+Passwords (argon2id), API keys (random secrets stored as SHA-256), encryption of
+secrets at rest, safe redirects, role checks and the HTTP security headers.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import secrets
+from collections.abc import Callable
+from datetime import timedelta
+from functools import wraps
+from typing import Any
+from typing import TypeVar
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError
+from argon2.exceptions import VerificationError
+from cryptography.fernet import Fernet
+from cryptography.fernet import InvalidToken
+from flask import Response
+from flask import abort
+from flask import current_app
+from flask import request
+from flask.sessions import SecureCookieSessionInterface
+from flask_login import current_user
+
+from core.extensions import db
+from core.models import ApiKey
+from core.models import User
+from core.models import utcnow
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+MIN_PASSWORD_LENGTH = 10
+API_KEY_PREFIX = "gh_"
+SCOPES = ("scim",)
+
+_hasher = PasswordHasher()
+# A real hash to verify against when no account matches, so that "no such user"
+# takes as long as "wrong password" and does not reveal which emails exist.
+_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+# -- passwords ---------------------------------------------------------------
+
+
+def password_problem(password: str) -> str | None:
+    """Say what is wrong with a new password, or None when it is acceptable."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        return f"Use at least {MIN_PASSWORD_LENGTH} characters."
+    if len(password) > 1000:
+        return "Use at most 1000 characters."
+    return None
+
+
+def hash_password(password: str) -> str:
+    """Hash a password with argon2id."""
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str | None, password: str) -> bool:
+    """Check a password; always spends one argon2 verification, match or not."""
+    if not password_hash:
+        _safe_verify(_DUMMY_HASH, password)
+        return False
+    return _safe_verify(password_hash, password)
+
+
+def spend_password_check(password: str) -> None:
+    """Spend the time of one password check, for requests that match no account."""
+    _safe_verify(_DUMMY_HASH, password)
+
+
+def _safe_verify(password_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+# -- API keys ----------------------------------------------------------------
+
+
+def hash_token(token: str) -> str:
+    """SHA-256 hex digest of a high-entropy token (API key or session token)."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_api_key_secret() -> str:
+    """A fresh API key: a recognisable prefix and 256 random bits."""
+    return API_KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+def authenticate_api_key(secret: str, scope: str) -> ApiKey | None:
+    """Find the live key for `secret` that carries `scope`, and note its use.
+
+    Refused (None): unknown or revoked keys, keys without the scope, and personal
+    keys whose user is inactive. The last-used time is written at most once a
+    minute so that a busy SCIM client does not turn every request into two writes.
+    """
+    if not secret or len(secret) > 200:
+        return None
+    key = db.session.execute(
+        db.select(ApiKey).filter_by(secret_hash=hash_token(secret))
+    ).scalar_one_or_none()
+    if key is None or key.revoked_at is not None or scope not in key.scope_list:
+        return None
+    if key.user is not None and not key.user.is_active:
+        return None
+    now = utcnow()
+    if key.last_used_at is None or now - key.last_used_at > timedelta(minutes=1):
+        key.last_used_at = now
+        db.session.commit()
+    return key
+
+
+# -- secrets at rest ---------------------------------------------------------
+
+
+def _fernet() -> Fernet:
+    digest = hashlib.sha256(
+        b"gatehouse-secrets-at-rest:" + current_app.config["SECRET_KEY"].encode()
+    ).digest()
+    return Fernet(base64.urlsafe_b64encode(digest))
+
+
+def encrypt_secret(plaintext: str) -> str:
+    """Encrypt a secret (e.g. an OIDC client secret) for storage."""
+    return _fernet().encrypt(plaintext.encode()).decode()
+
+
+def decrypt_secret(ciphertext: str) -> str:
+    """Decrypt a secret stored by `encrypt_secret`.
+
+    :raise ValueError: when SECRET_KEY changed since the secret was stored.
+    """
+    try:
+        return _fernet().decrypt(ciphertext.encode()).decode()
+    except InvalidToken as exc:
+        raise ValueError("stored secret cannot be decrypted with SECRET_KEY") from exc
+
+
+# -- redirects ---------------------------------------------------------------
+
+
+def safe_next_url(target: str | None) -> str | None:
+    """Return `target` if it is a path on this app, else None.
+
+    Only a single leading "/" followed by neither "/" nor "\\" is local: browsers
+    treat "//host" and "/\\host" as other hosts. Control characters are refused
+    because browsers strip tabs and newlines before parsing ("/\\t/host").
+    """
+    if not target or len(target) > 2000:
+        return None
+    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in target):
+        return None
+    if not target.startswith("/") or target[1:2] in ("/", "\\"):
+        return None
+    return target
+
+
+# -- roles -------------------------------------------------------------------
+
+
+def admin_required(view: F) -> F:
+    """Let owners and admins through; everyone else gets 403."""
+
+    @wraps(view)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        if not current_user.is_authenticated:
+            return current_app.login_manager.unauthorized()
+        if not current_user.is_admin:
+            abort(403)
+        return view(*args, **kwargs)
+
+    return wrapped  # type: ignore[return-value]
+
+
+def same_org_user_or_404(user_id: int) -> User:
+    """Load a user of the signed-in user's organization; any other id is a 404.
+
+    :raise 404: if the user does not exist or belongs to another organization.
+    """
+    return db.one_or_404(
+        db.select(User).filter_by(
+            id=user_id, organization_id=current_user.organization_id
+        )
+    )
+
+
+# -- HTTP headers and cookies ------------------------------------------------
+
+CONTENT_SECURITY_POLICY = "; ".join(
+    (
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data:",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "frame-ancestors 'none'",
+        "form-action 'self'",
+    )
+)
+
+
+def add_security_headers(response: Response) -> Response:
+    """Set the security headers every response carries."""
+    headers = response.headers
+    headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers.setdefault("X-Frame-Options", "DENY")
+    headers.setdefault("Referrer-Policy", "same-origin")
+    headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+    if request.is_secure:
+        headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+    if request.endpoint != "static":
+        headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+class SessionInterface(SecureCookieSessionInterface):
+    """Flask's signed-cookie session, marked Secure whenever served over https."""
+
+    def get_cookie_secure(self, app: Any) -> bool:
+        return bool(app.config["SESSION_COOKIE_SECURE"]) or request.is_secure

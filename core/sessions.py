@@ -1,0 +1,84 @@
+"""Signed-in sessions that the server can end.
+
+The browser's signed cookie carries only a random token; `user_session` holds its
+hash, expiry and revocation. Flask-Login stores that token as the "user id", so the
+user loader below checks the row on every request.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+
+from flask import current_app
+from flask import request
+from flask import session
+from flask_login import login_user
+from flask_login import logout_user
+
+from core.extensions import db
+from core.extensions import login_manager
+from core.models import User
+from core.models import UserSession
+from core.models import utcnow
+from core.security import hash_token
+
+
+def start_session(user: User) -> None:
+    """Sign `user` in with a fresh session (nothing of the previous one survives)."""
+    session.clear()
+    token = secrets.token_urlsafe(32)
+    now = utcnow()
+    db.session.add(
+        UserSession(
+            token_hash=hash_token(token),
+            user_id=user.id,
+            created_at=now,
+            expires_at=now
+            + timedelta(seconds=current_app.config["SESSION_MAX_AGE_SECONDS"]),
+            ip=request.remote_addr or "",
+            user_agent=(request.user_agent.string or "")[:300],
+        )
+    )
+    user.last_sign_in_at = now
+    db.session.commit()
+    user.session_token = token
+    login_user(user)
+
+
+def end_session(user: User) -> None:
+    """Sign the current browser out and revoke its session row."""
+    if user.session_token:
+        db.session.execute(
+            db.update(UserSession)
+            .filter_by(token_hash=hash_token(user.session_token))
+            .values(revoked_at=utcnow())
+        )
+        db.session.commit()
+    logout_user()
+    session.clear()
+
+
+def revoke_all_sessions(user: User) -> int:
+    """Revoke every session of `user` (the caller commits); return how many."""
+    result = db.session.execute(
+        db.update(UserSession)
+        .filter_by(user_id=user.id, revoked_at=None)
+        .values(revoked_at=utcnow())
+    )
+    return result.rowcount
+
+
+@login_manager.user_loader
+def load_user(token: str) -> User | None:
+    """Load the user of a live session token; anything else signs the browser out."""
+    row = db.session.execute(
+        db.select(UserSession).filter_by(token_hash=hash_token(token))
+    ).scalar_one_or_none()
+    if row is None or row.revoked_at is not None or row.expires_at <= utcnow():
+        return None
+    user = row.user
+    if not user.is_active:
+        return None
+    user.session_token = token
+    return user

@@ -1,0 +1,72 @@
+"""Throttle for password sign-in: per account (email) and per client address.
+
+Failures are rows in `sign_in_failure`, so every worker shares the count. Past
+the limit within the window the key is refused without checking the password.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from flask import current_app
+
+from core.extensions import db
+from core.models import SignInFailure
+from core.models import fold
+from core.models import utcnow
+
+
+def account_key(email: str) -> str:
+    """Throttle key for an email, across organizations."""
+    return "account:" + fold(email)
+
+
+def address_key(address: str) -> str:
+    """Throttle key for a client address."""
+    return "address:" + address
+
+
+def _window() -> timedelta:
+    return timedelta(seconds=current_app.config["SIGNIN_FAILURE_WINDOW_SECONDS"])
+
+
+def recent_failures(key: str) -> int:
+    """Failures recorded for `key` within the window."""
+    since = utcnow() - _window()
+    return db.session.execute(
+        db.select(db.func.count())
+        .select_from(SignInFailure)
+        .where(SignInFailure.key == key, SignInFailure.created_at > since)
+    ).scalar_one()
+
+
+def is_throttled(email: str, address: str) -> bool:
+    """True when either the account or the address has failed too often lately."""
+    config = current_app.config
+    return (
+        recent_failures(account_key(email)) >= config["SIGNIN_MAX_FAILURES_PER_ACCOUNT"]
+        or recent_failures(address_key(address))
+        >= config["SIGNIN_MAX_FAILURES_PER_ADDRESS"]
+    )
+
+
+def record_failure(email: str, address: str) -> None:
+    """Count one failed attempt against the account and the address."""
+    now = utcnow()
+    db.session.add_all(
+        [
+            SignInFailure(key=account_key(email), created_at=now),
+            SignInFailure(key=address_key(address), created_at=now),
+        ]
+    )
+    # Old rows are useless: drop them as we go so the table stays small.
+    db.session.execute(
+        db.delete(SignInFailure).where(SignInFailure.created_at < now - _window())
+    )
+    db.session.commit()
+
+
+def clear_account(email: str) -> None:
+    """Forget an account's failures after it signs in successfully."""
+    db.session.execute(db.delete(SignInFailure).filter_by(key=account_key(email)))
+    db.session.commit()

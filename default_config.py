@@ -1,0 +1,47 @@
+"""Built-in defaults: `instance/config.py` overrides them, environment variables last.
+
+Secret-free on purpose: `SECRET_KEY` is generated into `instance/` on first start.
+"""
+
+# Base URL shown to Okta (redirect URL, ACS, SCIM base). Empty: taken from the request.
+PUBLIC_BASE_URL = ""
+
+# SQLAlchemy URL; empty means `sqlite:///<instance>/gatehouse.sqlite`.
+DATABASE_URL = ""
+
+# Number of reverse proxies in front of the app whose X-Forwarded-* headers are trusted.
+TRUST_PROXY = 0
+
+# Outgoing mail. Without SMTP_HOST, messages are written to instance/outbox/.
+SMTP_HOST = ""
+SMTP_PORT = 587
+SMTP_USERNAME = ""
+SMTP_PASSWORD = ""
+SMTP_STARTTLS = True
+SMTP_SSL = False
+SMTP_TIMEOUT = 10
+MAIL_FROM = "Gatehouse <gatehouse@localhost>"
+
+# Allow http:// metadata URLs on 127.0.0.1/localhost (local trials and tests only).
+OKTA_ALLOW_INSECURE_LOOPBACK = False
+
+# Sign-in throttle: this many failures within the window locks that key for the window.
+SIGNIN_MAX_FAILURES_PER_ACCOUNT = 5
+SIGNIN_MAX_FAILURES_PER_ADDRESS = 20
+SIGNIN_FAILURE_WINDOW_SECONDS = 15 * 60
+
+# How long a signed-in session lasts, at most, in seconds.
+SESSION_MAX_AGE_SECONDS = 14 * 24 * 3600
+
+# Session cookie: never readable by scripts, not sent on cross-site POSTs.
+# Secure is added automatically on https requests (see core/security.py).
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_SECURE = False
+SESSION_COOKIE_NAME = "gatehouse_session"
+
+# Flask-WTF: tokens live as long as the session.
+WTF_CSRF_TIME_LIMIT = None
+
+MEMBERS_PER_PAGE = 50
+AUDIT_PER_PAGE = 50

@@ -1,0 +1,149 @@
+"""Shared fixtures: a fresh app and SQLite file per test, and small builders.
+
+Builders return ids and plain values, never ORM objects (they would be detached
+once the app context that loaded them ends).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from flask.testing import FlaskCliRunner
+
+from app import create_app
+from core import provisioning
+from core.extensions import db
+from core.models import Organization
+from core.models import User
+
+PASSWORD = "correct horse battery staple"
+
+
+def make_app(tmp_path: Path, **overrides: Any) -> Flask:
+    """An app with its own instance folder and SQLite file, schema created."""
+    config = {
+        "TESTING": True,
+        "INSTANCE_PATH": str(tmp_path / "instance"),
+        "SECRET_KEY": "test-secret-key",
+        "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'test.sqlite'}",
+        "WTF_CSRF_ENABLED": False,
+        "OKTA_ALLOW_INSECURE_LOOPBACK": True,
+    }
+    config.update(overrides)
+    app = create_app(config)
+    with app.app_context():
+        db.create_all()
+    return app
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Iterator[Flask]:
+    """A fresh app (CSRF off) with an empty database."""
+    app = make_app(tmp_path)
+    yield app
+    with app.app_context():
+        db.engine.dispose()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    """A test client of `app`."""
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app: Flask) -> FlaskCliRunner:
+    """A CLI runner of `app`."""
+    return app.test_cli_runner()
+
+
+@dataclass(frozen=True)
+class OrgInfo:
+    """Ids and credentials of an organization made by `make_org`."""
+
+    id: int
+    name: str
+    owner_id: int
+    owner_email: str
+
+
+def make_org(
+    app: Flask,
+    name: str = "Acme",
+    *,
+    plan: str = "pro",
+    owner_email: str | None = None,
+    password: str = PASSWORD,
+) -> OrgInfo:
+    """Create an organization with its owner."""
+    owner_email = owner_email or f"owner@{name.lower().replace(' ', '')}.test"
+    with app.app_context():
+        org, owner = provisioning.create_organization(
+            name, owner_email=owner_email, owner_password=password, plan=plan
+        )
+        return OrgInfo(org.id, org.name, owner.id, owner.email)
+
+
+def make_user(
+    app: Flask,
+    org_id: int,
+    email: str,
+    *,
+    role: str = "member",
+    password: str | None = PASSWORD,
+    status: str = "active",
+    source: str = "local",
+    given_name: str = "",
+    family_name: str = "",
+) -> int:
+    """Create a user in an organization and return its id."""
+    with app.app_context():
+        org = db.session.get(Organization, org_id)
+        user = provisioning.new_user(
+            org,
+            email=email,
+            role=role,
+            password=password,
+            source=source,
+            given_name=given_name,
+            family_name=family_name,
+        )
+        user.status = status
+        db.session.commit()
+        return user.id
+
+
+def sign_in(client: FlaskClient, email: str, password: str = PASSWORD, **extra: str):  # type: ignore[no-untyped-def]
+    """Post the login form; returns the response (not followed)."""
+    return client.post("/login", data={"email": email, "password": password, **extra})
+
+
+def get_user(app: Flask, user_id: int) -> dict[str, Any]:
+    """A user's columns as a plain dict."""
+    with app.app_context():
+        user = db.session.get(User, user_id)
+        assert user is not None
+        return {
+            column.key: getattr(user, column.key) for column in User.__table__.columns
+        }
+
+
+@pytest.fixture
+def org(app: Flask) -> OrgInfo:
+    """A pro organization "Acme" with its owner."""
+    return make_org(app)
+
+
+@pytest.fixture
+def owner_client(app: Flask, org: OrgInfo) -> FlaskClient:
+    """A client signed in as Acme's owner."""
+    client = app.test_client()
+    response = sign_in(client, org.owner_email)
+    assert response.status_code == 302, response.text
+    return client
