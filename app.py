@@ -78,7 +78,12 @@ def load_environment(app: Flask) -> None:
         if isinstance(default, bool):
             value: Any = raw.strip().lower() in ("1", "true", "yes", "on")
         elif isinstance(default, int):
-            value = int(raw)
+            try:
+                value = int(raw)
+            except ValueError:
+                raise ValueError(
+                    f"Environment variable {name}={raw!r} must be a whole number."
+                ) from None
         else:
             value = raw
         app.config[name] = value
@@ -134,6 +139,7 @@ def register_blueprints(app: Flask) -> None:
     from blueprints.groups import bp as groups_bp
     from blueprints.login import bp as login_bp
     from blueprints.members import bp as members_bp
+    from blueprints.scim import bp as scim_bp
     from blueprints.settings import bp as settings_bp
 
     for blueprint in (
@@ -143,5 +149,6 @@ def register_blueprints(app: Flask) -> None:
         settings_bp,
         api_keys_bp,
         audit_bp,
+        scim_bp,
     ):
         app.register_blueprint(blueprint)

@@ -45,3 +45,8 @@ WTF_CSRF_TIME_LIMIT = None
 
 MEMBERS_PER_PAGE = 50
 AUDIT_PER_PAGE = 50
+
+# SCIM: largest request body accepted, and how long provisioning activity is kept.
+SCIM_MAX_BODY_BYTES = 1024 * 1024
+SCIM_ACTIVITY_RETENTION_DAYS = 30
+SCIM_MAX_PAGE_SIZE = 1000

@@ -18,6 +18,7 @@ from core.security import SCOPES
 
 org_cli = AppGroup("org", help="Create organizations and change their plan.")
 apikey_cli = AppGroup("apikey", help="Create API keys.")
+scim_cli = AppGroup("scim", help="SCIM provisioning from Okta.")
 
 
 def fail(message: str) -> None:
@@ -106,7 +107,30 @@ def apikey_create(org_name: str, scopes: tuple[str, ...], name: str) -> None:
     click.echo(secret)
 
 
+@scim_cli.command("sync")
+@click.option("--org", "org_name", required=True, help="Organization name.")
+@click.option(
+    "--on/--off", "enabled", required=True, help="Switch SCIM sync on or off."
+)
+def scim_sync(org_name: str, enabled: bool) -> None:
+    """Switch "sync users and groups from your SSO provider" (SCIM) on or off."""
+    org = provisioning.find_organization(org_name)
+    if org is None:
+        fail(f"No organization named {org_name!r}.")
+        return
+    if enabled and not org.has_paid_plan:
+        fail(
+            f"{org.name!r} is on the Free plan; SCIM needs Pro or Enterprise "
+            f"(flask org set-plan {org.name!r} pro)."
+        )
+        return
+    provisioning.set_scim_sync(org, enabled, actor="cli")
+    state = "on" if enabled else "off"
+    click.echo(f"SCIM sync is {state} for {org.name!r}.")
+
+
 def register_commands(app: Flask) -> None:
     """Add the command groups to `flask`."""
     app.cli.add_command(org_cli)
     app.cli.add_command(apikey_cli)
+    app.cli.add_command(scim_cli)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from flask import Flask
+from flask import Response
 from flask import render_template
+from flask import request
 from werkzeug.exceptions import HTTPException
 
 from core.extensions import db
@@ -13,7 +15,13 @@ def register_error_handlers(app: Flask) -> None:
     """Render HTML error pages; roll back a failed transaction on 500."""
 
     @app.errorhandler(HTTPException)
-    def http_error(error: HTTPException) -> tuple[str, int]:
+    def http_error(error: HTTPException) -> Response | tuple[str, int]:
+        if request.path.startswith("/api/v1/scim"):
+            # Unmatched SCIM URLs never reach the blueprint's own handlers.
+            from blueprints.scim import error_response
+            from blueprints.scim import http_to_scim
+
+            return error_response(http_to_scim(error))
         return render_template("errors/error.html", error=error), error.code or 500
 
     @app.errorhandler(500)

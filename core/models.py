@@ -106,6 +106,10 @@ class User(UserMixin, db.Model):
     __tablename__ = "user"
     __table_args__ = (
         UniqueConstraint("organization_id", "email_key", name="uq_user_org_email"),
+        UniqueConstraint(
+            "organization_id", "user_name_key", name="uq_user_org_user_name"
+        ),
+        Index("ix_user_org_external_id", "organization_id", "external_id"),
         Index("ix_user_org_name_key", "organization_id", "name_key"),
         Index("ix_user_email_key", "email_key"),
     )
@@ -116,6 +120,10 @@ class User(UserMixin, db.Model):
     )
     email: Mapped[str] = mapped_column(String(320))
     email_key: Mapped[str] = mapped_column(String(320))
+    # SCIM userName: Okta's unique identifier for the account, usually the email.
+    # Set to the email for accounts made here, so SCIM can find and adopt them.
+    user_name: Mapped[str] = mapped_column(String(320))
+    user_name_key: Mapped[str] = mapped_column(String(320))
     given_name: Mapped[str] = mapped_column(String(200), default="")
     family_name: Mapped[str] = mapped_column(String(200), default="")
     display_name: Mapped[str] = mapped_column(String(400), default="")
@@ -200,6 +208,7 @@ class Group(db.Model):
         UniqueConstraint(
             "organization_id", "display_name_key", name="uq_group_org_display_name"
         ),
+        Index("ix_group_org_external_id", "organization_id", "external_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -214,6 +223,8 @@ class Group(db.Model):
     updated_at: Mapped[datetime] = mapped_column(
         UTCDateTime, default=utcnow, onupdate=utcnow
     )
+
+    organization: Mapped[Organization] = relationship()
 
 
 class GroupMember(db.Model):
@@ -386,3 +397,38 @@ class SignInFailure(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     key: Mapped[str] = mapped_column(String(400))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ScimRequest(db.Model):
+    """One SCIM request as the provisioning activity page shows it.
+
+    Never the body: only what was touched and which fields changed (before and
+    after), with secrets such as Okta's placeholder password left out.
+    """
+
+    __tablename__ = "scim_request"
+    __table_args__ = (Index("ix_scim_request_org_id", "organization_id", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organization_id: Mapped[int] = mapped_column(
+        ForeignKey("organization.id", ondelete="CASCADE")
+    )
+    created_at: Mapped[datetime] = mapped_column(
+        UTCDateTime, default=utcnow, index=True
+    )
+    api_key_id: Mapped[int | None] = mapped_column(
+        ForeignKey("api_key.id", ondelete="SET NULL")
+    )
+    method: Mapped[str] = mapped_column(String(10))
+    path: Mapped[str] = mapped_column(String(500))
+    status: Mapped[int] = mapped_column(Integer)
+    scim_type: Mapped[str | None] = mapped_column(String(40))
+    detail: Mapped[str | None] = mapped_column(String(500))
+    resource_type: Mapped[str | None] = mapped_column(String(10))
+    resource_id: Mapped[int | None] = mapped_column(Integer)
+    resource_label: Mapped[str | None] = mapped_column(String(400))
+    # {"field": [before, after]} for every attribute the request changed.
+    changes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    duration_ms: Mapped[float] = mapped_column(default=0.0)
+
+    api_key: Mapped[ApiKey | None] = relationship()

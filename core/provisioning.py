@@ -18,7 +18,10 @@ from core.extensions import db
 from core.models import PLANS
 from core.models import ROLES
 from core.models import ApiKey
+from core.models import Group
+from core.models import GroupMember
 from core.models import Organization
+from core.models import SsoConfig
 from core.models import User
 from core.models import fold
 from core.models import utcnow
@@ -154,14 +157,20 @@ def new_user(
     role: str = "member",
     password: str | None = None,
     source: str = "local",
+    user_name: str | None = None,
 ) -> User:
-    """Add a user to `org` (not committed). `email` must already be normalized."""
+    """Add a user to `org` (not committed). `email` must already be normalized.
+
+    `user_name` (SCIM userName) defaults to the email.
+    """
     if role not in ROLES:
         raise AccountError(f"Role must be one of {', '.join(ROLES)}.")
     user = User(
         organization=org,
         email=email,
         email_key=fold(email),
+        user_name=user_name or email,
+        user_name_key=fold(user_name or email),
         given_name=given_name.strip(),
         family_name=family_name.strip(),
         display_name=display_name.strip(),
@@ -381,3 +390,282 @@ def rename_organization(org: Organization, name: str, *, actor: User | str) -> N
         raise AccountError(
             f"An organization named {name.strip()!r} already exists."
         ) from exc
+
+
+# -- SCIM and SSO provisioning --------------------------------------------------
+
+
+class Conflict(AccountError):
+    """The change would give two accounts (or groups) the same unique value."""
+
+
+PROFILE_FIELDS = (
+    "user_name",
+    "email",
+    "given_name",
+    "family_name",
+    "display_name",
+    "external_id",
+    "active",
+)
+
+
+def sso_config_for(org: Organization) -> SsoConfig:
+    """The organization's SSO configuration row, created (not committed) if absent."""
+    if org.sso_config is None:
+        org.sso_config = SsoConfig(provider="none")
+        db.session.add(org.sso_config)
+    return org.sso_config
+
+
+def set_scim_sync(org: Organization, enabled: bool, *, actor: User | str) -> None:
+    """Switch SCIM provisioning on or off for `org`, audit, commit."""
+    config = sso_config_for(org)
+    if config.scim_enabled == enabled:
+        return
+    config.scim_enabled = enabled
+    audit.record(
+        "settings.scim_sync", org, actor=actor, before=not enabled, after=enabled
+    )
+    db.session.commit()
+
+
+def default_role(org: Organization) -> str:
+    """Role given to people Okta creates: the SSO setting, else member."""
+    config = org.sso_config
+    return config.default_role if config is not None else "member"
+
+
+def find_user_by_user_name(org_id: int, user_name: str) -> User | None:
+    """The user of the organization with this SCIM userName (case-insensitive)."""
+    return db.session.execute(
+        db.select(User).filter_by(organization_id=org_id, user_name_key=fold(user_name))
+    ).scalar_one_or_none()
+
+
+def apply_user_profile(
+    user: User, values: dict[str, object]
+) -> dict[str, list[object]]:
+    """Apply the given profile values to `user`; return {field: [before, after]}.
+
+    Keys missing from `values` are left alone. `active` False deactivates (all
+    sessions end), True reactivates. Not committed.
+    :raise Conflict: if the userName or email belongs to another account.
+    """
+    changes: dict[str, list[object]] = {}
+    for field in PROFILE_FIELDS:
+        if field not in values:
+            continue
+        after = values[field]
+        if field == "active":
+            before_active = user.is_active
+            if after is not None and bool(after) != before_active:
+                (reactivate_user if after else deactivate_user)(user)
+                changes["active"] = [before_active, bool(after)]
+            continue
+        if field in ("user_name", "email") and after is None:
+            continue  # required: "not sent" keeps the current value
+        if field in ("given_name", "family_name", "display_name"):
+            after = after or ""
+        before = getattr(user, field)
+        if before == after:
+            continue
+        if field == "user_name":
+            other = find_user_by_user_name(user.organization_id, str(after))
+            if other is not None and other.id != user.id:
+                raise Conflict(
+                    f"userName {after} is already taken in this organization."
+                )
+            user.user_name_key = fold(str(after))
+        if field == "email":
+            other = find_user_by_email(user.organization_id, str(after))
+            if other is not None and other.id != user.id:
+                raise Conflict(f"email {after} is already used by another member.")
+            user.email_key = fold(str(after))
+        setattr(user, field, after)
+        changes[field] = [before, after]
+    if changes.keys() & {"given_name", "family_name", "display_name"}:
+        user.refresh_name_key()
+    return changes
+
+
+def scim_create_user(
+    org: Organization, values: dict[str, object]
+) -> tuple[User, bool, dict[str, list[object]]]:
+    """Create a user for SCIM, or adopt the existing account Okta means.
+
+    An account with the same userName (or, failing that, the same email) that is
+    not yet SCIM-managed is adopted: linked to SCIM and given Okta's values. That
+    is what lets a team turn provisioning on after people already use the app.
+    Returns (user, adopted, changes). Not committed.
+    :raise Conflict: when the account is already SCIM-managed (a true duplicate).
+    """
+    user_name = str(values["user_name"])
+    email = values.get("email")
+    existing = find_user_by_user_name(org.id, user_name)
+    if existing is None and email:
+        existing = find_user_by_email(org, str(email))
+    if existing is not None:
+        if existing.scim_managed:
+            raise Conflict(f"userName {user_name} already exists.")
+        existing.scim_managed = True
+        changes = apply_user_profile(existing, values)
+        changes["scim_managed"] = [False, True]
+        return existing, True, changes
+    if not email:
+        raise AccountError("emails: a primary email address is required.")
+    user = new_user(
+        org,
+        email=str(email),
+        user_name=user_name,
+        given_name=str(values.get("given_name") or ""),
+        family_name=str(values.get("family_name") or ""),
+        display_name=str(values.get("display_name") or ""),
+        role=default_role(org),
+        source="scim",
+    )
+    user.scim_managed = True
+    user.external_id = values.get("external_id")  # type: ignore[assignment]
+    if values.get("active") is False:
+        user.status = "inactive"
+    changes = {
+        field: [None, values[field]]
+        for field in PROFILE_FIELDS
+        if values.get(field) not in (None, "")
+    }
+    return user, False, changes
+
+
+def delete_user(user: User) -> None:
+    """Delete a user and everything of theirs (sessions, keys, memberships)."""
+    revoke_all_sessions(user)
+    db.session.delete(user)
+
+
+def find_group_by_name(org_id: int, display_name: str) -> Group | None:
+    """The group of the organization with this name (case-insensitive)."""
+    return db.session.execute(
+        db.select(Group).filter_by(
+            organization_id=org_id, display_name_key=fold(display_name)
+        )
+    ).scalar_one_or_none()
+
+
+def resolve_member_ids(org_id: int, ids: list[str]) -> list[int]:
+    """Turn SCIM member values into user ids of this organization.
+
+    :raise AccountError: naming the first value that is not a user of this
+        organization (unknown ids and other organizations' ids alike).
+    """
+    wanted: list[int] = []
+    for value in ids:
+        if not value.isdigit() or len(value) > 18:
+            raise AccountError(f"Member {value} is not a user of this organization.")
+        wanted.append(int(value))
+    unique = sorted(set(wanted))
+    found: set[int] = set()
+    for start in range(0, len(unique), 500):
+        chunk = unique[start : start + 500]
+        found.update(
+            db.session.execute(
+                db.select(User.id).where(
+                    User.organization_id == org_id, User.id.in_(chunk)
+                )
+            ).scalars()
+        )
+    missing = [value for value in unique if value not in found]
+    if missing:
+        raise AccountError(f"Member {missing[0]} is not a user of this organization.")
+    return unique
+
+
+def group_member_ids(group: Group) -> set[int]:
+    """Ids of the group's members."""
+    return set(
+        db.session.execute(
+            db.select(GroupMember.user_id).filter_by(group_id=group.id)
+        ).scalars()
+    )
+
+
+def add_group_members(group: Group, user_ids: list[int]) -> list[int]:
+    """Add users (already checked to be of the group's organization); return the new."""
+    current = group_member_ids(group)
+    new = [user_id for user_id in user_ids if user_id not in current]
+    if new:
+        db.session.execute(
+            db.insert(GroupMember),
+            [
+                {"group_id": group.id, "user_id": user_id, "created_at": utcnow()}
+                for user_id in new
+            ],
+        )
+        group.updated_at = utcnow()
+    return new
+
+
+def remove_group_members(group: Group, user_ids: list[int]) -> list[int]:
+    """Remove users from the group; return those that were members."""
+    current = group_member_ids(group)
+    gone = [user_id for user_id in user_ids if user_id in current]
+    for start in range(0, len(gone), 500):
+        db.session.execute(
+            db.delete(GroupMember).where(
+                GroupMember.group_id == group.id,
+                GroupMember.user_id.in_(gone[start : start + 500]),
+            )
+        )
+    if gone:
+        group.updated_at = utcnow()
+    return gone
+
+
+def set_group_members(group: Group, user_ids: list[int]) -> tuple[list[int], list[int]]:
+    """Make the group's members exactly `user_ids`; return (added, removed)."""
+    current = group_member_ids(group)
+    wanted = set(user_ids)
+    removed = remove_group_members(group, sorted(current - wanted))
+    added = add_group_members(group, sorted(wanted - current))
+    return added, removed
+
+
+def rename_group(group: Group, display_name: str) -> dict[str, list[object]]:
+    """Rename a group; return the change. Not committed.
+
+    :raise Conflict: if another group of the organization has that name.
+    """
+    if display_name == group.display_name:
+        return {}
+    other = find_group_by_name(group.organization_id, display_name)
+    if other is not None and other.id != group.id:
+        raise Conflict(f"A group named {display_name} already exists.")
+    before = group.display_name
+    group.display_name, group.display_name_key = display_name, fold(display_name)
+    return {"displayName": [before, display_name]}
+
+
+def scim_create_group(
+    org: Organization, display_name: str, external_id: str | None
+) -> tuple[Group, bool]:
+    """Create a group for SCIM, or adopt a same-named group not yet SCIM-managed.
+
+    Returns (group, adopted). Not committed.
+    :raise Conflict: if a SCIM-managed group already has that name.
+    """
+    existing = find_group_by_name(org.id, display_name)
+    if existing is not None:
+        if existing.scim_managed:
+            raise Conflict(f"A group named {display_name} already exists.")
+        existing.scim_managed = True
+        existing.external_id = external_id
+        existing.updated_at = utcnow()
+        return existing, True
+    group = Group(
+        organization=org,
+        display_name=display_name,
+        display_name_key=fold(display_name),
+        external_id=external_id,
+        scim_managed=True,
+    )
+    db.session.add(group)
+    return group, False

@@ -94,26 +94,46 @@ def new_api_key_secret() -> str:
     return API_KEY_PREFIX + secrets.token_urlsafe(32)
 
 
-def authenticate_api_key(secret: str, scope: str) -> ApiKey | None:
-    """Find the live key for `secret` that carries `scope`, and note its use.
-
-    Refused (None): unknown or revoked keys, keys without the scope, and personal
-    keys whose user is inactive. The last-used time is written at most once a
-    minute so that a busy SCIM client does not turn every request into two writes.
-    """
+def find_api_key(secret: str) -> ApiKey | None:
+    """The key whose secret this is (revoked or not), by its SHA-256."""
     if not secret or len(secret) > 200:
         return None
-    key = db.session.execute(
+    return db.session.execute(
         db.select(ApiKey).filter_by(secret_hash=hash_token(secret))
     ).scalar_one_or_none()
-    if key is None or key.revoked_at is not None or scope not in key.scope_list:
-        return None
+
+
+def api_key_problem(key: ApiKey | None, scope: str) -> str | None:
+    """Why `key` may not be used for `scope`, in words an admin can act on; or None."""
+    if key is None:
+        return "The API key is not valid. Create a key with the scim scope in API keys."
+    if key.revoked_at is not None:
+        return "The API key was revoked. Create a new key with the scim scope."
     if key.user is not None and not key.user.is_active:
-        return None
+        return "The API key belongs to a deactivated member. Use an organization key."
+    if scope not in key.scope_list:
+        return f"The API key lacks the {scope} scope. Create a key with that scope."
+    return None
+
+
+def note_api_key_use(key: ApiKey) -> None:
+    """Record the key's use, at most once a minute (the caller commits)."""
     now = utcnow()
     if key.last_used_at is None or now - key.last_used_at > timedelta(minutes=1):
         key.last_used_at = now
-        db.session.commit()
+
+
+def authenticate_api_key(secret: str, scope: str) -> ApiKey | None:
+    """Find the live key for `secret` that carries `scope`, note its use, commit.
+
+    Refused (None): unknown or revoked keys, keys without the scope, and personal
+    keys whose user is inactive.
+    """
+    key = find_api_key(secret)
+    if key is None or api_key_problem(key, scope) is not None:
+        return None
+    note_api_key_use(key)
+    db.session.commit()
     return key
 
 

@@ -1,0 +1,258 @@
+"""SCIM 2.0 service provider at /api/v1/scim (RFC 7643/7644, as Okta and Entra use it).
+
+Every request: the API key decides the organization (`g.org`); the organization
+must be on a paid plan with sync switched on. One transaction per request: views
+change and flush, `finish_request` adds the provisioning-activity row and commits
+once. A failure rolls everything back, so nothing is ever half-applied.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import timedelta
+from typing import Any
+
+from flask import Blueprint
+from flask import Response
+from flask import current_app
+from flask import g
+from flask import request
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import SQLAlchemyError
+from werkzeug.exceptions import HTTPException
+
+from blueprints.scim.errors import ScimError
+from core.extensions import csrf
+from core.extensions import db
+from core.models import ScimRequest
+from core.models import utcnow
+from core.security import api_key_problem
+from core.security import find_api_key
+from core.security import note_api_key_use
+
+bp = Blueprint("scim", __name__, url_prefix="/api/v1/scim")
+csrf.exempt(bp)
+
+SCIM_MEDIA_TYPE = "application/scim+json"
+ACCEPTED_MEDIA_TYPES = (SCIM_MEDIA_TYPE, "application/json")
+_last_prune = 0.0
+
+
+def scim_base_url() -> str:
+    """The SCIM connector base URL, from PUBLIC_BASE_URL or the request."""
+    base = current_app.config["PUBLIC_BASE_URL"] or request.url_root.rstrip("/")
+    return base + bp.url_prefix
+
+
+def scim_response(
+    body: Any, status: int = 200, headers: dict[str, str] | None = None
+) -> Response:
+    """A SCIM JSON response."""
+    return Response(
+        json.dumps(body, ensure_ascii=False),
+        status=status,
+        headers=headers or {},
+        mimetype=SCIM_MEDIA_TYPE,
+    )
+
+
+def error_response(error: ScimError) -> Response:
+    """The SCIM error body for `error`, with the context a client needs."""
+    headers = {}
+    if error.status == 401:
+        headers["WWW-Authenticate"] = 'Bearer realm="Gatehouse SCIM"'
+    g.scim_error = error
+    return scim_response(error.body(), error.status, headers)
+
+
+def note(
+    resource_type: str, resource_id: int | None, label: str, changes: dict | None = None
+) -> None:
+    """Tell the activity log which resource this request touched and how."""
+    g.scim_resource = (resource_type, resource_id, label)
+    if changes:
+        g.scim_changes = changes
+
+
+def read_json() -> Any:
+    """The request body as JSON, after checking its media type and size.
+
+    :raise ScimError: 415 for another media type, 400 invalidSyntax for bad JSON.
+    """
+    mimetype = request.mimetype
+    if mimetype not in ACCEPTED_MEDIA_TYPES:
+        raise ScimError(
+            415,
+            f"Send the body as {SCIM_MEDIA_TYPE} (or application/json),"
+            f" not {mimetype or 'nothing'}.",
+            "invalidSyntax",
+        )
+    raw = request.get_data(cache=True)
+    try:
+        return json.loads(raw, parse_constant=_refuse_constant)
+    except (ValueError, RecursionError) as exc:
+        raise ScimError(400, "The body is not valid JSON.", "invalidSyntax") from exc
+
+
+def _refuse_constant(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")
+
+
+@bp.before_request
+def authenticate() -> Response | None:
+    """Resolve the API key to the organization, or refuse with what to fix."""
+    g.scim_started = time.perf_counter()
+    request.max_content_length = current_app.config["SCIM_MAX_BODY_BYTES"]
+    scheme, _, secret = (
+        (request.headers.get("Authorization") or "").strip().partition(" ")
+    )
+    if scheme.lower() not in ("bearer", "api-key") or not secret.strip():
+        return error_response(
+            ScimError(
+                401,
+                "Send the API key as 'Authorization: Bearer <key>'. Create a key with "
+                "the scim scope in Gatehouse under API keys.",
+            )
+        )
+    key = find_api_key(secret.strip())
+    problem = api_key_problem(key, "scim")
+    if problem:
+        if key is not None and key.revoked_at is None and "scope" in problem:
+            return error_response(ScimError(403, problem))
+        return error_response(ScimError(401, problem))
+    assert key is not None
+    g.api_key, g.org = key, key.organization
+    config = g.org.sso_config
+    if not g.org.has_paid_plan:
+        return error_response(
+            ScimError(
+                403,
+                f"Organization {g.org.name} is on the Free plan; SCIM provisioning "
+                "needs Pro or Enterprise.",
+            )
+        )
+    if config is None or not config.scim_enabled:
+        return error_response(
+            ScimError(
+                403,
+                "SCIM provisioning is switched off for this organization. An admin can "
+                "turn on 'Sync the groups & users from your SSO provider' in Settings.",
+            )
+        )
+    note_api_key_use(key)
+    return None
+
+
+@bp.errorhandler(ScimError)
+def handle_scim_error(error: ScimError) -> Response:
+    """Roll back whatever the request changed and answer with the SCIM error."""
+    db.session.rollback()
+    return error_response(error)
+
+
+@bp.errorhandler(HTTPException)
+def handle_http_error(error: HTTPException) -> Response:
+    """Turn Werkzeug errors (405, 413, ...) into SCIM errors."""
+    db.session.rollback()
+    return error_response(http_to_scim(error))
+
+
+@bp.errorhandler(Exception)
+def handle_unexpected(error: Exception) -> Response:
+    """Last line of defence: log, roll back, answer SCIM JSON without internals."""
+    current_app.logger.exception("SCIM request failed")
+    db.session.rollback()
+    return error_response(ScimError(500, "The server failed to handle this request."))
+
+
+def http_to_scim(error: HTTPException) -> ScimError:
+    """The SCIM form of a Werkzeug HTTP error."""
+    code = error.code or 500
+    if code == 413:
+        limit = current_app.config["SCIM_MAX_BODY_BYTES"]
+        return ScimError(413, f"The body is larger than {limit} bytes.", "tooMany")
+    if code == 405:
+        return ScimError(405, f"{request.method} is not supported on {request.path}.")
+    if code == 404:
+        return ScimError(404, f"No SCIM endpoint at {request.path}.")
+    return ScimError(code, error.description or error.name)
+
+
+@bp.after_request
+def finish_request(response: Response) -> Response:
+    """Record the request in the activity log and commit the request's work once."""
+    org = g.get("org")
+    if org is None:
+        return response  # refused before we knew the organization: nothing to log
+    error: ScimError | None = g.get("scim_error")
+    if response.status_code < 400:
+        try:
+            db.session.add(_activity_row(response.status_code, None))
+            db.session.commit()
+            _prune_activity()
+            return response
+        except IntegrityError:
+            db.session.rollback()
+            error = ScimError(
+                409,
+                "Another request changed the same value at the same time.",
+                "uniqueness",
+            )
+        except SQLAlchemyError:
+            db.session.rollback()
+            current_app.logger.exception("SCIM commit failed")
+            error = ScimError(503, "The database is busy; retry the request.")
+        response = error_response(error)
+    db.session.rollback()
+    try:
+        db.session.add(_activity_row(response.status_code, error))
+        db.session.commit()
+    except SQLAlchemyError:
+        db.session.rollback()
+        current_app.logger.exception("Could not record a failed SCIM request")
+    _prune_activity()
+    return response
+
+
+def _activity_row(status: int, error: ScimError | None) -> ScimRequest:
+    resource_type, resource_id, label = g.get("scim_resource", (None, None, None))
+    started = g.get("scim_started", time.perf_counter())
+    return ScimRequest(
+        organization_id=g.org.id,
+        api_key_id=g.api_key.id,
+        method=request.method,
+        path=request.full_path.rstrip("?")[:500],
+        status=status,
+        scim_type=error.scim_type if error else None,
+        detail=error.detail[:500] if error else None,
+        resource_type=resource_type,
+        resource_id=resource_id,
+        resource_label=(label or "")[:400] or None,
+        changes=g.get("scim_changes", {}),
+        duration_ms=round((time.perf_counter() - started) * 1000, 2),
+    )
+
+
+def _prune_activity() -> None:
+    """Drop activity older than the retention, at most every ten minutes per process."""
+    global _last_prune
+    now = time.monotonic()
+    if now - _last_prune < 600:
+        return
+    _last_prune = now
+    cutoff = utcnow() - timedelta(
+        days=current_app.config["SCIM_ACTIVITY_RETENTION_DAYS"]
+    )
+    try:
+        db.session.execute(
+            db.delete(ScimRequest).where(ScimRequest.created_at < cutoff)
+        )
+        db.session.commit()
+    except SQLAlchemyError:
+        db.session.rollback()
+
+
+from blueprints.scim import discovery  # noqa: E402,F401
+from blueprints.scim import groups  # noqa: E402,F401
+from blueprints.scim import users  # noqa: E402,F401

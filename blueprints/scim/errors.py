@@ -1,0 +1,43 @@
+"""SCIM errors (RFC 7644 §3.12): one exception type and its JSON body."""
+
+from __future__ import annotations
+
+from typing import Any
+
+ERROR_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:Error"
+
+
+class ScimError(Exception):
+    """A failure answered with the SCIM error schema.
+
+    `scim_type` is one of RFC 7644 §3.12's values (invalidFilter, tooMany,
+    uniqueness, mutability, invalidSyntax, invalidPath, noTarget, invalidValue,
+    invalidVers, sensitive) or None.
+    """
+
+    def __init__(self, status: int, detail: str, scim_type: str | None = None) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.scim_type = scim_type
+
+    def body(self) -> dict[str, Any]:
+        """The error as a SCIM Error resource."""
+        body: dict[str, Any] = {
+            "schemas": [ERROR_SCHEMA],
+            "status": str(self.status),
+            "detail": self.detail,
+        }
+        if self.scim_type:
+            body["scimType"] = self.scim_type
+        return body
+
+
+def bad_request(detail: str, scim_type: str = "invalidValue") -> ScimError:
+    """A 400 with a scimType."""
+    return ScimError(400, detail, scim_type)
+
+
+def not_found(resource: str, resource_id: str) -> ScimError:
+    """A 404 for a resource that does not exist in this organization."""
+    return ScimError(404, f"{resource} {resource_id} not found")

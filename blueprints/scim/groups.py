@@ -1,0 +1,339 @@
+"""/Groups (RFC 7644 §3): create, read, list, replace, patch membership, delete."""
+
+from __future__ import annotations
+
+from flask import Response
+from flask import g
+from flask import request
+from sqlalchemy.exc import IntegrityError
+
+from blueprints.scim import bp
+from blueprints.scim import note
+from blueprints.scim import read_json
+from blueprints.scim import scim_base_url
+from blueprints.scim import scim_response
+from blueprints.scim.errors import ScimError
+from blueprints.scim.errors import bad_request
+from blueprints.scim.errors import not_found
+from blueprints.scim.filters import Field
+from blueprints.scim.filters import FilterError
+from blueprints.scim.lists import check_if_match
+from blueprints.scim.lists import list_page
+from blueprints.scim.lists import parse_id
+from blueprints.scim.patch import Operation
+from blueprints.scim.patch import apply_operations
+from blueprints.scim.patch import parse_operations
+from blueprints.scim.schema import GROUP_SCHEMA
+from blueprints.scim.schema import etag
+from blueprints.scim.schema import list_response
+from blueprints.scim.schema import member_ids
+from blueprints.scim.schema import parse_group
+from blueprints.scim.schema import project
+from blueprints.scim.schema import to_scim_group
+from core import provisioning
+from core.extensions import db
+from core.models import Group
+from core.models import GroupMember
+from core.models import User
+
+SCHEMAS = (GROUP_SCHEMA,)
+
+
+def _member_filter(op: str, value: object):  # type: ignore[no-untyped-def]
+    """`members.value eq "42"`: groups that have (or lack) that member."""
+    has_members = db.select(GroupMember.group_id).where(
+        GroupMember.group_id == Group.id
+    )
+    if op == "pr":
+        return has_members.exists()
+    text = str(value)
+    if op not in ("eq", "ne"):
+        raise FilterError("members.value supports eq, ne and pr.")
+    member = text.isdigit() and len(text) <= 18
+    exists = (
+        has_members.where(GroupMember.user_id == int(text)).exists()
+        if member
+        else db.false()
+    )
+    return exists if op == "eq" else ~exists
+
+
+FIELDS: dict[str, Field] = {
+    "id": Field("int_id", Group.id),
+    "displayname": Field("ci", Group.display_name_key),
+    "externalid": Field("exact", Group.external_id, nullable=True),
+    "members": Field("exists", build=_member_filter),
+    "members.value": Field("exists", build=_member_filter),
+    "meta.created": Field("datetime", Group.created_at),
+    "meta.lastmodified": Field("datetime", Group.updated_at),
+}
+
+
+def wants_members() -> bool:
+    """Should the response list members? (excludedAttributes=members says no.)"""
+    excluded = (request.args.get("excludedAttributes") or "").lower()
+    attributes = (request.args.get("attributes") or "").lower()
+    if "members" in {part.strip().split(".")[0] for part in excluded.split(",")}:
+        return False
+    return not attributes or "members" in attributes
+
+
+def members_of(group_ids: list[int]) -> dict[int, list[User]]:
+    """Members of each group, ordered by id."""
+    result: dict[int, list[User]] = {group_id: [] for group_id in group_ids}
+    if group_ids:
+        rows = db.session.execute(
+            db.select(GroupMember.group_id, User)
+            .join(User, User.id == GroupMember.user_id)
+            .where(GroupMember.group_id.in_(group_ids))
+            .order_by(User.id)
+        )
+        for group_id, user in rows:
+            result[group_id].append(user)
+    return result
+
+
+def render(group: Group, status: int = 200) -> Response:
+    """One group as a SCIM response, with Location and ETag."""
+    members = members_of([group.id])[group.id] if wants_members() else None
+    body = project(
+        to_scim_group(group, scim_base_url(), members),
+        request.args.get("attributes"),
+        request.args.get("excludedAttributes"),
+        GROUP_SCHEMA,
+    )
+    headers = {"ETag": etag(group.updated_at)}
+    if status == 201:
+        headers["Location"] = f"{scim_base_url()}/Groups/{group.id}"
+    return scim_response(body, status, headers)
+
+
+def load_group(group_id: str) -> Group:
+    """A group of the key's organization; any other id is 404.
+
+    :raise ScimError: 404 if the group is not in this organization.
+    """
+    group = db.session.execute(
+        db.select(Group).filter_by(
+            id=parse_id(group_id, "Group"), organization_id=g.org.id
+        )
+    ).scalar_one_or_none()
+    if group is None:
+        raise not_found("Group", group_id)
+    return group
+
+
+def resolve(ids: list[str]) -> list[int]:
+    """Member values → user ids of this organization, or 400 naming the bad one."""
+    try:
+        return provisioning.resolve_member_ids(g.org.id, ids)
+    except provisioning.AccountError as exc:
+        raise bad_request(str(exc)) from exc
+
+
+def flush_or_conflict() -> None:
+    """Flush; a unique index violation (a racing request) becomes a 409."""
+    try:
+        db.session.flush()
+    except IntegrityError as exc:
+        db.session.rollback()
+        raise ScimError(
+            409, "A group with that displayName already exists.", "uniqueness"
+        ) from exc
+
+
+def rename(group: Group, display_name: str) -> dict[str, list[object]]:
+    """Rename, turning a taken name into 409 uniqueness."""
+    try:
+        return provisioning.rename_group(group, display_name)
+    except provisioning.Conflict as exc:
+        raise ScimError(409, str(exc), "uniqueness") from exc
+
+
+def membership_changes(added: list[int], removed: list[int]) -> dict[str, list[object]]:
+    """The activity-log form of a membership change."""
+    changes: dict[str, list[object]] = {}
+    if added:
+        changes["members added"] = [None, added[:100]]
+    if removed:
+        changes["members removed"] = [removed[:100], None]
+    return changes
+
+
+@bp.get("/Groups")
+def list_groups() -> Response:
+    """List groups, with filter, sorting and paging."""
+    page = list_page(
+        db.select(Group).where(Group.organization_id == g.org.id),
+        Group.id,
+        FIELDS,
+        SCHEMAS,
+    )
+    members = members_of([group.id for group in page.rows]) if wants_members() else {}
+    base = scim_base_url()
+    attributes, excluded = (
+        request.args.get("attributes"),
+        request.args.get("excludedAttributes"),
+    )
+    resources = [
+        project(
+            to_scim_group(group, base, members.get(group.id) if members else None),
+            attributes,
+            excluded,
+            GROUP_SCHEMA,
+        )
+        for group in page.rows
+    ]
+    return scim_response(list_response(resources, page.total, page.start_index))
+
+
+@bp.post("/Groups")
+def create_group() -> Response:
+    """Create a group (or adopt a same-named group that SCIM does not manage yet)."""
+    data = parse_group(read_json())
+    user_ids = resolve(data.member_ids or [])
+    try:
+        group, adopted = provisioning.scim_create_group(
+            g.org, data.display_name, data.external_id
+        )
+    except provisioning.Conflict as exc:
+        raise ScimError(409, str(exc), "uniqueness") from exc
+    flush_or_conflict()
+    if adopted:
+        added, removed = provisioning.set_group_members(group, user_ids)
+    else:
+        added, removed = provisioning.add_group_members(group, user_ids), []
+    changes = {
+        "displayName": [None, group.display_name],
+        **membership_changes(added, removed),
+    }
+    if adopted:
+        changes["adopted"] = [None, True]
+    note("Group", group.id, group.display_name, changes)
+    return render(group, 201)
+
+
+@bp.get("/Groups/<group_id>")
+def get_group(group_id: str) -> Response:
+    """Read one group."""
+    group = load_group(group_id)
+    note("Group", group.id, group.display_name)
+    return render(group)
+
+
+@bp.put("/Groups/<group_id>")
+def replace_group(group_id: str) -> Response:
+    """Replace a group: name, externalId and (when sent) the whole member list."""
+    group = load_group(group_id)
+    check_if_match(group.updated_at)
+    data = parse_group(read_json())
+    changes = rename(group, data.display_name)
+    if "externalId" in data.sent and data.external_id != group.external_id:
+        changes["externalId"] = [group.external_id, data.external_id]
+        group.external_id = data.external_id
+    if data.member_ids is not None:
+        added, removed = provisioning.set_group_members(group, resolve(data.member_ids))
+        changes.update(membership_changes(added, removed))
+    group.scim_managed = True
+    flush_or_conflict()
+    note("Group", group.id, group.display_name, changes)
+    return render(group)
+
+
+def _ids_in_filter(node: tuple) -> list[str]:
+    """Member ids selected by `members[value eq "1" or value eq "2"]`."""
+    if node[0] == "or":
+        return _ids_in_filter(node[1]) + _ids_in_filter(node[2])
+    if node[0] == "cmp" and node[1].lower() == "value" and node[2] == "eq":
+        return [str(node[3])]
+    raise bad_request('Select members with value eq "<id>".', "invalidFilter")
+
+
+def _member_operation(
+    group: Group, operation: Operation
+) -> tuple[list[int], list[int]]:
+    """Apply one operation on `members`; return (added, removed)."""
+    path = operation.path
+    if path is not None and path.value_filter is not None:
+        if operation.op != "remove":
+            raise bad_request(
+                "Only remove may select members with a filter.", "invalidPath"
+            )
+        return [], provisioning.remove_group_members(
+            group, resolve(_ids_in_filter(path.value_filter))
+        )
+    value = operation.value
+    if operation.op == "remove":
+        if value is None:
+            return [], provisioning.remove_group_members(
+                group, sorted(provisioning.group_member_ids(group))
+            )
+        return [], provisioning.remove_group_members(
+            group, resolve(member_ids(value if isinstance(value, list) else [value]))
+        )
+    ids = resolve(member_ids(value if isinstance(value, list) else [value]))
+    if operation.op == "replace":
+        return provisioning.set_group_members(group, ids)
+    return provisioning.add_group_members(group, ids), []
+
+
+@bp.patch("/Groups/<group_id>")
+def patch_group(group_id: str) -> Response:
+    """Patch a group: add/remove/replace members, rename, externalId."""
+    group = load_group(group_id)
+    check_if_match(group.updated_at)
+    operations = parse_operations(read_json(), SCHEMAS)
+    added: list[int] = []
+    removed: list[int] = []
+    others: list[Operation] = []
+    for operation in operations:
+        path = operation.path
+        if path is not None and path.attribute.lower() == "members":
+            plus, minus = _member_operation(group, operation)
+        elif path is None and any(key.lower() == "members" for key in operation.value):
+            members = next(
+                v for k, v in operation.value.items() if k.lower() == "members"
+            )
+            plus, minus = _member_operation(
+                group, Operation(operation.op, None, members)
+            )
+            rest = {k: v for k, v in operation.value.items() if k.lower() != "members"}
+            if rest:
+                others.append(Operation(operation.op, None, rest))
+        else:
+            others.append(operation)
+            continue
+        added, removed = added + plus, removed + minus
+    changes = membership_changes(added, removed)
+    if others:
+        current = {"displayName": group.display_name, "externalId": group.external_id}
+        patched = apply_operations(
+            current, others, attributes=("displayName", "externalId")
+        )
+        name = patched.get("displayName")
+        if not isinstance(name, str) or not name.strip() or len(name) > 400:
+            raise bad_request("displayName must be a non-empty string.")
+        changes.update(rename(group, name.strip()))
+        external_id = patched.get("externalId")
+        if external_id is not None and not isinstance(external_id, str):
+            raise bad_request("externalId must be a string.")
+        if external_id != group.external_id:
+            changes["externalId"] = [group.external_id, external_id]
+            group.external_id = external_id
+    group.scim_managed = True
+    flush_or_conflict()
+    note("Group", group.id, group.display_name, changes)
+    if request.args.get("attributes"):
+        return render(group)
+    return Response(status=204)
+
+
+@bp.delete("/Groups/<group_id>")
+def delete_group(group_id: str) -> Response:
+    """Delete a group (its members stay)."""
+    group = load_group(group_id)
+    check_if_match(group.updated_at)
+    note("Group", group.id, group.display_name, {"deleted": [False, True]})
+    db.session.delete(group)
+    db.session.flush()
+    return Response(status=204)

@@ -1,0 +1,375 @@
+"""SCIM resources ↔ our rows: serialisation and request-body parsing.
+
+Pure functions over plain values; nothing here reads the request or the session.
+RFC 7643 defines the attributes; Gatehouse maps userName, name.givenName,
+name.familyName, displayName, emails (primary), active and externalId, and
+ignores every other attribute it is sent (locale, name.middleName, extensions,
+Okta's placeholder password).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from blueprints.scim.errors import bad_request
+from core.models import Group
+from core.models import User
+from core.provisioning import AccountError
+from core.provisioning import normalize_email
+
+USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
+GROUP_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:Group"
+ENTERPRISE_USER_SCHEMA = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+LIST_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
+PATCH_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+
+MAX_STRING = {
+    "userName": 320,
+    "email": 320,
+    "name": 200,
+    "displayName": 400,
+    "externalId": 400,
+}
+
+
+def timestamp(moment: datetime) -> str:
+    """RFC 3339 in UTC with a Z, as SCIM clients expect."""
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def etag(moment: datetime) -> str:
+    """A weak entity tag derived from the last modification time."""
+    return f'W/"{int(moment.timestamp() * 1_000_000):x}"'
+
+
+def meta(
+    resource_type: str, created: datetime, modified: datetime, location: str
+) -> dict:
+    """The `meta` attribute of a resource (RFC 7643 §3.1)."""
+    return {
+        "resourceType": resource_type,
+        "created": timestamp(created),
+        "lastModified": timestamp(modified),
+        "location": location,
+        "version": etag(modified),
+    }
+
+
+def to_scim_user(user: User, base_url: str, groups: list[Group] | None = None) -> dict:
+    """A user as a SCIM User resource. `groups`, if given, are listed read-only."""
+    name = {
+        "givenName": user.given_name,
+        "familyName": user.family_name,
+        "formatted": f"{user.given_name} {user.family_name}".strip(),
+    }
+    resource: dict[str, Any] = {
+        "schemas": [USER_SCHEMA],
+        "id": str(user.id),
+        "userName": user.user_name,
+        "name": {key: value for key, value in name.items() if value},
+        "displayName": user.display_name or None,
+        "emails": [{"value": user.email, "type": "work", "primary": True}],
+        "active": user.is_active,
+        "meta": meta(
+            "User", user.created_at, user.updated_at, f"{base_url}/Users/{user.id}"
+        ),
+    }
+    if user.external_id is not None:
+        resource["externalId"] = user.external_id
+    if groups is not None:
+        resource["groups"] = [
+            {
+                "value": str(group.id),
+                "display": group.display_name,
+                "$ref": f"{base_url}/Groups/{group.id}",
+                "type": "direct",
+            }
+            for group in groups
+        ]
+    return {key: value for key, value in resource.items() if value not in (None, {})}
+
+
+def to_scim_group(group: Group, base_url: str, members: list[User] | None) -> dict:
+    """A group as a SCIM Group resource; `members=None` leaves the list out."""
+    resource: dict[str, Any] = {
+        "schemas": [GROUP_SCHEMA],
+        "id": str(group.id),
+        "displayName": group.display_name,
+        "meta": meta(
+            "Group", group.created_at, group.updated_at, f"{base_url}/Groups/{group.id}"
+        ),
+    }
+    if group.external_id is not None:
+        resource["externalId"] = group.external_id
+    if members is not None:
+        resource["members"] = [
+            {
+                "value": str(user.id),
+                "display": user.user_name,
+                "$ref": f"{base_url}/Users/{user.id}",
+                "type": "User",
+            }
+            for user in members
+        ]
+    return resource
+
+
+def list_response(resources: list[dict], total: int, start_index: int) -> dict:
+    """A ListResponse (RFC 7644 §3.4.2), the same shape even when empty."""
+    return {
+        "schemas": [LIST_SCHEMA],
+        "totalResults": total,
+        "startIndex": start_index,
+        "itemsPerPage": len(resources),
+        "Resources": resources,
+    }
+
+
+# -- projection (attributes / excludedAttributes, RFC 7644 §3.4.2.5) ------------
+
+ALWAYS_RETURNED = {"id", "schemas"}
+
+
+def _split_attribute_list(
+    text: str | None, core_schema: str
+) -> list[tuple[str, str | None]]:
+    paths = []
+    for raw in (text or "").split(","):
+        raw = raw.strip()
+        if not raw:
+            continue
+        if raw.lower().startswith(core_schema.lower() + ":"):
+            raw = raw[len(core_schema) + 1 :]
+        top, _, sub = raw.partition(".")
+        paths.append((top.lower(), sub.lower() or None))
+    return paths
+
+
+def project(
+    resource: dict, attributes: str | None, excluded: str | None, core_schema: str
+) -> dict:
+    """Keep only `attributes`, or drop `excludedAttributes`; id and schemas stay."""
+    wanted = _split_attribute_list(attributes, core_schema)
+    unwanted = _split_attribute_list(excluded, core_schema)
+    if wanted:
+        result: dict[str, Any] = {}
+        for key, value in resource.items():
+            if key.lower() in ALWAYS_RETURNED:
+                result[key] = value
+                continue
+            subs = [sub for top, sub in wanted if top == key.lower()]
+            if not subs:
+                continue
+            if None in subs or not isinstance(value, dict | list):
+                result[key] = value
+            elif isinstance(value, dict):
+                result[key] = {k: v for k, v in value.items() if k.lower() in subs}
+            else:
+                result[key] = [
+                    {k: v for k, v in item.items() if k.lower() in subs}
+                    for item in value
+                ]
+        return result
+    result = dict(resource)
+    for top, sub in unwanted:
+        for key in list(result):
+            if key.lower() != top or key.lower() in ALWAYS_RETURNED:
+                continue
+            if sub is None:
+                del result[key]
+            elif isinstance(result[key], dict):
+                result[key] = {k: v for k, v in result[key].items() if k.lower() != sub}
+    return result
+
+
+# -- parsing request bodies ------------------------------------------------------
+
+
+def parse_bool(value: Any, attribute: str) -> bool:
+    """A SCIM boolean: JSON true/false, or the strings Entra sends ("True")."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    raise bad_request(f"{attribute} must be true or false.")
+
+
+def _string(
+    value: Any, attribute: str, limit: int, *, required: bool = False
+) -> str | None:
+    if value is None:
+        if required:
+            raise bad_request(f"{attribute} is required.")
+        return None
+    if not isinstance(value, str):
+        raise bad_request(f"{attribute} must be a string.")
+    value = value.strip()
+    if required and not value:
+        raise bad_request(f"{attribute} is required.")
+    if len(value) > limit:
+        raise bad_request(f"{attribute} is longer than {limit} characters.")
+    if any(ord(ch) < 0x20 for ch in value):
+        raise bad_request(f"{attribute} contains control characters.")
+    return value
+
+
+def _email(value: str) -> str:
+    try:
+        return normalize_email(value)
+    except AccountError as exc:
+        raise bad_request(f"{value!r} is not a valid email address.") from exc
+
+
+def _primary_email(emails: Any) -> str | None:
+    """The address to keep: the primary one, else a work one, else the first."""
+    if emails is None:
+        return None
+    if not isinstance(emails, list) or not all(
+        isinstance(item, dict) for item in emails
+    ):
+        raise bad_request("emails must be a list of objects.")
+    candidates = [item for item in emails if item.get("value")]
+    if not candidates:
+        return None
+    for rule in (
+        lambda item: item.get("primary") in (True, "true", "True"),
+        lambda item: str(item.get("type", "")).lower() == "work",
+        lambda item: True,
+    ):
+        chosen = [item for item in candidates if rule(item)]
+        if chosen:
+            value = _string(chosen[0]["value"], "emails.value", MAX_STRING["email"])
+            return _email(value) if value else None
+    return None
+
+
+def _check_schemas(body: dict, schema: str) -> None:
+    schemas = body.get("schemas")
+    if schemas is None:
+        return
+    if not isinstance(schemas, list) or schema not in schemas:
+        raise ScimSyntaxError(f"schemas must include {schema}.")
+
+
+class ScimSyntaxError(Exception):
+    """Raised for bodies that are not the resource they claim to be."""
+
+
+@dataclass
+class UserInput:
+    """The attributes a User body asserts; None means "not sent"."""
+
+    user_name: str
+    email: str | None
+    given_name: str | None
+    family_name: str | None
+    display_name: str | None
+    external_id: str | None
+    active: bool | None
+    sent: frozenset[str]
+
+
+def parse_user(body: Any) -> UserInput:
+    """Read a User resource from a POST or PUT body.
+
+    :raise ScimError: 400 invalidValue/invalidSyntax for a malformed body.
+    """
+    if not isinstance(body, dict):
+        raise bad_request("The body must be a JSON object.", "invalidSyntax")
+    try:
+        _check_schemas(body, USER_SCHEMA)
+    except ScimSyntaxError as exc:
+        raise bad_request(str(exc), "invalidSyntax") from exc
+    user_name = _string(
+        body.get("userName"), "userName", MAX_STRING["userName"], required=True
+    )
+    name = body.get("name")
+    if name is not None and not isinstance(name, dict):
+        raise bad_request("name must be an object.")
+    name = name or {}
+    email = _primary_email(body.get("emails"))
+    if email is None and "emails" not in body:
+        # No address sent: a userName that is an email stands for it (Okta's default).
+        try:
+            email = normalize_email(user_name)  # type: ignore[arg-type]
+        except AccountError:
+            email = None
+    active = body.get("active")
+    return UserInput(
+        user_name=user_name,  # type: ignore[arg-type]
+        email=email,
+        given_name=_string(name.get("givenName"), "name.givenName", MAX_STRING["name"]),
+        family_name=_string(
+            name.get("familyName"), "name.familyName", MAX_STRING["name"]
+        ),
+        display_name=_string(
+            body.get("displayName"), "displayName", MAX_STRING["displayName"]
+        ),
+        external_id=_string(
+            body.get("externalId"), "externalId", MAX_STRING["externalId"]
+        ),
+        active=None if active is None else parse_bool(active, "active"),
+        sent=frozenset(
+            key
+            for key, present in (
+                ("email", "emails" in body or email is not None),
+                ("given_name", "givenName" in name),
+                ("family_name", "familyName" in name),
+                ("display_name", "displayName" in body),
+                ("external_id", "externalId" in body),
+                ("active", active is not None),
+            )
+            if present
+        ),
+    )
+
+
+@dataclass
+class GroupInput:
+    """The attributes a Group body asserts."""
+
+    display_name: str
+    external_id: str | None
+    member_ids: list[str] | None
+    sent: frozenset[str]
+
+
+def member_ids(members: Any) -> list[str]:
+    """The `value`s of a members list (each an object with a value)."""
+    if not isinstance(members, list):
+        raise bad_request("members must be a list.")
+    ids = []
+    for member in members:
+        if not isinstance(member, dict) or not isinstance(
+            member.get("value"), str | int
+        ):
+            raise bad_request("Each member needs a value (the user's id).")
+        ids.append(str(member["value"]))
+    return ids
+
+
+def parse_group(body: Any) -> GroupInput:
+    """Read a Group resource from a POST or PUT body.
+
+    :raise ScimError: 400 for a malformed body.
+    """
+    if not isinstance(body, dict):
+        raise bad_request("The body must be a JSON object.", "invalidSyntax")
+    try:
+        _check_schemas(body, GROUP_SCHEMA)
+    except ScimSyntaxError as exc:
+        raise bad_request(str(exc), "invalidSyntax") from exc
+    display_name = _string(
+        body.get("displayName"), "displayName", MAX_STRING["displayName"], required=True
+    )
+    members = body.get("members")
+    return GroupInput(
+        display_name=display_name,  # type: ignore[arg-type]
+        external_id=_string(
+            body.get("externalId"), "externalId", MAX_STRING["externalId"]
+        ),
+        member_ids=None if members is None else member_ids(members),
+        sent=frozenset(key for key in ("externalId", "members") if key in body),
+    )

@@ -1,0 +1,225 @@
+"""/Users (RFC 7644 §3): create, read, list, replace, patch, delete."""
+
+from __future__ import annotations
+
+from flask import Response
+from flask import g
+from flask import request
+from sqlalchemy.exc import IntegrityError
+
+from blueprints.scim import bp
+from blueprints.scim import note
+from blueprints.scim import read_json
+from blueprints.scim import scim_base_url
+from blueprints.scim import scim_response
+from blueprints.scim.errors import ScimError
+from blueprints.scim.errors import bad_request
+from blueprints.scim.errors import not_found
+from blueprints.scim.filters import Field
+from blueprints.scim.lists import check_if_match
+from blueprints.scim.lists import list_page
+from blueprints.scim.lists import parse_id
+from blueprints.scim.patch import apply_operations
+from blueprints.scim.patch import parse_operations
+from blueprints.scim.schema import ENTERPRISE_USER_SCHEMA
+from blueprints.scim.schema import USER_SCHEMA
+from blueprints.scim.schema import UserInput
+from blueprints.scim.schema import etag
+from blueprints.scim.schema import list_response
+from blueprints.scim.schema import parse_user
+from blueprints.scim.schema import project
+from blueprints.scim.schema import to_scim_user
+from core import provisioning
+from core.extensions import db
+from core.models import Group
+from core.models import GroupMember
+from core.models import User
+
+SCHEMAS = (USER_SCHEMA, ENTERPRISE_USER_SCHEMA)
+USER_ATTRIBUTES = ("userName", "name", "displayName", "emails", "active", "externalId")
+
+# RFC 7643 §4.1: userName, emails and name parts are caseExact=false; externalId
+# and id are case-exact.
+FIELDS: dict[str, Field] = {
+    "id": Field("int_id", User.id),
+    "username": Field("ci", User.user_name_key),
+    "externalid": Field("exact", User.external_id, nullable=True),
+    "displayname": Field("ci", db.func.lower(User.display_name)),
+    "name.givenname": Field("ci", db.func.lower(User.given_name)),
+    "name.familyname": Field("ci", db.func.lower(User.family_name)),
+    "emails": Field("ci", User.email_key),
+    "emails.value": Field("ci", User.email_key),
+    "emails.type": Field("const", const="work", sortable=False),
+    "emails.primary": Field("const", const=True, sortable=False),
+    "active": Field("bool", User.status == "active", sortable=False),
+    "meta.created": Field("datetime", User.created_at),
+    "meta.lastmodified": Field("datetime", User.updated_at),
+}
+
+
+def groups_of(user_ids: list[int]) -> dict[int, list[Group]]:
+    """Groups of each user, for the read-only `groups` attribute."""
+    result: dict[int, list[Group]] = {user_id: [] for user_id in user_ids}
+    if not user_ids:
+        return result
+    rows = db.session.execute(
+        db.select(GroupMember.user_id, Group)
+        .join(Group, Group.id == GroupMember.group_id)
+        .where(GroupMember.user_id.in_(user_ids))
+        .order_by(Group.display_name_key)
+    )
+    for user_id, group in rows:
+        result[user_id].append(group)
+    return result
+
+
+def render(user: User, status: int = 200) -> Response:
+    """One user as a SCIM response, with Location and ETag."""
+    body = to_scim_user(user, scim_base_url(), groups_of([user.id])[user.id])
+    body = project(
+        body,
+        request.args.get("attributes"),
+        request.args.get("excludedAttributes"),
+        USER_SCHEMA,
+    )
+    headers = {"ETag": etag(user.updated_at)}
+    if status == 201:
+        headers["Location"] = body["meta"]["location"] if "meta" in body else ""
+    return scim_response(body, status, headers)
+
+
+def load_user(user_id: str) -> User:
+    """A user of the key's organization; any other id is 404.
+
+    :raise ScimError: 404 if the user is not in this organization.
+    """
+    user = db.session.execute(
+        db.select(User).filter_by(
+            id=parse_id(user_id, "User"), organization_id=g.org.id
+        )
+    ).scalar_one_or_none()
+    if user is None:
+        raise not_found("User", user_id)
+    return user
+
+
+def profile_values(data: UserInput, *, everything: bool) -> dict[str, object]:
+    """The profile fields a body asserts (all of them for POST and PATCH)."""
+    fields = provisioning.PROFILE_FIELDS if everything else ("user_name", *data.sent)
+    return {field: getattr(data, field) for field in fields}
+
+
+def flush_or_conflict() -> None:
+    """Flush; a unique index violation (a racing request) becomes a 409."""
+    try:
+        db.session.flush()
+    except IntegrityError as exc:
+        db.session.rollback()
+        raise ScimError(409, "userName or email already exists.", "uniqueness") from exc
+
+
+@bp.get("/Users")
+def list_users() -> Response:
+    """List users, with filter, sorting and paging."""
+    page = list_page(
+        db.select(User).where(User.organization_id == g.org.id),
+        User.id,
+        FIELDS,
+        SCHEMAS,
+    )
+    memberships = groups_of([user.id for user in page.rows])
+    base = scim_base_url()
+    attributes, excluded = (
+        request.args.get("attributes"),
+        request.args.get("excludedAttributes"),
+    )
+    resources = [
+        project(
+            to_scim_user(user, base, memberships[user.id]),
+            attributes,
+            excluded,
+            USER_SCHEMA,
+        )
+        for user in page.rows
+    ]
+    return scim_response(list_response(resources, page.total, page.start_index))
+
+
+@bp.post("/Users")
+def create_user() -> Response:
+    """Create a user, or adopt the not-yet-SCIM account with that userName."""
+    data = parse_user(read_json())
+    if data.email is None:
+        raise bad_request("Send a primary email in emails (userName is not an email).")
+    try:
+        user, adopted, changes = provisioning.scim_create_user(
+            g.org, profile_values(data, everything=True)
+        )
+    except provisioning.Conflict as exc:
+        raise ScimError(409, str(exc), "uniqueness") from exc
+    except provisioning.AccountError as exc:
+        raise bad_request(str(exc)) from exc
+    flush_or_conflict()
+    note(
+        "User",
+        user.id,
+        user.user_name,
+        {"adopted": [None, True], **changes} if adopted else changes,
+    )
+    return render(user, 201)
+
+
+@bp.get("/Users/<user_id>")
+def get_user(user_id: str) -> Response:
+    """Read one user."""
+    user = load_user(user_id)
+    note("User", user.id, user.user_name)
+    return render(user)
+
+
+def update(user: User, values: dict[str, object]) -> Response:
+    """Apply profile values (from PUT or PATCH) and answer with the user."""
+    try:
+        changes = provisioning.apply_user_profile(user, values)
+    except provisioning.Conflict as exc:
+        raise ScimError(409, str(exc), "uniqueness") from exc
+    if not user.scim_managed:
+        user.scim_managed = True
+        changes["scim_managed"] = [False, True]
+    flush_or_conflict()
+    note("User", user.id, user.user_name, changes)
+    return render(user)
+
+
+@bp.put("/Users/<user_id>")
+def replace_user(user_id: str) -> Response:
+    """Replace a user (what Okta's wizard-made apps send for every change)."""
+    user = load_user(user_id)
+    check_if_match(user.updated_at)
+    data = parse_user(read_json())
+    return update(user, profile_values(data, everything=False))
+
+
+@bp.patch("/Users/<user_id>")
+def patch_user(user_id: str) -> Response:
+    """Patch a user (what Okta's catalog apps and Entra send)."""
+    user = load_user(user_id)
+    check_if_match(user.updated_at)
+    operations = parse_operations(read_json(), SCHEMAS)
+    current = to_scim_user(user, scim_base_url())
+    patched = apply_operations(
+        current, operations, attributes=USER_ATTRIBUTES, multi_valued=("emails",)
+    )
+    data = parse_user(patched)
+    return update(user, profile_values(data, everything=True))
+
+
+@bp.delete("/Users/<user_id>")
+def delete_user(user_id: str) -> Response:
+    """Delete a user for good (Okta deactivates instead; other clients delete)."""
+    user = load_user(user_id)
+    check_if_match(user.updated_at)
+    note("User", user.id, user.user_name, {"deleted": [False, True]})
+    provisioning.delete_user(user)
+    db.session.flush()
+    return Response(status=204)
