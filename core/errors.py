@@ -9,6 +9,7 @@ from flask import request
 from werkzeug.exceptions import HTTPException
 
 from core.extensions import db
+from core.urls import SCIM_PATH
 
 
 def register_error_handlers(app: Flask) -> None:
@@ -16,7 +17,7 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException) -> Response | tuple[str, int]:
-        if request.path.startswith("/api/v1/scim"):
+        if request.path.startswith(SCIM_PATH):
             # Unmatched SCIM URLs never reach the blueprint's own handlers.
             from blueprints.scim import error_response
             from blueprints.scim import http_to_scim

@@ -23,6 +23,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
 from blueprints.scim.errors import ScimError
+from core import audit
 from core.extensions import csrf
 from core.extensions import db
 from core.models import ScimRequest
@@ -30,8 +31,10 @@ from core.models import utcnow
 from core.security import api_key_problem
 from core.security import find_api_key
 from core.security import note_api_key_use
+from core.urls import SCIM_PATH
+from core.urls import public_url
 
-bp = Blueprint("scim", __name__, url_prefix="/api/v1/scim")
+bp = Blueprint("scim", __name__, url_prefix=SCIM_PATH)
 csrf.exempt(bp)
 
 SCIM_MEDIA_TYPE = "application/scim+json"
@@ -41,8 +44,7 @@ _last_prune = 0.0
 
 def scim_base_url() -> str:
     """The SCIM connector base URL, from PUBLIC_BASE_URL or the request."""
-    base = current_app.config["PUBLIC_BASE_URL"] or request.url_root.rstrip("/")
-    return base + bp.url_prefix
+    return public_url(SCIM_PATH)
 
 
 def scim_response(
@@ -189,6 +191,7 @@ def finish_request(response: Response) -> Response:
     if response.status_code < 400:
         try:
             db.session.add(_activity_row(response.status_code, None))
+            _audit_change()
             db.session.commit()
             _prune_activity()
             return response
@@ -231,6 +234,29 @@ def _activity_row(status: int, error: ScimError | None) -> ScimRequest:
         resource_label=(label or "")[:400] or None,
         changes=g.get("scim_changes", {}),
         duration_ms=round((time.perf_counter() - started) * 1000, 2),
+    )
+
+
+def _audit_change() -> None:
+    """Write an audit event for a request that changed a user or group."""
+    resource_type, resource_id, label = g.get("scim_resource", (None, None, None))
+    changes = g.get("scim_changes")
+    if request.method == "GET" or not resource_type or not changes:
+        return
+    if request.method == "POST":
+        verb = "adopted" if "adopted" in changes else "created"
+    elif request.method == "DELETE":
+        verb = "deleted"
+    elif "active" in changes:
+        verb = "reactivated" if changes["active"][1] else "deactivated"
+    else:
+        verb = "updated"
+    audit.record(
+        f"scim.{resource_type.lower()}.{verb}",
+        g.org,
+        actor=f"api key {g.api_key.prefix}…",
+        target=label or "",
+        changes=changes,
     )
 
 

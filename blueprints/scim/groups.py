@@ -191,6 +191,7 @@ def list_groups() -> Response:
 def create_group() -> Response:
     """Create a group (or adopt a same-named group that SCIM does not manage yet)."""
     data = parse_group(read_json())
+    note("Group", None, data.display_name)
     user_ids = resolve(data.member_ids or [])
     try:
         group, adopted = provisioning.scim_create_group(

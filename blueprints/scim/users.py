@@ -103,6 +103,21 @@ def load_user(user_id: str) -> User:
     return user
 
 
+SCIM_NAMES = {
+    "user_name": "userName",
+    "email": "emails",
+    "given_name": "name.givenName",
+    "family_name": "name.familyName",
+    "display_name": "displayName",
+    "external_id": "externalId",
+}
+
+
+def scim_changes(changes: dict[str, list[object]]) -> dict[str, list[object]]:
+    """Changes keyed by SCIM attribute names, as the activity page shows them."""
+    return {SCIM_NAMES.get(field, field): pair for field, pair in changes.items()}
+
+
 def profile_values(data: UserInput, *, everything: bool) -> dict[str, object]:
     """The profile fields a body asserts (all of them for POST and PATCH)."""
     fields = provisioning.PROFILE_FIELDS if everything else ("user_name", *data.sent)
@@ -149,6 +164,7 @@ def list_users() -> Response:
 def create_user() -> Response:
     """Create a user, or adopt the not-yet-SCIM account with that userName."""
     data = parse_user(read_json())
+    note("User", None, data.user_name)
     if data.email is None:
         raise bad_request("Send a primary email in emails (userName is not an email).")
     try:
@@ -187,7 +203,7 @@ def update(user: User, values: dict[str, object]) -> Response:
         user.scim_managed = True
         changes["scim_managed"] = [False, True]
     flush_or_conflict()
-    note("User", user.id, user.user_name, changes)
+    note("User", user.id, user.user_name, scim_changes(changes))
     return render(user)
 
 

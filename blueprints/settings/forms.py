@@ -1,6 +1,7 @@
 """Forms of the settings blueprint."""
 
 from flask_wtf import FlaskForm
+from wtforms import BooleanField
 from wtforms import StringField
 from wtforms.validators import DataRequired
 from wtforms.validators import Length
@@ -14,3 +15,9 @@ class RenameForm(FlaskForm):
         validators=[DataRequired(), Length(max=100)],
         description="Members type this name on the SSO sign-in page.",
     )
+
+
+class ScimSyncForm(FlaskForm):
+    """Switch SCIM provisioning on or off."""
+
+    enabled = BooleanField("Sync the groups & users from your SSO provider")

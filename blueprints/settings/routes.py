@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from flask import abort
+from flask import current_app
 from flask import flash
 from flask import redirect
 from flask import render_template
+from flask import request
 from flask import url_for
 from flask_login import current_user
 from flask_login import login_required
@@ -13,12 +17,19 @@ from werkzeug.wrappers import Response
 
 from blueprints.settings import bp
 from blueprints.settings.forms import RenameForm
+from blueprints.settings.forms import ScimSyncForm
 from core import provisioning
 from core.extensions import db
+from core.models import ApiKey
 from core.models import Group
 from core.models import OktaIdentity
+from core.models import Organization
+from core.models import ScimRequest
 from core.models import User
+from core.models import utcnow
 from core.security import admin_required
+from core.urls import SCIM_PATH
+from core.urls import public_url
 
 
 def _count(query: object) -> int:
@@ -51,8 +62,20 @@ def organization() -> str:
 def index() -> str:
     """Organization settings: name, plan, single sign-on."""
     org = current_user.organization
+    return render_settings(org, RenameForm(name=org.name))
+
+
+def render_settings(org: Organization, rename_form: RenameForm) -> str:
+    """The settings page with its forms."""
+    config = org.sso_config
+    enabled = bool(config and config.scim_enabled)
     return render_template(
-        "settings/index.html", org=org, rename_form=RenameForm(name=org.name)
+        "settings/index.html",
+        org=org,
+        rename_form=rename_form,
+        scim_form=ScimSyncForm(enabled=not enabled),
+        scim_enabled=enabled,
+        scim_url=public_url(SCIM_PATH),
     )
 
 
@@ -72,4 +95,83 @@ def rename() -> Response | tuple[str, int]:
         else:
             flash(f"The organization is now called {org.name}.", "success")
             return redirect(url_for("settings.index"))
-    return render_template("settings/index.html", org=org, rename_form=form), 400
+    return render_settings(org, form), 400
+
+
+@bp.post("/settings/scim")
+@admin_required
+def scim_sync() -> Response:
+    """Switch "Sync the groups & users from your SSO provider" on or off."""
+    org = current_user.organization
+    form = ScimSyncForm()
+    if not form.validate_on_submit():
+        abort(400)
+    if form.enabled.data and not org.has_paid_plan:
+        flash("SCIM provisioning needs the Pro or Enterprise plan.", "error")
+        return redirect(url_for("settings.index"))
+    provisioning.set_scim_sync(org, bool(form.enabled.data), actor=current_user)
+    state = "on" if form.enabled.data else "off"
+    flash(f"Sync of users and groups from Okta is {state}.", "success")
+    return redirect(url_for("settings.index"))
+
+
+@bp.get("/settings/provisioning")
+@admin_required
+def provisioning_activity() -> str:
+    """Every SCIM request of the organization, newest first, with a summary."""
+    org = current_user.organization
+    errors_only = request.args.get("errors") == "1"
+    before = request.args.get("before", type=int)
+    per_page = current_app.config["AUDIT_PER_PAGE"]
+    query = db.select(ScimRequest).where(ScimRequest.organization_id == org.id)
+    if errors_only:
+        query = query.where(ScimRequest.status >= 400)
+    if before:
+        query = query.where(ScimRequest.id < before)
+    rows = (
+        db.session.execute(query.order_by(ScimRequest.id.desc()).limit(per_page + 1))
+        .scalars()
+        .all()
+    )
+    more = len(rows) > per_page
+    rows = rows[:per_page]
+    return render_template(
+        "settings/provisioning.html",
+        org=org,
+        rows=rows,
+        summary=activity_summary(org.id),
+        errors_only=errors_only,
+        next_before=rows[-1].id if more else None,
+        first_page=before is None,
+        scim_url=public_url(SCIM_PATH),
+    )
+
+
+def activity_summary(org_id: int) -> dict[str, object]:
+    """Last success, errors in the last 24 hours, and the SCIM keys' last use."""
+    last_success = db.session.execute(
+        db.select(ScimRequest)
+        .where(ScimRequest.organization_id == org_id, ScimRequest.status < 400)
+        .order_by(ScimRequest.id.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+    since = utcnow() - timedelta(hours=24)
+    errors = db.session.execute(
+        db.select(db.func.count())
+        .select_from(ScimRequest)
+        .where(
+            ScimRequest.organization_id == org_id,
+            ScimRequest.status >= 400,
+            ScimRequest.created_at > since,
+        )
+    ).scalar_one()
+    keys = (
+        db.session.execute(
+            db.select(ApiKey)
+            .where(ApiKey.organization_id == org_id, ApiKey.scopes.contains("scim"))
+            .order_by(ApiKey.last_used_at.desc().nulls_last(), ApiKey.id.desc())
+        )
+        .scalars()
+        .all()
+    )
+    return {"last_success": last_success, "errors_24h": errors, "keys": keys}
