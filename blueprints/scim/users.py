@@ -176,12 +176,9 @@ def create_user() -> Response:
     except provisioning.AccountError as exc:
         raise bad_request(str(exc)) from exc
     flush_or_conflict()
-    note(
-        "User",
-        user.id,
-        user.user_name,
-        {"adopted": [None, True], **changes} if adopted else changes,
-    )
+    if adopted:
+        changes = {"adopted": [None, True], **changes}
+    note("User", user.id, user.user_name, scim_changes(changes))
     return render(user, 201)
 
 
