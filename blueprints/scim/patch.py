@@ -198,7 +198,8 @@ def apply_operations(
     for operation in operations:
         if operation.path is None:
             for raw_key, value in operation.value.items():
-                path = Path(*raw_key.split(".", 1)) if "." in raw_key else Path(raw_key)
+                attribute, _, sub = str(raw_key).partition(".")
+                path = Path(attribute, None, sub or None)
                 _apply(result, operation.op, path, value, keys, multi_valued, read_only)
         else:
             _apply(
