@@ -502,9 +502,23 @@ def scim_create_user(
     """
     user_name = str(values["user_name"])
     email = values.get("email")
-    existing = find_user_by_user_name(org.id, user_name)
-    if existing is None and email:
-        existing = find_user_by_email(org, str(email))
+    # One query for both: the account with this userName wins over the one with
+    # this email.
+    matches = (
+        db.session.execute(
+            db.select(User).where(
+                User.organization_id == org.id,
+                (User.user_name_key == fold(user_name))
+                | (User.email_key == fold(str(email or user_name))),
+            )
+        )
+        .scalars()
+        .all()
+    )
+    existing = next(
+        (user for user in matches if user.user_name_key == fold(user_name)),
+        matches[0] if matches else None,
+    )
     if existing is not None:
         if existing.scim_managed:
             raise Conflict(f"userName {user_name} already exists.")

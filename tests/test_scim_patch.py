@@ -35,7 +35,11 @@ def patch(resource: dict[str, Any], *operations: dict[str, Any]) -> dict[str, An
         {"schemas": [PATCH], "Operations": list(operations)}, SCHEMAS
     )
     return apply_operations(
-        resource, parsed, attributes=USER_ATTRIBUTES, multi_valued=("emails",)
+        resource,
+        parsed,
+        attributes=USER_ATTRIBUTES,
+        multi_valued=("emails",),
+        schemas=SCHEMAS,
     )
 
 

@@ -18,6 +18,7 @@ from flask import Response
 from flask import current_app
 from flask import g
 from flask import request
+from sqlalchemy import Insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
@@ -125,6 +126,8 @@ def authenticate() -> Response | None:
         return error_response(ScimError(401, problem))
     assert key is not None
     g.api_key, g.org = key, key.organization
+    # Plain ids survive a rollback (which expires the ORM objects).
+    g.api_key_id, g.org_id = key.id, key.organization_id
     config = g.org.sso_config
     if not g.org.has_paid_plan:
         return error_response(
@@ -190,7 +193,7 @@ def finish_request(response: Response) -> Response:
     error: ScimError | None = g.get("scim_error")
     if response.status_code < 400:
         try:
-            db.session.add(_activity_row(response.status_code, None))
+            db.session.execute(_activity_insert(response.status_code, None))
             _audit_change()
             db.session.commit()
             _prune_activity()
@@ -209,7 +212,7 @@ def finish_request(response: Response) -> Response:
         response = error_response(error)
     db.session.rollback()
     try:
-        db.session.add(_activity_row(response.status_code, error))
+        db.session.execute(_activity_insert(response.status_code, error))
         db.session.commit()
     except SQLAlchemyError:
         db.session.rollback()
@@ -218,12 +221,14 @@ def finish_request(response: Response) -> Response:
     return response
 
 
-def _activity_row(status: int, error: ScimError | None) -> ScimRequest:
+def _activity_insert(status: int, error: ScimError | None) -> Insert:
+    """The INSERT of this request's activity row (Core: it runs on every request)."""
     resource_type, resource_id, label = g.get("scim_resource", (None, None, None))
     started = g.get("scim_started", time.perf_counter())
-    return ScimRequest(
-        organization_id=g.org.id,
-        api_key_id=g.api_key.id,
+    return db.insert(ScimRequest).values(
+        created_at=utcnow(),
+        organization_id=g.org_id,
+        api_key_id=g.api_key_id,
         method=request.method,
         path=request.full_path.rstrip("?")[:500],
         status=status,

@@ -309,7 +309,7 @@ def patch_group(group_id: str) -> Response:
     if others:
         current = {"displayName": group.display_name, "externalId": group.external_id}
         patched = apply_operations(
-            current, others, attributes=("displayName", "externalId")
+            current, others, attributes=("displayName", "externalId"), schemas=SCHEMAS
         )
         name = patched.get("displayName")
         if not isinstance(name, str) or not name.strip() or len(name) > 400:

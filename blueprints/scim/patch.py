@@ -186,9 +186,11 @@ def apply_operations(
     attributes: tuple[str, ...],
     multi_valued: tuple[str, ...] = (),
     read_only: tuple[str, ...] = ("id", "meta", "schemas"),
+    schemas: tuple[str, ...] = (),
 ) -> dict:
     """Return a copy of `resource` with the operations applied.
 
+    `schemas` are the URNs that may prefix attribute names.
     `attributes` are the canonical names this resource stores; any other attribute
     is ignored (RFC 7644 lets a server ignore what it does not support, and Okta
     sends profile attributes an app may not map).
@@ -198,8 +200,9 @@ def apply_operations(
     for operation in operations:
         if operation.path is None:
             for raw_key, value in operation.value.items():
-                attribute, _, sub = str(raw_key).partition(".")
-                path = Path(attribute, None, sub or None)
+                # Entra flattens changes into keys that are paths themselves:
+                # "name.givenName", 'emails[type eq "work"].value', schema URNs.
+                path = parse_path(str(raw_key), schemas)
                 _apply(result, operation.op, path, value, keys, multi_valued, read_only)
         else:
             _apply(

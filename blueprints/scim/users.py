@@ -73,9 +73,16 @@ def groups_of(user_ids: list[int]) -> dict[int, list[Group]]:
     return result
 
 
-def render(user: User, status: int = 200) -> Response:
-    """One user as a SCIM response, with Location and ETag."""
-    body = to_scim_user(user, scim_base_url(), groups_of([user.id])[user.id])
+def render(
+    user: User, status: int = 200, groups: list[Group] | None = None
+) -> Response:
+    """One user as a SCIM response, with Location and ETag.
+
+    `groups` saves a query when the caller knows them (a new user has none).
+    """
+    if groups is None:
+        groups = groups_of([user.id])[user.id]
+    body = to_scim_user(user, scim_base_url(), groups)
     body = project(
         body,
         request.args.get("attributes"),
@@ -179,7 +186,7 @@ def create_user() -> Response:
     if adopted:
         changes = {"adopted": [None, True], **changes}
     note("User", user.id, user.user_name, scim_changes(changes))
-    return render(user, 201)
+    return render(user, 201, None if adopted else [])
 
 
 @bp.get("/Users/<user_id>")
@@ -221,7 +228,11 @@ def patch_user(user_id: str) -> Response:
     operations = parse_operations(read_json(), SCHEMAS)
     current = to_scim_user(user, scim_base_url())
     patched = apply_operations(
-        current, operations, attributes=USER_ATTRIBUTES, multi_valued=("emails",)
+        current,
+        operations,
+        attributes=USER_ATTRIBUTES,
+        multi_valued=("emails",),
+        schemas=SCHEMAS,
     )
     data = parse_user(patched)
     return update(user, profile_values(data, everything=True))
