@@ -111,6 +111,7 @@ class User(UserMixin, db.Model):
         ),
         Index("ix_user_org_external_id", "organization_id", "external_id"),
         Index("ix_user_org_name_key", "organization_id", "name_key"),
+        Index("ix_user_org_status", "organization_id", "status"),
         Index("ix_user_email_key", "email_key"),
     )
 
@@ -432,3 +433,24 @@ class ScimRequest(db.Model):
     duration_ms: Mapped[float] = mapped_column(default=0.0)
 
     api_key: Mapped[ApiKey | None] = relationship()
+
+
+class LinkToken(db.Model):
+    """A single-use, expiring invitation to link a user's account to Okta.
+
+    Emailed when Okta SSO is set up (and on request); only the SHA-256 of the
+    token is stored.
+    """
+
+    __tablename__ = "link_token"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("user.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    user: Mapped[User] = relationship()

@@ -25,9 +25,10 @@ class MemberPage:
     """One page of the members list with what each row shows."""
 
     users: list[User]
-    total: int
+    total: int | None  # None for searches: counting every match costs a full scan
     page: int
-    pages: int
+    pages: int | None
+    has_next: bool
     groups: dict[int, list[str]]
     linked: set[int]
 
@@ -55,18 +56,31 @@ def member_query(org_id: int, search: str, status: str) -> Select:
 def member_page(
     org_id: int, *, search: str, status: str, page: int, per_page: int
 ) -> MemberPage:
-    """Load one page of members, with their group names and Okta link flags."""
+    """Load one page of members, with their group names and Okta link flags.
+
+    A plain listing counts its rows (an index-only count); a search does not,
+    since a substring match cannot use an index: it reads one row more than a
+    page to know whether there is a next page.
+    """
     query = member_query(org_id, search, status)
-    total = db.session.execute(
-        query.with_only_columns(db.func.count()).order_by(None)
-    ).scalar_one()
-    pages = max(1, -(-total // per_page))
-    page = min(max(1, page), pages)
+    page = max(1, page)
+    total: int | None = None
+    pages: int | None = None
+    if not fold(search):
+        total = db.session.execute(
+            query.with_only_columns(db.func.count()).order_by(None)
+        ).scalar_one()
+        pages = max(1, -(-total // per_page))
+        page = min(page, pages)
     users = list(
         db.session.execute(
-            query.order_by(User.email_key).limit(per_page).offset((page - 1) * per_page)
+            query.order_by(User.email_key)
+            .limit(per_page + 1)
+            .offset((page - 1) * per_page)
         ).scalars()
     )
+    has_next = len(users) > per_page
+    users = users[:per_page]
     ids = [user.id for user in users]
     groups: dict[int, list[str]] = defaultdict(list)
     linked: set[int] = set()
@@ -83,4 +97,4 @@ def member_page(
                 db.select(OktaIdentity.user_id).where(OktaIdentity.user_id.in_(ids))
             ).scalars()
         )
-    return MemberPage(users, total, page, pages, dict(groups), linked)
+    return MemberPage(users, total, page, pages, has_next, dict(groups), linked)

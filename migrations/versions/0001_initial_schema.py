@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 8ec7df470b49
+Revision ID: 0e200df4eaba
 Revises: 
-Create Date: 2026-11-29 03:22:32.180128
+Create Date: 2026-11-29 03:47:16.912449
 
 """
 from alembic import op
@@ -14,7 +14,7 @@ import core.models
 
 
 # revision identifiers, used by Alembic.
-revision = '8ec7df470b49'
+revision = '0e200df4eaba'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -106,6 +106,7 @@ def upgrade():
         batch_op.create_index('ix_user_email_key', ['email_key'], unique=False)
         batch_op.create_index('ix_user_org_external_id', ['organization_id', 'external_id'], unique=False)
         batch_op.create_index('ix_user_org_name_key', ['organization_id', 'name_key'], unique=False)
+        batch_op.create_index('ix_user_org_status', ['organization_id', 'status'], unique=False)
 
     op.create_table('api_key',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -157,6 +158,20 @@ def upgrade():
     )
     with op.batch_alter_table('group_member', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_group_member_user_id'), ['user_id'], unique=False)
+
+    op.create_table('link_token',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('token_hash', sa.String(length=64), nullable=False),
+    sa.Column('user_id', sa.Integer(), nullable=False),
+    sa.Column('created_at', core.models.UTCDateTime(), nullable=False),
+    sa.Column('expires_at', core.models.UTCDateTime(), nullable=False),
+    sa.Column('used_at', core.models.UTCDateTime(), nullable=True),
+    sa.ForeignKeyConstraint(['user_id'], ['user.id'], ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('token_hash')
+    )
+    with op.batch_alter_table('link_token', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_link_token_user_id'), ['user_id'], unique=False)
 
     op.create_table('okta_identity',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -232,6 +247,10 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_okta_identity_user_id'))
 
     op.drop_table('okta_identity')
+    with op.batch_alter_table('link_token', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_link_token_user_id'))
+
+    op.drop_table('link_token')
     with op.batch_alter_table('group_member', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_group_member_user_id'))
 
@@ -247,6 +266,7 @@ def downgrade():
 
     op.drop_table('api_key')
     with op.batch_alter_table('user', schema=None) as batch_op:
+        batch_op.drop_index('ix_user_org_status')
         batch_op.drop_index('ix_user_org_name_key')
         batch_op.drop_index('ix_user_org_external_id')
         batch_op.drop_index('ix_user_email_key')
