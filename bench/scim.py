@@ -326,33 +326,29 @@ def main() -> None:
 
     errors = sum(v for k, v in scim_status.items() if k != 201)
     floor_errors = sum(v for k, v in floor_status.items() if k != 201)
-    print(
-        f"server: gunicorn 2 gthread workers x 4 threads, SQLite WAL; clients: {args.clients}"
+    ratio = scim_rate / floor_rate
+    lines = [
+        f"server: gunicorn 2 gthread workers x 4 threads, SQLite WAL;"
+        f" clients: {args.clients}",
+        f"floor (key lookup + INSERT + COMMIT): {floor_rate:7.0f} req/s"
+        f"  errors {floor_errors}",
+        f"SCIM POST /Users x {args.users}: {scim_rate:7.0f} users/s"
+        f"  errors {errors}  {dict(scim_status)}",
+        f"ratio SCIM / floor: {ratio:.2f} (target >= 0.70)",
+        "userName eq lookups, one client (ms): p50 / p99",
+    ]
+    for size, (p50, p99) in (
+        (first, lookup_1k),
+        (args.users, lookup_n),
+        (args.big, lookup_big),
+    ):
+        lines.append(f"  at {size:>7,} users: {p50:6.2f} / {p99:6.2f}")
+    lines.append(
+        f"  p50 at {args.big:,} / p50 at {first:,}:"
+        f" {lookup_big[0] / lookup_1k[0]:.2f} (target <= 1.5)"
     )
-    print(
-        f"floor  (key lookup + INSERT + COMMIT): {floor_rate:8.0f} req/s   errors {floor_errors}"
-    )
-    print(
-        f"SCIM   POST /Users x {args.users}:        {scim_rate:8.0f} users/s errors {errors}"
-        f"   {dict(scim_status)}"
-    )
-    print(
-        f"ratio  SCIM / floor:                   {scim_rate / floor_rate:8.2f}   (target >= 0.70)"
-    )
-    print("userName eq lookups (1 client, ms):      p50      p99")
-    print(
-        f"  at {first:>7,} users:                  {lookup_1k[0]:6.2f}   {lookup_1k[1]:6.2f}"
-    )
-    print(
-        f"  at {args.users:>7,} users:                  {lookup_n[0]:6.2f}   {lookup_n[1]:6.2f}"
-    )
-    print(
-        f"  at {args.big:>7,} users:                  {lookup_big[0]:6.2f}   {lookup_big[1]:6.2f}"
-    )
-    print(
-        f"  p50 at {args.big:,} / at {first:,}:            {lookup_big[0] / lookup_1k[0]:6.2f}   (target <= 1.5)"
-    )
-    print(f"peak memory (largest gunicorn process):  {memory:.0f} MiB")
+    lines.append(f"peak memory (largest gunicorn process): {memory:.0f} MiB")
+    print("\n".join(lines))
 
 
 if __name__ == "__main__":
