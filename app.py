@@ -22,6 +22,7 @@ from core.extensions import csrf
 from core.extensions import db
 from core.extensions import login_manager
 from core.extensions import migrate
+from core.extensions import oauth
 from core.security import SessionInterface
 from core.security import add_security_headers
 
@@ -121,6 +122,7 @@ def init_extensions(app: Flask) -> None:
     db.init_app(app)
     migrate.init_app(app, db)
     csrf.init_app(app)
+    oauth.init_app(app)
     login_manager.init_app(app)
     login_manager.login_view = "login.login"
     login_manager.login_message = "Please sign in to see that page."
@@ -139,6 +141,7 @@ def register_blueprints(app: Flask) -> None:
     from blueprints.groups import bp as groups_bp
     from blueprints.login import bp as login_bp
     from blueprints.members import bp as members_bp
+    from blueprints.okta_oidc import bp as okta_oidc_bp
     from blueprints.scim import bp as scim_bp
     from blueprints.settings import bp as settings_bp
 
@@ -150,5 +153,6 @@ def register_blueprints(app: Flask) -> None:
         api_keys_bp,
         audit_bp,
         scim_bp,
+        okta_oidc_bp,
     ):
         app.register_blueprint(blueprint)

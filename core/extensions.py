@@ -2,6 +2,7 @@
 
 import sqlite3
 
+from authlib.integrations.flask_client import OAuth
 from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
@@ -19,6 +20,9 @@ db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
 login_manager = LoginManager()
 csrf = CSRFProtect()
+# One Authlib client per organization and configuration version: see
+# blueprints/okta_oidc/client.py.
+oauth = OAuth()
 
 
 @event.listens_for(Engine, "connect")

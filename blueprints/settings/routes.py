@@ -16,8 +16,10 @@ from flask_login import login_required
 from werkzeug.wrappers import Response
 
 from blueprints.settings import bp
+from blueprints.settings.forms import OktaForm
 from blueprints.settings.forms import RenameForm
 from blueprints.settings.forms import ScimSyncForm
+from blueprints.settings.forms import SsoProviderForm
 from core import provisioning
 from core.extensions import db
 from core.models import ApiKey
@@ -27,7 +29,10 @@ from core.models import Organization
 from core.models import ScimRequest
 from core.models import User
 from core.models import utcnow
+from core.okta import OktaError
 from core.security import admin_required
+from core.sso import configure_oidc
+from core.sso import disable_sso
 from core.urls import SCIM_PATH
 from core.urls import public_url
 
@@ -74,6 +79,9 @@ def render_settings(org: Organization, rename_form: RenameForm) -> str:
         org=org,
         rename_form=rename_form,
         scim_form=ScimSyncForm(enabled=not enabled),
+        sso_form=SsoProviderForm(
+            provider="okta" if config is not None and config.okta_enabled else "none"
+        ),
         scim_enabled=enabled,
         scim_url=public_url(SCIM_PATH),
     )
@@ -175,3 +183,90 @@ def activity_summary(org_id: int) -> dict[str, object]:
         .all()
     )
     return {"last_success": last_success, "errors_24h": errors, "keys": keys}
+
+
+def redirect_url() -> str:
+    """The OIDC redirect URL to paste into Okta."""
+    return public_url("/okta/callback")
+
+
+def okta_values() -> dict[str, str]:
+    """Everything the Okta admin pastes into Okta, for the OKTA AUTHENTICATION page."""
+    return {
+        "redirect_url": redirect_url(),
+        "acs_url": public_url("/api/v1/auth/login/okta/callback"),
+        "audience": public_url(),
+        "scim_url": public_url(SCIM_PATH),
+    }
+
+
+@bp.post("/settings/sso")
+@admin_required
+def choose_sso() -> Response:
+    """The drop-down's Connect: Okta opens the OKTA AUTHENTICATION page, None disconnects."""
+    org = current_user.organization
+    form = SsoProviderForm()
+    if not form.validate_on_submit():
+        abort(400)
+    if form.provider.data == "okta":
+        return redirect(url_for("settings.okta"))
+    if disable_sso(org, actor=current_user):
+        flash("Okta single sign-on is off. Members keep their accounts and data.", "success")
+    return redirect(url_for("settings.index"))
+
+
+@bp.route("/settings/okta", methods=("GET", "POST"))
+@admin_required
+def okta() -> Response | str | tuple[str, int]:
+    """OKTA AUTHENTICATION: check the metadata, then save (never the other way round)."""
+    org = current_user.organization
+    config = org.sso_config
+    form = OktaForm()
+    if request.method == "GET" and config is not None:
+        form.default_role.data = config.default_role
+        form.protocol.data = config.protocol
+        form.client_id.data = config.oidc_client_id
+        form.metadata_url.data = config.metadata_url if config.protocol == "oidc" else ""
+    status = 200
+    if request.method == "POST":
+        if not org.has_paid_plan:
+            abort(403)
+        if form.validate_on_submit():
+            try:
+                if form.protocol.data != "oidc":
+                    raise OktaError(
+                        "SAML sign-in is not available in this version of Gatehouse yet. "
+                        "Choose OIDC."
+                    )
+                invited = configure_oidc(
+                    org,
+                    client_id=form.client_id.data or "",
+                    client_secret=form.client_secret.data or None,
+                    metadata_url=form.metadata_url.data or "",
+                    default_role=form.default_role.data,
+                    actor=current_user,
+                )
+            except OktaError as exc:
+                form.form_errors.append(str(exc))
+                status = 400
+            else:
+                message = "Okta single sign-on (OIDC) is saved."
+                if invited:
+                    message += (
+                        f" {invited} member(s) were emailed a link to confirm and "
+                        "link their Okta account."
+                    )
+                flash(message, "success")
+                return redirect(url_for("settings.okta"))
+        else:
+            status = 400
+    return (
+        render_template(
+            "settings/okta.html",
+            org=org,
+            form=form,
+            config=config,
+            values=okta_values(),
+        ),
+        status,
+    )

@@ -1,0 +1,241 @@
+"""Views of the okta_oidc blueprint: start, callback, and the emailed link."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from typing import Any
+
+import requests
+from authlib.common.errors import AuthlibBaseError
+from flask import flash
+from flask import redirect
+from flask import render_template
+from flask import request
+from flask import session
+from flask import url_for
+from joserfc.errors import JoseError
+from werkzeug.wrappers import Response
+
+from blueprints.okta_oidc import bp
+from blueprints.okta_oidc.client import oidc_client_for
+from blueprints.okta_oidc.forms import ContinueForm
+from core import audit
+from core import linking
+from core import provisioning
+from core.extensions import db
+from core.linking import OktaProfile
+from core.linking import Outcome
+from core.models import LinkToken
+from core.models import Organization
+from core.models import User
+from core.security import safe_next_url
+from core.sessions import start_session
+from core.sso import sso_available
+from core.urls import public_url
+
+FLOW_KEY = "okta_flow"
+PENDING_KEY = "okta_pending_user"
+FLOW_SECONDS = 600
+
+# What Okta's `error` values mean for the person in front of the screen.
+OKTA_ERRORS = {
+    "access_denied": (
+        "Okta did not let you into Gatehouse. Usually this means your Okta account is "
+        "not assigned to the Gatehouse app: ask your Okta administrator to assign you."
+    ),
+    "login_required": "Okta asked you to sign in again. Start over.",
+    "consent_required": "Okta needs your consent for Gatehouse. Ask your Okta administrator.",
+    "invalid_client": (
+        "Okta did not recognise Gatehouse's client ID. Ask your Gatehouse administrator "
+        "to check the client ID in Settings."
+    ),
+}
+
+REFUSALS = {
+    "no_email": "Okta did not tell Gatehouse your email address. Ask your Okta "
+    "administrator to include the email claim (scope 'email') for the Gatehouse app.",
+    "email_unverified": "Okta says your email address is not verified. Verify it in Okta, "
+    "then try again.",
+    "identity_taken": "This Okta account is already linked to another member of the "
+    "organization. Sign in with the Okta account that belongs to you, or ask an "
+    "administrator.",
+    "link_invalid": "This link belongs to another organization.",
+}
+
+
+def start_flow(org: Organization, next_url: str | None, link_token: LinkToken | None = None) -> Response:
+    """Remember what this sign-in is for and send the browser to Okta."""
+    config = org.sso_config
+    assert config is not None
+    session[FLOW_KEY] = {
+        "org_id": org.id,
+        "version": config.version,
+        "next": safe_next_url(next_url) or "",
+        "link": link_token.token_hash if link_token else None,
+        "started": time.time(),
+    }
+    client = oidc_client_for(config)
+    try:
+        return client.authorize_redirect(
+            public_url(url_for("okta_oidc.callback")), nonce=secrets.token_urlsafe(24)
+        )
+    except (requests.RequestException, AuthlibBaseError, ValueError):
+        audit.record("sign_in.refused", org, actor="anonymous", method="okta-oidc",
+                     reason="Okta metadata unreachable", commit=True)
+        return refuse(
+            "Gatehouse could not reach your organization's Okta. Try again in a moment; "
+            "if it keeps failing, ask your administrator to check the metadata URL.",
+            502,
+        )
+
+
+def refuse(message: str, status: int = 403) -> Any:
+    """The page that tells a person why Okta sign-in did not work."""
+    return render_template("okta_oidc/refused.html", message=message), status
+
+
+@bp.get("/sso/okta")
+def start() -> Any:
+    """Start Okta sign-in for the organization named in `org`.
+
+    Outside scripts and bookmarks rely on this URL.
+    """
+    org = provisioning.find_organization(request.args.get("org", "")[:100])
+    if not sso_available(org):
+        return render_template("login/sso_unavailable.html"), 404
+    assert org is not None
+    return start_flow(org, request.args.get("next"))
+
+
+def _audit_refusal(org: Organization | None, reason: str, actor: str = "anonymous", **details: Any) -> None:
+    audit.record("sign_in.refused", org, actor=actor, method="okta-oidc", reason=reason, **details)
+    db.session.commit()
+
+
+@bp.get("/okta/callback")
+def callback() -> Any:
+    """Okta's redirect back: verify everything, then apply the sign-in rules."""
+    flow = session.pop(FLOW_KEY, None)
+    org = db.session.get(Organization, flow["org_id"]) if flow else None
+    if flow is None or org is None or time.time() - flow.get("started", 0) > FLOW_SECONDS:
+        _audit_refusal(org, "no sign-in in progress (expired, replayed or another browser)")
+        return refuse(
+            "This sign-in has expired or was already used. Start again from the sign-in page.",
+            400,
+        )
+    config = org.sso_config
+    if not sso_available(org) or config is None or config.version != flow["version"]:
+        _audit_refusal(org, "Okta settings changed during sign-in")
+        return refuse("Your organization's Okta settings changed. Start again.", 400)
+    if "error" in request.args:
+        code = request.args.get("error", "")[:100]
+        _audit_refusal(org, f"Okta returned {code}",
+                       description=request.args.get("error_description", "")[:300])
+        return refuse(OKTA_ERRORS.get(code, f"Okta refused the sign-in ({code}). "
+                                      "Ask your Okta administrator."), 403)
+    client = oidc_client_for(config)
+    try:
+        metadata = client.load_server_metadata()
+        issuer = metadata["issuer"]
+        # RFC 9207: when Okta names itself in the redirect, it must be our issuer.
+        if "iss" in request.args and request.args["iss"] != issuer:
+            raise AuthlibBaseError(error="issuer_mismatch")
+        token = client.authorize_access_token(
+            claims_options={
+                "iss": {"essential": True, "value": issuer},
+                "aud": {"essential": True, "value": config.oidc_client_id},
+                "exp": {"essential": True},
+                "iat": {"essential": True},
+                "sub": {"essential": True},
+            }
+        )
+        claims = dict(token.get("userinfo") or {})
+        if not claims.get("sub"):
+            raise AuthlibBaseError(error="missing_id_token")
+        if not claims.get("email"):
+            extra = client.userinfo(token=token)
+            if extra.get("sub") == claims["sub"]:
+                claims = {**extra, **claims}
+    except (AuthlibBaseError, JoseError, requests.RequestException, KeyError, ValueError) as exc:
+        _audit_refusal(org, "Okta's answer failed verification", error=str(exc)[:300])
+        return refuse(
+            "Okta's answer could not be verified, so you were not signed in. Start "
+            "again; if it keeps happening, ask your administrator to check the Okta "
+            "settings (client ID, secret and metadata URL).",
+            403,
+        )
+    profile = OktaProfile(
+        issuer=str(claims.get("iss") or issuer),
+        subject=str(claims["sub"]),
+        email=claims.get("email"),
+        email_verified=claims.get("email_verified"),
+        given_name=str(claims.get("given_name") or "")[:200],
+        family_name=str(claims.get("family_name") or "")[:200],
+        display_name=str(claims.get("name") or "")[:400],
+    )
+    link_token = None
+    if flow.get("link"):
+        link_token = linking.find_link_token_by_hash(flow["link"])
+        if link_token is None:
+            _audit_refusal(org, "link expired or already used", actor=profile.email or "")
+            return refuse("This link has expired or was already used.", 400)
+    outcome = linking.resolve_sign_in(org, "oidc", profile, link_token)
+    return finish(org, profile, outcome, flow.get("next"))
+
+
+def finish(org: Organization, profile: OktaProfile, outcome: Outcome, next_url: str | None) -> Any:
+    """Sign the person in, or explain why not; audit either way."""
+    actor = outcome.user if outcome.user is not None else (profile.email or profile.subject)
+    if outcome.ok:
+        assert outcome.user is not None
+        audit.record("sign_in.succeeded", org, actor=outcome.user, method="okta-oidc",
+                     outcome=outcome.kind, subject=profile.subject)
+        start_session(outcome.user)
+        if outcome.kind == "linked":
+            flash("Your Okta account is now linked. Next time, sign in with Okta.", "success")
+        return redirect(safe_next_url(next_url) or url_for("members.index"))
+    audit.record("sign_in.refused", org, actor=actor, method="okta-oidc",
+                 reason=outcome.kind, subject=profile.subject)
+    db.session.commit()
+    if outcome.kind == "inactive":
+        return render_template("login/inactive.html"), 403
+    if outcome.kind == "needs_confirmation":
+        assert outcome.user is not None
+        session[PENDING_KEY] = {"user_id": outcome.user.id, "at": time.time()}
+        return render_template(
+            "okta_oidc/confirm_first.html", email=outcome.user.email, form=ContinueForm()
+        ), 403
+    return refuse(REFUSALS.get(outcome.kind, "You could not be signed in."), 403)
+
+
+@bp.post("/okta/resend")
+def resend() -> Any:
+    """Email the confirmation link again to the person Okta just vouched for."""
+    pending = session.get(PENDING_KEY)
+    form = ContinueForm()
+    if not form.validate_on_submit() or not pending or time.time() - pending["at"] > FLOW_SECONDS:
+        return refuse("Start again from the sign-in page.", 400)
+    user = db.session.get(User, pending["user_id"])
+    if user is None or not user.is_active:
+        return refuse("Start again from the sign-in page.", 400)
+    if not linking.recently_sent(user):
+        linking.send_link_email(user, actor="okta sign-in")
+    session.pop(PENDING_KEY, None)
+    return render_template("okta_oidc/link_sent.html", email=user.email)
+
+
+@bp.route("/okta/link/<token>", methods=("GET", "POST"))
+def link(token: str) -> Any:
+    """The emailed link: explain, then (POST) go through Okta to bind the account."""
+    row = linking.find_link_token(token)
+    if row is None:
+        return render_template("okta_oidc/link_invalid.html"), 404
+    org = row.user.organization
+    if not sso_available(org):
+        return render_template("okta_oidc/link_invalid.html"), 404
+    form = ContinueForm()
+    if form.validate_on_submit():
+        return start_flow(org, None, link_token=row)
+    return render_template("okta_oidc/link.html", user=row.user, org=org, form=form)
+
