@@ -13,12 +13,17 @@ from flask.cli import AppGroup
 from core import provisioning
 from core.extensions import db
 from core.models import PLANS
+from core.okta import OktaError
 from core.provisioning import AccountError
 from core.security import SCOPES
+from core.sso import SSO_ROLES
+from core.sso import configure_oidc
+from core.sso import disable_sso
 
 org_cli = AppGroup("org", help="Create organizations and change their plan.")
 apikey_cli = AppGroup("apikey", help="Create API keys.")
 scim_cli = AppGroup("scim", help="SCIM provisioning from Okta.")
+sso_cli = AppGroup("sso", help="Okta single sign-on.")
 
 
 def fail(message: str) -> None:
@@ -129,8 +134,68 @@ def scim_sync(org_name: str, enabled: bool) -> None:
     click.echo(f"SCIM sync is {state} for {org.name!r}.")
 
 
+@sso_cli.command("set-oidc")
+@click.option("--org", "org_name", required=True, help="Organization name.")
+@click.option("--client-id", required=True, help="Client ID of the Okta app.")
+@click.option("--client-secret", required=True, help="Client secret of the Okta app.")
+@click.option(
+    "--metadata-url",
+    required=True,
+    help="https://{your-org}.okta.com/.well-known/openid-configuration",
+)
+@click.option(
+    "--default-role",
+    type=click.Choice(SSO_ROLES),
+    default="member",
+    show_default=True,
+    help="Role of people Okta creates.",
+)
+def sso_set_oidc(
+    org_name: str,
+    client_id: str,
+    client_secret: str,
+    metadata_url: str,
+    default_role: str,
+) -> None:
+    """Configure Okta sign-in over OIDC (checks the metadata first)."""
+    org = provisioning.find_organization(org_name)
+    if org is None:
+        fail(f"No organization named {org_name!r}.")
+        return
+    try:
+        invited = configure_oidc(
+            org,
+            client_id=client_id,
+            client_secret=client_secret,
+            metadata_url=metadata_url,
+            default_role=default_role,
+            actor="cli",
+        )
+    except OktaError as exc:
+        fail(str(exc))
+        return
+    click.echo(f"Okta OIDC sign-in is configured for {org.name!r}.")
+    if invited:
+        click.echo(f"Emailed {invited} member(s) a link to confirm and link Okta.")
+
+
+@sso_cli.command("disable")
+@click.option("--org", "org_name", required=True, help="Organization name.")
+def sso_disable(org_name: str) -> None:
+    """Turn Okta sign-in off (users and their data stay)."""
+    org = provisioning.find_organization(org_name)
+    if org is None:
+        fail(f"No organization named {org_name!r}.")
+        return
+    if disable_sso(org, actor="cli"):
+        click.echo(f"Okta sign-in is off for {org.name!r}.")
+    else:
+        click.echo(f"Okta sign-in was already off for {org.name!r}.")
+
+
 def register_commands(app: Flask) -> None:
     """Add the command groups to `flask`."""
     app.cli.add_command(org_cli)
     app.cli.add_command(apikey_cli)
     app.cli.add_command(scim_cli)
+    app.cli.add_command(sso_cli)

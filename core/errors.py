@@ -22,7 +22,8 @@ def register_error_handlers(app: Flask) -> None:
             from blueprints.scim import error_response
             from blueprints.scim import http_to_scim
 
-            return error_response(http_to_scim(error))
+            allow = {k: v for k, v in error.get_headers() if k == "Allow"}
+            return error_response(http_to_scim(error), allow)
         return render_template("errors/error.html", error=error), error.code or 500
 
     @app.errorhandler(500)

@@ -1,6 +1,7 @@
 """Flask extensions, created unbound here and initialised in `create_app`."""
 
 import sqlite3
+from pathlib import Path
 
 from authlib.integrations.flask_client import OAuth
 from flask_login import LoginManager
@@ -17,7 +18,8 @@ class Base(DeclarativeBase):
 
 
 db = SQLAlchemy(model_class=Base)
-migrate = Migrate()
+# An absolute path, so `flask db ...` works from any working directory.
+migrate = Migrate(directory=str(Path(__file__).resolve().parent.parent / "migrations"))
 login_manager = LoginManager()
 csrf = CSRFProtect()
 # One Authlib client per organization and configuration version: see

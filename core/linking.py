@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import UTC
 from datetime import timedelta
 
 from flask import current_app

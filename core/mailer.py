@@ -52,11 +52,15 @@ def send_email(to: str, subject: str, text: str, html: str | None = None) -> Non
     else:
         client = smtplib.SMTP(host, port, timeout=timeout)
     with client:
-        if (
-            config["SMTP_STARTTLS"]
-            and not config["SMTP_SSL"]
-            and client.has_extn("starttls")
-        ):
+        if config["SMTP_STARTTLS"] and not config["SMTP_SSL"]:
+            client.ehlo()
+            if not client.has_extn("starttls"):
+                # Never fall back to plain text (a stripped STARTTLS would expose
+                # the password and the mail): SMTP_STARTTLS=0 allows it knowingly.
+                raise smtplib.SMTPNotSupportedError(
+                    f"{host} does not offer STARTTLS; set SMTP_STARTTLS=0 to send "
+                    "without encryption."
+                )
             client.starttls(context=ssl.create_default_context())
         if config["SMTP_USERNAME"]:
             client.login(config["SMTP_USERNAME"], config["SMTP_PASSWORD"])

@@ -10,6 +10,7 @@ PostgreSQL alike and under concurrent writers.
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC
 from datetime import datetime
 from typing import Any
@@ -68,6 +69,18 @@ class UTCDateTime(TypeDecorator):
         if value is None:
             return None
         return value.replace(tzinfo=UTC)
+
+
+_ID = re.compile(r"[0-9]{1,18}")
+
+
+def parse_row_id(text: object) -> int | None:
+    """A row id from text: ASCII digits only (not "²" or "٢"), else None."""
+    if isinstance(text, int) and not isinstance(text, bool):
+        return text
+    if isinstance(text, str) and _ID.fullmatch(text):
+        return int(text)
+    return None
 
 
 def fold(text: str) -> str:

@@ -24,6 +24,7 @@ from core.models import Organization
 from core.models import SsoConfig
 from core.models import User
 from core.models import fold
+from core.models import parse_row_id
 from core.models import utcnow
 from core.security import SCOPES
 from core.security import hash_password
@@ -573,9 +574,10 @@ def resolve_member_ids(org_id: int, ids: list[str]) -> list[int]:
     """
     wanted: list[int] = []
     for value in ids:
-        if not value.isdigit() or len(value) > 18:
+        row_id = parse_row_id(value)
+        if row_id is None:
             raise AccountError(f"Member {value} is not a user of this organization.")
-        wanted.append(int(value))
+        wanted.append(row_id)
     unique = sorted(set(wanted))
     found: set[int] = set()
     for start in range(0, len(unique), 500):

@@ -40,3 +40,7 @@ class StatusForm(FlaskForm):
     """Deactivate or reactivate a member."""
 
     status = HiddenField(validators=[AnyOf(["active", "inactive"])])
+
+
+class LinkEmailForm(FlaskForm):
+    """A CSRF-protected POST to email a member the Okta link."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from flask import abort
 from flask import current_app
 from flask import flash
 from flask import redirect
@@ -14,9 +15,11 @@ from werkzeug.wrappers import Response
 
 from blueprints.members import bp
 from blueprints.members.forms import AddMemberForm
+from blueprints.members.forms import LinkEmailForm
 from blueprints.members.forms import RoleForm
 from blueprints.members.forms import StatusForm
 from blueprints.members.queries import member_page
+from core import linking
 from core import provisioning
 from core.extensions import db
 from core.models import Group
@@ -24,6 +27,7 @@ from core.models import GroupMember
 from core.models import OktaIdentity
 from core.security import admin_required
 from core.security import same_org_user_or_404
+from core.sso import sso_available
 
 
 @bp.get("")
@@ -99,6 +103,8 @@ def show(user_id: int) -> str:
         identities=identities,
         role_form=role_form,
         status_form=status_form,
+        link_form=LinkEmailForm(),
+        okta_on=sso_available(current_user.organization),
     )
 
 
@@ -134,4 +140,21 @@ def change_status(user_id: int) -> Response:
             flash(str(exc), "error")
     else:
         flash("That request was not understood.", "error")
+    return redirect(url_for("members.show", user_id=user.id))
+
+
+@bp.post("/<int:user_id>/okta-link")
+@admin_required
+def send_okta_link(user_id: int) -> Response:
+    """Email a member a fresh link to confirm and link their Okta account."""
+    user = same_org_user_or_404(user_id)
+    if not LinkEmailForm().validate_on_submit():
+        abort(400)
+    if not sso_available(current_user.organization):
+        flash("Okta single sign-on is not set up for this organization.", "error")
+    elif not user.is_active:
+        flash("Reactivate the member first.", "error")
+    else:
+        linking.send_link_email(user, actor=current_user)
+        flash(f"Emailed {user.email} a link to confirm and link Okta.", "success")
     return redirect(url_for("members.show", user_id=user.id))

@@ -45,18 +45,20 @@ OKTA_ERRORS = {
         "not assigned to the Gatehouse app: ask your Okta administrator to assign you."
     ),
     "login_required": "Okta asked you to sign in again. Start over.",
-    "consent_required": "Okta needs your consent for Gatehouse. Ask your Okta administrator.",
+    "consent_required": (
+        "Okta needs your consent for Gatehouse. Ask your Okta administrator."
+    ),
     "invalid_client": (
-        "Okta did not recognise Gatehouse's client ID. Ask your Gatehouse administrator "
-        "to check the client ID in Settings."
+        "Okta did not recognise Gatehouse's client ID. Ask your Gatehouse "
+        "administrator to check the client ID in Settings."
     ),
 }
 
 REFUSALS = {
     "no_email": "Okta did not tell Gatehouse your email address. Ask your Okta "
     "administrator to include the email claim (scope 'email') for the Gatehouse app.",
-    "email_unverified": "Okta says your email address is not verified. Verify it in Okta, "
-    "then try again.",
+    "email_unverified": "Okta says your email address is not verified. Verify it in "
+    "Okta, then try again.",
     "identity_taken": "This Okta account is already linked to another member of the "
     "organization. Sign in with the Okta account that belongs to you, or ask an "
     "administrator.",
@@ -64,7 +66,9 @@ REFUSALS = {
 }
 
 
-def start_flow(org: Organization, next_url: str | None, link_token: LinkToken | None = None) -> Response:
+def start_flow(
+    org: Organization, next_url: str | None, link_token: LinkToken | None = None
+) -> Response:
     """Remember what this sign-in is for and send the browser to Okta."""
     config = org.sso_config
     assert config is not None
@@ -81,11 +85,18 @@ def start_flow(org: Organization, next_url: str | None, link_token: LinkToken | 
             public_url(url_for("okta_oidc.callback")), nonce=secrets.token_urlsafe(24)
         )
     except (requests.RequestException, AuthlibBaseError, ValueError):
-        audit.record("sign_in.refused", org, actor="anonymous", method="okta-oidc",
-                     reason="Okta metadata unreachable", commit=True)
+        audit.record(
+            "sign_in.refused",
+            org,
+            actor="anonymous",
+            method="okta-oidc",
+            reason="Okta metadata unreachable",
+            commit=True,
+        )
         return refuse(
-            "Gatehouse could not reach your organization's Okta. Try again in a moment; "
-            "if it keeps failing, ask your administrator to check the metadata URL.",
+            "Gatehouse could not reach your organization's Okta. Try again in a "
+            "moment; if it keeps failing, ask your administrator to check the "
+            "metadata URL.",
             502,
         )
 
@@ -108,8 +119,17 @@ def start() -> Any:
     return start_flow(org, request.args.get("next"))
 
 
-def _audit_refusal(org: Organization | None, reason: str, actor: str = "anonymous", **details: Any) -> None:
-    audit.record("sign_in.refused", org, actor=actor, method="okta-oidc", reason=reason, **details)
+def _audit_refusal(
+    org: Organization | None, reason: str, actor: str = "anonymous", **details: Any
+) -> None:
+    audit.record(
+        "sign_in.refused",
+        org,
+        actor=actor,
+        method="okta-oidc",
+        reason=reason,
+        **details,
+    )
     db.session.commit()
 
 
@@ -118,10 +138,17 @@ def callback() -> Any:
     """Okta's redirect back: verify everything, then apply the sign-in rules."""
     flow = session.pop(FLOW_KEY, None)
     org = db.session.get(Organization, flow["org_id"]) if flow else None
-    if flow is None or org is None or time.time() - flow.get("started", 0) > FLOW_SECONDS:
-        _audit_refusal(org, "no sign-in in progress (expired, replayed or another browser)")
+    if (
+        flow is None
+        or org is None
+        or time.time() - flow.get("started", 0) > FLOW_SECONDS
+    ):
+        _audit_refusal(
+            org, "no sign-in in progress (expired, replayed or another browser)"
+        )
         return refuse(
-            "This sign-in has expired or was already used. Start again from the sign-in page.",
+            "This sign-in has expired or was already used. Start again from the "
+            "sign-in page.",
             400,
         )
     config = org.sso_config
@@ -130,10 +157,17 @@ def callback() -> Any:
         return refuse("Your organization's Okta settings changed. Start again.", 400)
     if "error" in request.args:
         code = request.args.get("error", "")[:100]
-        _audit_refusal(org, f"Okta returned {code}",
-                       description=request.args.get("error_description", "")[:300])
-        return refuse(OKTA_ERRORS.get(code, f"Okta refused the sign-in ({code}). "
-                                      "Ask your Okta administrator."), 403)
+        _audit_refusal(
+            org,
+            f"Okta returned {code}",
+            description=request.args.get("error_description", "")[:300],
+        )
+        return refuse(
+            OKTA_ERRORS.get(
+                code, f"Okta refused the sign-in ({code}). Ask your Okta administrator."
+            ),
+            403,
+        )
     client = oidc_client_for(config)
     try:
         metadata = client.load_server_metadata()
@@ -157,7 +191,13 @@ def callback() -> Any:
             extra = client.userinfo(token=token)
             if extra.get("sub") == claims["sub"]:
                 claims = {**extra, **claims}
-    except (AuthlibBaseError, JoseError, requests.RequestException, KeyError, ValueError) as exc:
+    except (
+        AuthlibBaseError,
+        JoseError,
+        requests.RequestException,
+        KeyError,
+        ValueError,
+    ) as exc:
         _audit_refusal(org, "Okta's answer failed verification", error=str(exc)[:300])
         return refuse(
             "Okta's answer could not be verified, so you were not signed in. Start "
@@ -178,25 +218,46 @@ def callback() -> Any:
     if flow.get("link"):
         link_token = linking.find_link_token_by_hash(flow["link"])
         if link_token is None:
-            _audit_refusal(org, "link expired or already used", actor=profile.email or "")
+            _audit_refusal(
+                org, "link expired or already used", actor=profile.email or ""
+            )
             return refuse("This link has expired or was already used.", 400)
     outcome = linking.resolve_sign_in(org, "oidc", profile, link_token)
     return finish(org, profile, outcome, flow.get("next"))
 
 
-def finish(org: Organization, profile: OktaProfile, outcome: Outcome, next_url: str | None) -> Any:
+def finish(
+    org: Organization, profile: OktaProfile, outcome: Outcome, next_url: str | None
+) -> Any:
     """Sign the person in, or explain why not; audit either way."""
-    actor = outcome.user if outcome.user is not None else (profile.email or profile.subject)
+    actor = (
+        outcome.user if outcome.user is not None else (profile.email or profile.subject)
+    )
     if outcome.ok:
         assert outcome.user is not None
-        audit.record("sign_in.succeeded", org, actor=outcome.user, method="okta-oidc",
-                     outcome=outcome.kind, subject=profile.subject)
+        audit.record(
+            "sign_in.succeeded",
+            org,
+            actor=outcome.user,
+            method="okta-oidc",
+            outcome=outcome.kind,
+            subject=profile.subject,
+        )
         start_session(outcome.user)
         if outcome.kind == "linked":
-            flash("Your Okta account is now linked. Next time, sign in with Okta.", "success")
+            flash(
+                "Your Okta account is now linked. Next time, sign in with Okta.",
+                "success",
+            )
         return redirect(safe_next_url(next_url) or url_for("members.index"))
-    audit.record("sign_in.refused", org, actor=actor, method="okta-oidc",
-                 reason=outcome.kind, subject=profile.subject)
+    audit.record(
+        "sign_in.refused",
+        org,
+        actor=actor,
+        method="okta-oidc",
+        reason=outcome.kind,
+        subject=profile.subject,
+    )
     db.session.commit()
     if outcome.kind == "inactive":
         return render_template("login/inactive.html"), 403
@@ -204,7 +265,9 @@ def finish(org: Organization, profile: OktaProfile, outcome: Outcome, next_url: 
         assert outcome.user is not None
         session[PENDING_KEY] = {"user_id": outcome.user.id, "at": time.time()}
         return render_template(
-            "okta_oidc/confirm_first.html", email=outcome.user.email, form=ContinueForm()
+            "okta_oidc/confirm_first.html",
+            email=outcome.user.email,
+            form=ContinueForm(),
         ), 403
     return refuse(REFUSALS.get(outcome.kind, "You could not be signed in."), 403)
 
@@ -214,7 +277,11 @@ def resend() -> Any:
     """Email the confirmation link again to the person Okta just vouched for."""
     pending = session.get(PENDING_KEY)
     form = ContinueForm()
-    if not form.validate_on_submit() or not pending or time.time() - pending["at"] > FLOW_SECONDS:
+    if (
+        not form.validate_on_submit()
+        or not pending
+        or time.time() - pending["at"] > FLOW_SECONDS
+    ):
         return refuse("Start again from the sign-in page.", 400)
     user = db.session.get(User, pending["user_id"])
     if user is None or not user.is_active:
@@ -238,4 +305,3 @@ def link(token: str) -> Any:
     if form.validate_on_submit():
         return start_flow(org, None, link_token=row)
     return render_template("okta_oidc/link.html", user=row.user, org=org, form=form)
-

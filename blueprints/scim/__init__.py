@@ -60,9 +60,9 @@ def scim_response(
     )
 
 
-def error_response(error: ScimError) -> Response:
+def error_response(error: ScimError, headers: dict[str, str] | None = None) -> Response:
     """The SCIM error body for `error`, with the context a client needs."""
-    headers = {}
+    headers = dict(headers or {})
     if error.status == 401:
         headers["WWW-Authenticate"] = 'Bearer realm="Gatehouse SCIM"'
     g.scim_error = error
@@ -92,10 +92,17 @@ def read_json() -> Any:
             "invalidSyntax",
         )
     raw = request.get_data(cache=True)
+    limit = current_app.config["SCIM_MAX_BODY_BYTES"]
+    if request.content_length is None and len(raw) >= limit:
+        # A chunked body is cut at the limit without an error: refuse it whole.
+        raise ScimError(413, f"The body is larger than {limit} bytes.", "tooMany")
     try:
-        return json.loads(raw, parse_constant=_refuse_constant)
+        body = json.loads(raw, parse_constant=_refuse_constant)
+        # "\ud800" is valid JSON but no valid text: refuse it before it is stored.
+        json.dumps(body, ensure_ascii=False).encode("utf-8")
     except (ValueError, RecursionError) as exc:
         raise ScimError(400, "The body is not valid JSON.", "invalidSyntax") from exc
+    return body
 
 
 def _refuse_constant(name: str) -> None:
@@ -160,7 +167,8 @@ def handle_scim_error(error: ScimError) -> Response:
 def handle_http_error(error: HTTPException) -> Response:
     """Turn Werkzeug errors (405, 413, ...) into SCIM errors."""
     db.session.rollback()
-    return error_response(http_to_scim(error))
+    allow = {k: v for k, v in error.get_headers() if k == "Allow"}
+    return error_response(http_to_scim(error), allow)
 
 
 @bp.errorhandler(Exception)
@@ -205,7 +213,7 @@ def finish_request(response: Response) -> Response:
                 "Another request changed the same value at the same time.",
                 "uniqueness",
             )
-        except SQLAlchemyError:
+        except (SQLAlchemyError, UnicodeError):
             db.session.rollback()
             current_app.logger.exception("SCIM commit failed")
             error = ScimError(503, "The database is busy; retry the request.")
@@ -214,7 +222,7 @@ def finish_request(response: Response) -> Response:
     try:
         db.session.execute(_activity_insert(response.status_code, error))
         db.session.commit()
-    except SQLAlchemyError:
+    except (SQLAlchemyError, UnicodeError):
         db.session.rollback()
         current_app.logger.exception("Could not record a failed SCIM request")
     _prune_activity()

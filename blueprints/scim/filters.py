@@ -33,6 +33,7 @@ from sqlalchemy import or_
 from sqlalchemy import true
 
 from core.models import fold
+from core.models import parse_row_id
 
 MAX_FILTER_LENGTH = 2000
 MAX_DEPTH = 32
@@ -90,9 +91,11 @@ def tokenize(text: str) -> list[tuple[str, Any]]:
         position = match.end()
         if match.group("string") is not None:
             try:
-                tokens.append(("string", json.loads(match.group("string"))))
-            except json.JSONDecodeError as exc:
+                value = json.loads(match.group("string"))
+                value.encode("utf-8")
+            except (json.JSONDecodeError, UnicodeEncodeError) as exc:
                 raise FilterError("A quoted value is not a valid JSON string.") from exc
+            tokens.append(("string", value))
         elif match.group("punct") is not None:
             tokens.append(("punct", match.group("punct")))
         else:
@@ -335,10 +338,10 @@ class _Compiler:
     def compare_id(field: Field, op: str, value: Any) -> ColumnElement[bool]:
         if op not in ("eq", "ne"):
             raise FilterError("id supports eq and ne.")
-        text = str(value)
-        if not text.isdigit() or len(text) > 18:
+        row_id = parse_row_id(str(value))
+        if row_id is None:
             return false() if op == "eq" else true()
-        return field.column == int(text) if op == "eq" else field.column != int(text)
+        return field.column == row_id if op == "eq" else field.column != row_id
 
     @staticmethod
     def compare_datetime(field: Field, op: str, value: Any) -> ColumnElement[bool]:
@@ -352,6 +355,10 @@ class _Compiler:
             raise FilterError(f"{value!r} is not an ISO 8601 date-time.") from exc
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=UTC)
+        try:
+            moment = moment.astimezone(UTC)
+        except OverflowError as exc:
+            raise FilterError(f"{value!r} is outside the calendar.") from exc
         return _ordered_compare(field.column, op, moment)
 
 

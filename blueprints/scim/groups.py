@@ -35,6 +35,7 @@ from core.extensions import db
 from core.models import Group
 from core.models import GroupMember
 from core.models import User
+from core.models import parse_row_id
 
 SCHEMAS = (GROUP_SCHEMA,)
 
@@ -46,13 +47,12 @@ def _member_filter(op: str, value: object):  # type: ignore[no-untyped-def]
     )
     if op == "pr":
         return has_members.exists()
-    text = str(value)
     if op not in ("eq", "ne"):
         raise FilterError("members.value supports eq, ne and pr.")
-    member = text.isdigit() and len(text) <= 18
+    member = parse_row_id(str(value))
     exists = (
-        has_members.where(GroupMember.user_id == int(text)).exists()
-        if member
+        has_members.where(GroupMember.user_id == member).exists()
+        if member is not None
         else db.false()
     )
     return exists if op == "eq" else ~exists

@@ -18,6 +18,7 @@ from blueprints.scim.filters import compile_filter
 from blueprints.scim.filters import sort_column
 from blueprints.scim.schema import etag
 from core.extensions import db
+from core.models import parse_row_id
 
 
 @dataclass
@@ -83,9 +84,10 @@ def list_page(
 
 def parse_id(resource_id: str, resource: str) -> int:
     """Our ids are integers; anything else cannot exist (404, not 400)."""
-    if not resource_id.isdigit() or len(resource_id) > 18:
+    row_id = parse_row_id(resource_id)
+    if row_id is None:
         raise ScimError(404, f"{resource} {resource_id} not found")
-    return int(resource_id)
+    return row_id
 
 
 def check_if_match(modified: datetime) -> None:

@@ -22,6 +22,7 @@ from blueprints.scim.filters import FilterError
 from blueprints.scim.filters import parse_filter
 from blueprints.scim.schema import PATCH_SCHEMA
 from core.models import fold
+from core.models import parse_row_id
 
 MAX_OPERATIONS = 1000
 OPS = ("add", "replace", "remove")
@@ -153,8 +154,8 @@ def matches(node: tuple, item: dict) -> bool:
     op, expected = node[2], node[3]
     if isinstance(actual, str) and isinstance(expected, str):
         actual, expected = fold(actual), fold(expected)
-    elif isinstance(actual, int) and isinstance(expected, str) and expected.isdigit():
-        expected = int(expected)
+    elif isinstance(actual, int) and parse_row_id(expected) is not None:
+        expected = parse_row_id(expected)
     if op == "eq":
         return actual == expected
     if op == "ne":

@@ -51,7 +51,9 @@ class OktaForm(FlaskForm):
         default="oidc",
     )
     client_id = StringField(
-        "Client ID", validators=[Length(max=300)], description="From the app's General tab."
+        "Client ID",
+        validators=[Length(max=300)],
+        description="From the app's General tab.",
     )
     client_secret = PasswordField(
         "Client secret",

@@ -203,7 +203,7 @@ def okta_values() -> dict[str, str]:
 @bp.post("/settings/sso")
 @admin_required
 def choose_sso() -> Response:
-    """The drop-down's Connect: Okta opens the OKTA AUTHENTICATION page, None disconnects."""
+    """The drop-down's Connect: Okta opens OKTA AUTHENTICATION, None disconnects."""
     org = current_user.organization
     form = SsoProviderForm()
     if not form.validate_on_submit():
@@ -211,14 +211,17 @@ def choose_sso() -> Response:
     if form.provider.data == "okta":
         return redirect(url_for("settings.okta"))
     if disable_sso(org, actor=current_user):
-        flash("Okta single sign-on is off. Members keep their accounts and data.", "success")
+        flash(
+            "Okta single sign-on is off. Members keep their accounts and data.",
+            "success",
+        )
     return redirect(url_for("settings.index"))
 
 
 @bp.route("/settings/okta", methods=("GET", "POST"))
 @admin_required
 def okta() -> Response | str | tuple[str, int]:
-    """OKTA AUTHENTICATION: check the metadata, then save (never the other way round)."""
+    """OKTA AUTHENTICATION: check the metadata, then save (never the reverse)."""
     org = current_user.organization
     config = org.sso_config
     form = OktaForm()
@@ -226,7 +229,9 @@ def okta() -> Response | str | tuple[str, int]:
         form.default_role.data = config.default_role
         form.protocol.data = config.protocol
         form.client_id.data = config.oidc_client_id
-        form.metadata_url.data = config.metadata_url if config.protocol == "oidc" else ""
+        form.metadata_url.data = (
+            config.metadata_url if config.protocol == "oidc" else ""
+        )
     status = 200
     if request.method == "POST":
         if not org.has_paid_plan:
@@ -235,8 +240,8 @@ def okta() -> Response | str | tuple[str, int]:
             try:
                 if form.protocol.data != "oidc":
                     raise OktaError(
-                        "SAML sign-in is not available in this version of Gatehouse yet. "
-                        "Choose OIDC."
+                        "SAML sign-in is not available in this version of "
+                        "Gatehouse yet. Choose OIDC."
                     )
                 invited = configure_oidc(
                     org,

@@ -1,0 +1,256 @@
+"""Migrations build the whole schema from an empty database, exactly as modelled."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from flask import Flask
+from flask.testing import FlaskCliRunner
+from sqlalchemy.exc import IntegrityError
+
+from app import create_app
+from core.extensions import db
+from core.models import ApiKey
+from core.models import GroupMember
+from core.models import Organization
+from core.models import User
+from tests.conftest import make_org
+from tests.conftest import make_user
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def keep_logging() -> Iterator[None]:
+    """Undo what alembic's `fileConfig` does to logging, for the tests that follow.
+
+    It replaces the root handlers with one bound to the CLI runner's temporary
+    stderr and sets levels on alembic's and SQLAlchemy's loggers.
+    """
+    manager = logging.Logger.manager
+    root = logging.getLogger()
+    saved_root = (root.level, root.handlers[:])
+    saved = {
+        name: (logger.disabled, logger.level, logger.handlers[:], logger.propagate)
+        for name, logger in manager.loggerDict.items()
+        if isinstance(logger, logging.Logger)
+    }
+    yield
+    root.setLevel(saved_root[0])
+    root.handlers[:] = saved_root[1]
+    for name, logger in manager.loggerDict.items():
+        if not isinstance(logger, logging.Logger):
+            continue
+        disabled, level, handlers, propagate = saved.get(
+            name, (False, logging.NOTSET, [], True)
+        )
+        logger.disabled, logger.propagate = disabled, propagate
+        logger.setLevel(level)
+        logger.handlers[:] = handlers
+
+
+@pytest.fixture
+def empty_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Flask]:
+    """An app like conftest's, but its SQLite file has no table at all."""
+    # Flask-Migrate finds `migrations/` relative to the working directory.
+    monkeypatch.chdir(REPO)
+    app = create_app(
+        {
+            "TESTING": True,
+            "INSTANCE_PATH": str(tmp_path / "instance"),
+            "SECRET_KEY": "test-secret-key",
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'empty.sqlite'}",
+            "WTF_CSRF_ENABLED": False,
+        }
+    )
+    yield app
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def migrated_app(empty_app: Flask) -> Flask:
+    """`empty_app` after `flask db upgrade`."""
+    result = empty_app.test_cli_runner().invoke(args=["db", "upgrade"])
+    assert result.exit_code == 0, result.output
+    return empty_app
+
+
+def table_names(app: Flask) -> set[str]:
+    with app.app_context(), db.engine.connect() as connection:
+        return set(sa.inspect(connection).get_table_names())
+
+
+def head_revision(app: Flask) -> str:
+    with app.app_context():
+        config = app.extensions["migrate"].migrate.get_config()
+        head = ScriptDirectory.from_config(config).get_current_head()
+        assert head is not None
+        return head
+
+
+def test_empty_database_has_no_tables(empty_app: Flask) -> None:
+    assert table_names(empty_app) == set()
+
+
+def test_upgrade_creates_every_table(empty_app: Flask) -> None:
+    runner: FlaskCliRunner = empty_app.test_cli_runner()
+    result = runner.invoke(args=["db", "upgrade"])
+    assert result.exit_code == 0, result.output
+    assert table_names(empty_app) == set(db.metadata.tables) | {"alembic_version"}
+    with empty_app.app_context():
+        version = db.session.execute(
+            sa.text("SELECT version_num FROM alembic_version")
+        ).scalar_one()
+    assert version == head_revision(empty_app)
+
+
+def test_upgrade_leaves_the_app_logger_working(empty_app: Flask) -> None:
+    loggers = [empty_app.logger, logging.getLogger("werkzeug")]  # exist beforehand
+    result = empty_app.test_cli_runner().invoke(args=["db", "upgrade"])
+    assert result.exit_code == 0, result.output
+    assert [logger.disabled for logger in loggers] == [False, False]
+
+
+def test_there_is_a_single_head(empty_app: Flask) -> None:
+    with empty_app.app_context():
+        config = empty_app.extensions["migrate"].migrate.get_config()
+        assert len(ScriptDirectory.from_config(config).get_heads()) == 1
+
+
+def test_migrated_schema_matches_the_models(migrated_app: Flask) -> None:
+    with migrated_app.app_context(), db.engine.connect() as connection:
+        context = MigrationContext.configure(
+            connection, opts={"compare_type": True, "compare_server_default": True}
+        )
+        differences = compare_metadata(context, db.metadata)
+    assert differences == []
+
+
+def test_upgrade_twice_is_harmless(migrated_app: Flask) -> None:
+    make_org(migrated_app)
+    result = migrated_app.test_cli_runner().invoke(args=["db", "upgrade"])
+    assert result.exit_code == 0, result.output
+    with migrated_app.app_context():
+        assert db.session.execute(sa.select(sa.func.count(Organization.id))).scalar()
+
+
+def test_downgrade_to_base_then_upgrade_again(migrated_app: Flask) -> None:
+    runner = migrated_app.test_cli_runner()
+    result = runner.invoke(args=["db", "downgrade", "base"])
+    assert result.exit_code == 0, result.output
+    assert table_names(migrated_app) <= {"alembic_version"}
+    result = runner.invoke(args=["db", "upgrade"])
+    assert result.exit_code == 0, result.output
+    assert table_names(migrated_app) == set(db.metadata.tables) | {"alembic_version"}
+
+
+def test_migrated_database_works_with_the_app(migrated_app: Flask) -> None:
+    org = make_org(migrated_app)
+    response = migrated_app.test_client().post(
+        "/login",
+        data={"email": org.owner_email, "password": "correct horse battery staple"},
+    )
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/members"
+
+
+# -- SQLite settings on every connection ----------------------------------------
+
+
+def pragma(name: str) -> object:
+    return db.session.execute(sa.text(f"PRAGMA {name}")).scalar()
+
+
+def test_sqlite_pragmas_on_a_live_connection(migrated_app: Flask) -> None:
+    with migrated_app.app_context():
+        assert pragma("journal_mode") == "wal"
+        assert pragma("foreign_keys") == 1
+        busy_timeout = pragma("busy_timeout")
+        assert isinstance(busy_timeout, int) and busy_timeout > 0
+
+
+def test_sqlite_pragmas_on_every_pooled_connection(migrated_app: Flask) -> None:
+    with migrated_app.app_context():
+        connections = [db.engine.connect() for _ in range(3)]
+        try:
+            for connection in connections:
+                assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+                busy = connection.exec_driver_sql("PRAGMA busy_timeout").scalar()
+                assert busy is not None and busy > 0
+        finally:
+            for connection in connections:
+                connection.close()
+
+
+@pytest.mark.parametrize(
+    "row",
+    [
+        lambda: User(
+            organization_id=999,
+            email="x@acme.test",
+            email_key="x@acme.test",
+            user_name="x@acme.test",
+            user_name_key="x@acme.test",
+            given_name="",
+            family_name="",
+            display_name="",
+            name_key="",
+            role="member",
+            status="active",
+            source="local",
+            scim_managed=False,
+        ),
+        lambda: GroupMember(group_id=999, user_id=999),
+        lambda: ApiKey(
+            organization_id=999,
+            name="k",
+            prefix="gh_x",
+            secret_hash="0" * 64,
+            scopes="scim",
+        ),
+    ],
+    ids=["user", "group_member", "api_key"],
+)
+def test_a_dangling_foreign_key_is_refused(
+    migrated_app: Flask, row: Callable[[], object]
+) -> None:
+    make_org(migrated_app)
+    with migrated_app.app_context():
+        before = {
+            table.name: db.session.execute(
+                sa.select(sa.func.count()).select_from(table)
+            ).scalar()
+            for table in db.metadata.sorted_tables
+        }
+        db.session.add(row())
+        with pytest.raises(IntegrityError, match="FOREIGN KEY"):
+            db.session.commit()
+        db.session.rollback()
+        after = {
+            table.name: db.session.execute(
+                sa.select(sa.func.count()).select_from(table)
+            ).scalar()
+            for table in db.metadata.sorted_tables
+        }
+        assert after == before
+
+
+def test_deleting_an_organization_cascades_to_its_users(migrated_app: Flask) -> None:
+    org = make_org(migrated_app)
+    make_user(migrated_app, org.id, "mia@acme.test")
+    other = make_org(migrated_app, "Globex")
+    with migrated_app.app_context():
+        db.session.execute(sa.delete(Organization).filter_by(id=org.id))
+        db.session.commit()
+        owners = db.session.execute(sa.select(User.organization_id)).scalars().all()
+        assert owners == [other.id]
