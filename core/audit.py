@@ -12,6 +12,7 @@ from core.extensions import db
 from core.models import AuditEvent
 from core.models import Organization
 from core.models import User
+from core.models import utcnow
 
 
 def record(
@@ -29,21 +30,47 @@ def record(
     string for non-user actors: "cli", "api key gh_abc…", "okta".
     Never put secrets in `details`: the log is shown to every admin.
     """
-    if actor is None and has_request_context() and current_user.is_authenticated:
-        actor = current_user
-    actor_user_id = actor.id if isinstance(actor, User) else None
-    actor_label = actor.email if isinstance(actor, User) else (actor or "anonymous")
-    org_id = organization.id if isinstance(organization, Organization) else organization
-    event = AuditEvent(
-        organization_id=org_id,
-        kind=kind,
-        actor=actor_label[:400],
-        actor_user_id=actor_user_id,
-        target=target[:400],
-        ip=(request.remote_addr or "") if has_request_context() else "",
-        details=details,
-    )
+    event = AuditEvent(**_values(kind, organization, actor, target, details))
     db.session.add(event)
     if commit:
         db.session.commit()
     return event
+
+
+def record_now(
+    kind: str, organization_id: int, *, actor: str, target: str = "", **details: Any
+) -> None:
+    """Insert an audit event at once with plain SQL (not committed).
+
+    For hot paths such as SCIM, where the ORM's unit of work would cost more than
+    the insert itself.
+    """
+    values = _values(kind, organization_id, actor, target, details)
+    values["created_at"] = utcnow()
+    db.session.connection().execute(_INSERT, values)
+
+
+_INSERT = AuditEvent.__table__.insert()
+
+
+def _values(
+    kind: str,
+    organization: Organization | int | None,
+    actor: User | str | None,
+    target: str,
+    details: dict[str, Any],
+) -> dict[str, Any]:
+    if actor is None and has_request_context() and current_user.is_authenticated:
+        actor = current_user
+    actor_label = actor.email if isinstance(actor, User) else (actor or "anonymous")
+    return {
+        "organization_id": organization.id
+        if isinstance(organization, Organization)
+        else organization,
+        "kind": kind,
+        "actor": actor_label[:400],
+        "actor_user_id": actor.id if isinstance(actor, User) else None,
+        "target": target[:400],
+        "ip": (request.remote_addr or "") if has_request_context() else "",
+        "details": details,
+    }

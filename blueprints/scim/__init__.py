@@ -18,7 +18,6 @@ from flask import Response
 from flask import current_app
 from flask import g
 from flask import request
-from sqlalchemy import Insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
@@ -201,7 +200,7 @@ def finish_request(response: Response) -> Response:
     error: ScimError | None = g.get("scim_error")
     if response.status_code < 400:
         try:
-            db.session.execute(_activity_insert(response.status_code, None))
+            _record_activity(response.status_code, None)
             _audit_change()
             db.session.commit()
             _prune_activity()
@@ -220,7 +219,7 @@ def finish_request(response: Response) -> Response:
         response = error_response(error)
     db.session.rollback()
     try:
-        db.session.execute(_activity_insert(response.status_code, error))
+        _record_activity(response.status_code, error)
         db.session.commit()
     except (SQLAlchemyError, UnicodeError):
         db.session.rollback()
@@ -229,11 +228,14 @@ def finish_request(response: Response) -> Response:
     return response
 
 
-def _activity_insert(status: int, error: ScimError | None) -> Insert:
-    """The INSERT of this request's activity row (Core: it runs on every request)."""
+_ACTIVITY_INSERT = ScimRequest.__table__.insert()
+
+
+def _record_activity(status: int, error: ScimError | None) -> None:
+    """Insert this request's activity row with plain SQL: it runs on every request."""
     resource_type, resource_id, label = g.get("scim_resource", (None, None, None))
     started = g.get("scim_started", time.perf_counter())
-    return db.insert(ScimRequest).values(
+    values = dict(
         created_at=utcnow(),
         organization_id=g.org_id,
         api_key_id=g.api_key_id,
@@ -248,6 +250,7 @@ def _activity_insert(status: int, error: ScimError | None) -> Insert:
         changes=g.get("scim_changes", {}),
         duration_ms=round((time.perf_counter() - started) * 1000, 2),
     )
+    db.session.connection().execute(_ACTIVITY_INSERT, values)
 
 
 def _audit_change() -> None:
@@ -264,9 +267,9 @@ def _audit_change() -> None:
         verb = "reactivated" if changes["active"][1] else "deactivated"
     else:
         verb = "updated"
-    audit.record(
+    audit.record_now(
         f"scim.{resource_type.lower()}.{verb}",
-        g.org,
+        g.org_id,
         actor=f"api key {g.api_key.prefix}…",
         target=label or "",
         changes=changes,
