@@ -50,6 +50,7 @@ fmt: install-dev
 
 bench: install-dev
 	$(BIN)/python bench/members.py
+	$(BIN)/python bench/scim.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
