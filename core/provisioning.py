@@ -149,7 +149,7 @@ def find_user_by_email(org: Organization | int, email: str) -> User | None:
 
 
 def new_user(
-    org: Organization,
+    org: Organization | int,
     *,
     email: str,
     given_name: str = "",
@@ -167,7 +167,6 @@ def new_user(
     if role not in ROLES:
         raise AccountError(f"Role must be one of {', '.join(ROLES)}.")
     user = User(
-        organization=org,
         email=email,
         email_key=fold(email),
         user_name=user_name or email,
@@ -180,6 +179,10 @@ def new_user(
         source=source,
         password_hash=hash_password(password) if password else None,
     )
+    if isinstance(org, Organization):
+        user.organization = org
+    else:
+        user.organization_id = org
     user.refresh_name_key()
     db.session.add(user)
     return user
@@ -491,7 +494,7 @@ def apply_user_profile(
 
 
 def scim_create_user(
-    org: Organization, values: dict[str, object]
+    org_id: int, role: str, values: dict[str, object]
 ) -> tuple[User, bool, dict[str, list[object]]]:
     """Create a user for SCIM, or adopt the existing account Okta means.
 
@@ -508,7 +511,7 @@ def scim_create_user(
     matches = (
         db.session.execute(
             db.select(User).where(
-                User.organization_id == org.id,
+                User.organization_id == org_id,
                 (User.user_name_key == fold(user_name))
                 | (User.email_key == fold(str(email or user_name))),
             )
@@ -530,13 +533,13 @@ def scim_create_user(
     if not email:
         raise AccountError("emails: a primary email address is required.")
     user = new_user(
-        org,
+        org_id,
         email=str(email),
         user_name=user_name,
         given_name=str(values.get("given_name") or ""),
         family_name=str(values.get("family_name") or ""),
         display_name=str(values.get("display_name") or ""),
-        role=default_role(org),
+        role=role,
         source="scim",
     )
     user.scim_managed = True
@@ -661,14 +664,14 @@ def rename_group(group: Group, display_name: str) -> dict[str, list[object]]:
 
 
 def scim_create_group(
-    org: Organization, display_name: str, external_id: str | None
+    org_id: int, display_name: str, external_id: str | None
 ) -> tuple[Group, bool]:
     """Create a group for SCIM, or adopt a same-named group not yet SCIM-managed.
 
     Returns (group, adopted). Not committed.
     :raise Conflict: if a SCIM-managed group already has that name.
     """
-    existing = find_group_by_name(org.id, display_name)
+    existing = find_group_by_name(org_id, display_name)
     if existing is not None:
         if existing.scim_managed:
             raise Conflict(f"A group named {display_name} already exists.")
@@ -677,7 +680,7 @@ def scim_create_group(
         existing.updated_at = utcnow()
         return existing, True
     group = Group(
-        organization=org,
+        organization_id=org_id,
         display_name=display_name,
         display_name_key=fold(display_name),
         external_id=external_id,

@@ -10,6 +10,7 @@ import base64
 import hashlib
 import secrets
 from collections.abc import Callable
+from datetime import datetime
 from datetime import timedelta
 from functools import wraps
 from typing import Any
@@ -117,12 +118,31 @@ def find_api_key(secret: str) -> ApiKey | None:
 def api_key_problem(key: ApiKey | None, scope: str) -> str | None:
     """Why `key` may not be used for `scope`, in words an admin can act on; or None."""
     if key is None:
+        return key_problem(found=False)
+    return key_problem(
+        revoked=key.revoked_at is not None,
+        user_active=None if key.user is None else key.user.is_active,
+        scopes=key.scope_list,
+        scope=scope,
+    )
+
+
+def key_problem(
+    *,
+    found: bool = True,
+    revoked: bool = False,
+    user_active: bool | None = None,
+    scopes: list[str] | None = None,
+    scope: str = "",
+) -> str | None:
+    """The refusal rules for a key, on plain values (see `api_key_problem`)."""
+    if not found:
         return "The API key is not valid. Create a key with the scim scope in API keys."
-    if key.revoked_at is not None:
+    if revoked:
         return "The API key was revoked. Create a new key with the scim scope."
-    if key.user is not None and not key.user.is_active:
+    if user_active is False:
         return "The API key belongs to a deactivated member. Use an organization key."
-    if scope not in key.scope_list:
+    if scope not in (scopes or []):
         return f"The API key lacks the {scope} scope. Create a key with that scope."
     return None
 
@@ -132,6 +152,15 @@ def note_api_key_use(key: ApiKey) -> None:
     now = utcnow()
     if key.last_used_at is None or now - key.last_used_at > timedelta(minutes=1):
         key.last_used_at = now
+
+
+def note_api_key_use_by_id(key_id: int, last_used_at: datetime | None) -> None:
+    """`note_api_key_use` with plain SQL, for callers that hold no ORM object."""
+    now = utcnow()
+    if last_used_at is None or now - last_used_at > timedelta(minutes=1):
+        db.session.execute(
+            db.update(ApiKey).where(ApiKey.id == key_id).values(last_used_at=now)
+        )
 
 
 def authenticate_api_key(secret: str, scope: str) -> ApiKey | None:

@@ -115,7 +115,7 @@ def load_group(group_id: str) -> Group:
     """
     group = db.session.execute(
         db.select(Group).filter_by(
-            id=parse_id(group_id, "Group"), organization_id=g.org.id
+            id=parse_id(group_id, "Group"), organization_id=g.org_id
         )
     ).scalar_one_or_none()
     if group is None:
@@ -126,7 +126,7 @@ def load_group(group_id: str) -> Group:
 def resolve(ids: list[str]) -> list[int]:
     """Member values → user ids of this organization, or 400 naming the bad one."""
     try:
-        return provisioning.resolve_member_ids(g.org.id, ids)
+        return provisioning.resolve_member_ids(g.org_id, ids)
     except provisioning.AccountError as exc:
         raise bad_request(str(exc)) from exc
 
@@ -164,7 +164,7 @@ def membership_changes(added: list[int], removed: list[int]) -> dict[str, list[o
 def list_groups() -> Response:
     """List groups, with filter, sorting and paging."""
     page = list_page(
-        db.select(Group).where(Group.organization_id == g.org.id),
+        db.select(Group).where(Group.organization_id == g.org_id),
         Group.id,
         FIELDS,
         SCHEMAS,
@@ -195,7 +195,7 @@ def create_group() -> Response:
     user_ids = resolve(data.member_ids or [])
     try:
         group, adopted = provisioning.scim_create_group(
-            g.org, data.display_name, data.external_id
+            g.org_id, data.display_name, data.external_id
         )
     except provisioning.Conflict as exc:
         raise ScimError(409, str(exc), "uniqueness") from exc

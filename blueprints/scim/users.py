@@ -102,7 +102,7 @@ def load_user(user_id: str) -> User:
     """
     user = db.session.execute(
         db.select(User).filter_by(
-            id=parse_id(user_id, "User"), organization_id=g.org.id
+            id=parse_id(user_id, "User"), organization_id=g.org_id
         )
     ).scalar_one_or_none()
     if user is None:
@@ -144,7 +144,7 @@ def flush_or_conflict() -> None:
 def list_users() -> Response:
     """List users, with filter, sorting and paging."""
     page = list_page(
-        db.select(User).where(User.organization_id == g.org.id),
+        db.select(User).where(User.organization_id == g.org_id),
         User.id,
         FIELDS,
         SCHEMAS,
@@ -176,7 +176,7 @@ def create_user() -> Response:
         raise bad_request("Send a primary email in emails (userName is not an email).")
     try:
         user, adopted, changes = provisioning.scim_create_user(
-            g.org, profile_values(data, everything=True)
+            g.org_id, g.default_role, profile_values(data, everything=True)
         )
     except provisioning.Conflict as exc:
         raise ScimError(409, str(exc), "uniqueness") from exc
