@@ -506,23 +506,20 @@ def scim_create_user(
     """
     user_name = str(values["user_name"])
     email = values.get("email")
-    # One query for both: the account with this userName wins over the one with
-    # this email.
-    matches = (
-        db.session.execute(
-            db.select(User).where(
-                User.organization_id == org_id,
-                (User.user_name_key == fold(user_name))
-                | (User.email_key == fold(str(email or user_name))),
-            )
+    # One query for both, of ids only (usually nothing matches): the account with
+    # this userName wins over the one with this email.
+    matches = db.session.execute(
+        db.select(User.id, User.user_name_key).where(
+            User.organization_id == org_id,
+            (User.user_name_key == fold(user_name))
+            | (User.email_key == fold(str(email or user_name))),
         )
-        .scalars()
-        .all()
+    ).all()
+    chosen = next(
+        (row for row in matches if row.user_name_key == fold(user_name)), None
     )
-    existing = next(
-        (user for user in matches if user.user_name_key == fold(user_name)),
-        matches[0] if matches else None,
-    )
+    chosen = chosen or (matches[0] if matches else None)
+    existing = db.session.get(User, chosen.id) if chosen is not None else None
     if existing is not None:
         if existing.scim_managed:
             raise Conflict(f"userName {user_name} already exists.")
