@@ -147,3 +147,57 @@ def owner_client(app: Flask, org: OrgInfo) -> FlaskClient:
     response = sign_in(client, org.owner_email)
     assert response.status_code == 302, response.text
     return client
+
+
+def scim_key(
+    app: Flask,
+    org_id: int,
+    *,
+    sync: bool = True,
+    user_id: int | None = None,
+    name: str = "okta",
+) -> str:
+    """Switch SCIM sync on (or off) and return a new scim key's secret.
+
+    With `user_id`, the key is that member's personal key.
+    """
+    with app.app_context():
+        org = db.session.get(Organization, org_id)
+        assert org is not None
+        provisioning.set_scim_sync(org, sync, actor="cli")
+        user = db.session.get(User, user_id) if user_id is not None else None
+        _key, secret = provisioning.create_api_key(
+            org,
+            name=name if user is None else "laptop",
+            scopes=["scim"],
+            user=user,
+            actor="cli" if user is None else user,
+        )
+        return secret
+
+
+def snapshot(app: Flask, *, scim_writes: bool = False) -> dict[str, list[tuple]]:
+    """Every row of every table, to prove that a refused request changed nothing.
+
+    With `scim_writes`, leave out what every SCIM request writes by design: the
+    activity log and the keys' last-use time.
+    """
+    result: dict[str, list[tuple]] = {}
+    with app.app_context():
+        for table in db.metadata.sorted_tables:
+            if scim_writes and table.name == "scim_request":
+                continue
+            columns = [
+                column
+                for column in table.columns
+                if not (
+                    scim_writes
+                    and table.name == "api_key"
+                    and column.name == "last_used_at"
+                )
+            ]
+            rows = db.session.execute(
+                db.select(*columns).order_by(*table.primary_key.columns)
+            )
+            result[table.name] = [tuple(row) for row in rows]
+    return result

@@ -32,26 +32,13 @@ from core.security import verify_password
 from tests.conftest import PASSWORD
 from tests.conftest import OrgInfo
 from tests.conftest import make_org
+from tests.conftest import snapshot
 
 REPO = Path(__file__).resolve().parents[1]
 SECRET_LINE = re.compile(r"gh_[A-Za-z0-9_-]{40,}")
 
 
 # -- helpers -------------------------------------------------------------------
-
-
-def snapshot(app: Flask) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of every table, to prove that a refused command changed nothing."""
-    with app.app_context():
-        return {
-            table.name: [
-                tuple(row)
-                for row in db.session.execute(
-                    db.select(table).order_by(*table.primary_key.columns)
-                )
-            ]
-            for table in db.metadata.sorted_tables
-        }
 
 
 def org_create(runner: FlaskCliRunner, name: str = "Initech", *extra: str) -> Result:

@@ -20,16 +20,15 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
-from core import provisioning
 from core.extensions import db
 from core.models import Group
 from core.models import GroupMember
-from core.models import Organization
 from core.models import User
 from tests.conftest import OrgInfo
 from tests.conftest import get_user
 from tests.conftest import make_org
 from tests.conftest import make_user
+from tests.conftest import scim_key as scim_secret
 
 SCIM = "/api/v1/scim"
 SCIM_MEDIA_TYPE = "application/scim+json"
@@ -87,18 +86,6 @@ class Entra:
         """PATCH with a PatchOp body made of `operations`."""
         body = {"schemas": [PATCH_SCHEMA], "Operations": list(operations)}
         return self.send("PATCH", path, body)
-
-
-def scim_secret(app: Flask, org_id: int) -> str:
-    """Switch SCIM sync on for the organization and return a new scim key."""
-    with app.app_context():
-        org = db.session.get(Organization, org_id)
-        assert org is not None
-        provisioning.set_scim_sync(org, True, actor="cli")
-        _key, secret = provisioning.create_api_key(
-            org, name="entra", scopes=["scim"], actor="cli"
-        )
-        return secret
 
 
 @pytest.fixture

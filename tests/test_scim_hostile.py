@@ -32,6 +32,7 @@ from werkzeug.test import TestResponse
 from core import provisioning
 from core.extensions import db
 from core.models import Organization
+from tests.conftest import snapshot as all_rows
 
 SCIM = "/api/v1/scim"
 SCIM_JSON = "application/scim+json"
@@ -124,25 +125,6 @@ def auth(secret: str, content_type: str | None = SCIM_JSON) -> dict[str, str]:
     return headers
 
 
-def snapshot(app: Flask) -> dict[str, list[tuple]]:
-    """Every row of every table but the activity log (and keys' last use)."""
-    result: dict[str, list[tuple]] = {}
-    with app.app_context():
-        for table in db.metadata.sorted_tables:
-            if table.name == "scim_request":
-                continue
-            columns = [
-                column
-                for column in table.columns
-                if not (table.name == "api_key" and column.name == "last_used_at")
-            ]
-            rows = db.session.execute(
-                db.select(*columns).order_by(*table.primary_key.columns)
-            )
-            result[table.name] = [tuple(row) for row in rows]
-    return result
-
-
 def send(
     scim: Scim,
     method: str,
@@ -182,11 +164,11 @@ def assert_well_formed(response: TestResponse) -> None:
 
 def exercise(scim: Scim, method: str, path: str, **kwargs: Any) -> TestResponse:
     """Send a request and check it: well formed, and a 4xx changed nothing."""
-    before = snapshot(scim.app)
+    before = all_rows(scim.app, scim_writes=True)
     response = send(scim, method, path, **kwargs)
     assert_well_formed(response)
     if response.status_code >= 400:
-        assert snapshot(scim.app) == before, (
+        assert all_rows(scim.app, scim_writes=True) == before, (
             method,
             path,
             response.status_code,
@@ -967,7 +949,7 @@ def test_a_chunked_body_without_length_over_the_cap_is_413(
 ) -> None:
     """No Content-Length must not mean no limit."""
     cap = scim.app.config["SCIM_MAX_BODY_BYTES"]
-    before = snapshot(scim.app)
+    before = all_rows(scim.app, scim_writes=True)
 
     def chunks() -> Iterator[bytes]:
         yield b'{"userName": "carol@example.com", "pad": "'
@@ -996,7 +978,7 @@ def test_a_chunked_body_without_length_over_the_cap_is_413(
         connection.close()
     assert status == 413, text[:300]
     assert content_type == SCIM_JSON
-    assert snapshot(scim.app) == before
+    assert all_rows(scim.app, scim_writes=True) == before
 
 
 WRONG_MEDIA_TYPES = [

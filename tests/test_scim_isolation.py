@@ -25,6 +25,8 @@ from core.models import Organization
 from core.models import User
 from tests.conftest import make_org
 from tests.conftest import make_user
+from tests.conftest import scim_key
+from tests.conftest import snapshot as all_rows
 
 SCIM = "/api/v1/scim"
 SCIM_JSON = "application/scim+json"
@@ -36,18 +38,6 @@ SHARED_EMAIL = "shared@example.com"
 
 
 # -- helpers --------------------------------------------------------------------
-
-
-def scim_key(app: Flask, org_id: int, *, sync: bool = True) -> str:
-    """Switch SCIM sync on (or leave it off) and return a new scim key's secret."""
-    with app.app_context():
-        org = db.session.get(Organization, org_id)
-        assert org is not None
-        provisioning.set_scim_sync(org, sync, actor="cli")
-        _key, secret = provisioning.create_api_key(
-            org, name="okta", scopes=["scim"], actor="cli"
-        )
-        return secret
 
 
 def headers(secret: str | None, scheme: str = "Bearer") -> dict[str, str]:
@@ -112,29 +102,6 @@ def group_body(
 def patch_body(*operations: dict) -> dict:
     """A PatchOp body."""
     return {"schemas": [PATCH_SCHEMA], "Operations": list(operations)}
-
-
-def snapshot(app: Flask) -> dict[str, list[tuple]]:
-    """Every row of every table, except the SCIM activity log.
-
-    The activity log (`scim_request`) records refused requests too, and an API
-    key's `last_used_at` is bookkeeping about the caller: both are left out.
-    """
-    result: dict[str, list[tuple]] = {}
-    with app.app_context():
-        for table in db.metadata.sorted_tables:
-            if table.name == "scim_request":
-                continue
-            columns = [
-                column
-                for column in table.columns
-                if not (table.name == "api_key" and column.name == "last_used_at")
-            ]
-            rows = db.session.execute(
-                db.select(*columns).order_by(*table.primary_key.columns)
-            )
-            result[table.name] = [tuple(row) for row in rows]
-    return result
 
 
 def assert_scim_error(response: TestResponse, status: int) -> dict:
@@ -281,7 +248,7 @@ def test_other_organizations_resources_are_404_on_every_verb(
     a, b = tenants
     ids = b.user_ids if resource == "Users" else b.group_ids
     bodies = USER_WRITES if resource == "Users" else GROUP_WRITES
-    before = snapshot(app)
+    before = all_rows(app, scim_writes=True)
     for method in VERBS:
         for label, resource_id in ids.items():
             for shown_id in (resource_id, f"0{resource_id}"):
@@ -297,7 +264,7 @@ def test_other_organizations_resources_are_404_on_every_verb(
                     text = json.dumps(error)
                     for value in (b.user_name, b.group_name, b.user_external_id):
                         assert value not in text, (method, label, text)
-    assert snapshot(app) == before
+    assert all_rows(app, scim_writes=True) == before
     # B still reads its own resources.
     for resource_id in ids.values():
         response = call(client, "GET", f"/{resource}/{resource_id}", b.secret)
@@ -313,12 +280,12 @@ def test_the_same_requests_do_act_on_the_keys_own_organization(
     resource_id = (a.user_ids if resource == "Users" else a.group_ids)["own"]
     bodies = USER_WRITES if resource == "Users" else GROUP_WRITES
     for method in VERBS:  # DELETE last
-        before = snapshot(app)
+        before = all_rows(app, scim_writes=True)
         path = f"/{resource}/{resource_id}"
         response = call(client, method, path, a.secret, bodies[method])
         assert response.status_code in (200, 204), response.get_data(as_text=True)
         if method != "GET":
-            assert snapshot(app) != before, method
+            assert all_rows(app, scim_writes=True) != before, method
     assert (
         call(client, "GET", f"/{resource}/{resource_id}", a.secret).status_code == 404
     )
@@ -515,11 +482,11 @@ def test_group_writes_naming_a_foreign_member_are_400_and_change_nothing(
     a, b = tenants
     foreign = b.user_ids["own"] if who == "other organization's user" else "987654"
     for method, path, body in foreign_member_requests(a, b, foreign):
-        before = snapshot(app)
+        before = all_rows(app, scim_writes=True)
         response = call(client, method, path, a.secret, body)
         error = assert_scim_error(response, 400)
         assert foreign in error["detail"], (method, body, error)
-        assert snapshot(app) == before, (method, body)
+        assert all_rows(app, scim_writes=True) == before, (method, body)
     members = call(client, "GET", f"/Groups/{a.group_ids['own']}", a.secret)
     assert {m["value"] for m in members.get_json(force=True)["members"]} == {
         a.user_ids["own"],
@@ -611,7 +578,7 @@ def assert_every_request_refused(
     status: int,
     detail_words: tuple[str, ...],
 ) -> None:
-    before = snapshot(app)
+    before = all_rows(app, scim_writes=True)
     for method, path, body in refused_requests(
         tenant.user_ids["own"], tenant.group_ids["own"]
     ):
@@ -631,7 +598,7 @@ def assert_every_request_refused(
             challenge = response.headers.get("WWW-Authenticate", "")
             assert challenge.lower().startswith("bearer"), (method, path)
         assert tenant.user_name not in response.get_data(as_text=True)
-    assert snapshot(app) == before
+    assert all_rows(app, scim_writes=True) == before
 
 
 REFUSALS = (

@@ -22,11 +22,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
-from core import provisioning
 from core.extensions import db
 from core.models import Group
 from core.models import GroupMember
-from core.models import Organization
 from core.models import ScimRequest
 from core.models import User
 from core.models import UserSession
@@ -34,6 +32,7 @@ from core.security import authenticate_api_key
 from tests.conftest import OrgInfo
 from tests.conftest import get_user
 from tests.conftest import make_user
+from tests.conftest import scim_key as scim_secret
 from tests.conftest import sign_in
 
 SCIM = "/api/v1/scim"
@@ -102,26 +101,6 @@ class Okta:
 
     def delete(self, path: str) -> TestResponse:
         return self.send("DELETE", path)
-
-
-def scim_secret(app: Flask, org_id: int, *, user_id: int | None = None) -> str:
-    """Switch SCIM sync on for the organization and return a new scim key.
-
-    With `user_id`, the key is that member's personal key.
-    """
-    with app.app_context():
-        org = db.session.get(Organization, org_id)
-        assert org is not None
-        provisioning.set_scim_sync(org, True, actor="cli")
-        user = db.session.get(User, user_id) if user_id is not None else None
-        _key, secret = provisioning.create_api_key(
-            org,
-            name="okta" if user is None else "laptop",
-            scopes=["scim"],
-            user=user,
-            actor="cli" if user is None else user,
-        )
-        return secret
 
 
 @pytest.fixture

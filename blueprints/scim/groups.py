@@ -5,7 +5,6 @@ from __future__ import annotations
 from flask import Response
 from flask import g
 from flask import request
-from sqlalchemy.exc import IntegrityError
 
 from blueprints.scim import bp
 from blueprints.scim import note
@@ -14,12 +13,12 @@ from blueprints.scim import scim_base_url
 from blueprints.scim import scim_response
 from blueprints.scim.errors import ScimError
 from blueprints.scim.errors import bad_request
-from blueprints.scim.errors import not_found
 from blueprints.scim.filters import Field
 from blueprints.scim.filters import FilterError
 from blueprints.scim.lists import check_if_match
+from blueprints.scim.lists import flush_or_conflict
 from blueprints.scim.lists import list_page
-from blueprints.scim.lists import parse_id
+from blueprints.scim.lists import load_resource
 from blueprints.scim.patch import Operation
 from blueprints.scim.patch import apply_operations
 from blueprints.scim.patch import parse_operations
@@ -37,6 +36,7 @@ from core.models import GroupMember
 from core.models import User
 from core.models import parse_row_id
 
+CONFLICT = "A group with that displayName already exists."
 SCHEMAS = (GROUP_SCHEMA,)
 
 
@@ -109,18 +109,8 @@ def render(group: Group, status: int = 200) -> Response:
 
 
 def load_group(group_id: str) -> Group:
-    """A group of the key's organization; any other id is 404.
-
-    :raise ScimError: 404 if the group is not in this organization.
-    """
-    group = db.session.execute(
-        db.select(Group).filter_by(
-            id=parse_id(group_id, "Group"), organization_id=g.org_id
-        )
-    ).scalar_one_or_none()
-    if group is None:
-        raise not_found("Group", group_id)
-    return group
+    """A group of the key's organization; any other id is 404."""
+    return load_resource(Group, group_id, "Group")
 
 
 def resolve(ids: list[str]) -> list[int]:
@@ -129,17 +119,6 @@ def resolve(ids: list[str]) -> list[int]:
         return provisioning.resolve_member_ids(g.org_id, ids)
     except provisioning.AccountError as exc:
         raise bad_request(str(exc)) from exc
-
-
-def flush_or_conflict() -> None:
-    """Flush; a unique index violation (a racing request) becomes a 409."""
-    try:
-        db.session.flush()
-    except IntegrityError as exc:
-        db.session.rollback()
-        raise ScimError(
-            409, "A group with that displayName already exists.", "uniqueness"
-        ) from exc
 
 
 def rename(group: Group, display_name: str) -> dict[str, list[object]]:
@@ -199,7 +178,7 @@ def create_group() -> Response:
         )
     except provisioning.Conflict as exc:
         raise ScimError(409, str(exc), "uniqueness") from exc
-    flush_or_conflict()
+    flush_or_conflict(CONFLICT)
     if adopted:
         added, removed = provisioning.set_group_members(group, user_ids)
     else:
@@ -236,7 +215,7 @@ def replace_group(group_id: str) -> Response:
         added, removed = provisioning.set_group_members(group, resolve(data.member_ids))
         changes.update(membership_changes(added, removed))
     group.scim_managed = True
-    flush_or_conflict()
+    flush_or_conflict(CONFLICT)
     note("Group", group.id, group.display_name, changes)
     return render(group)
 
@@ -322,7 +301,7 @@ def patch_group(group_id: str) -> Response:
             changes["externalId"] = [group.external_id, external_id]
             group.external_id = external_id
     group.scim_managed = True
-    flush_or_conflict()
+    flush_or_conflict(CONFLICT)
     note("Group", group.id, group.display_name, changes)
     if request.args.get("attributes"):
         return render(group)

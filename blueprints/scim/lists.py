@@ -7,8 +7,10 @@ from datetime import datetime
 from typing import Any
 
 from flask import current_app
+from flask import g
 from flask import request
 from sqlalchemy import Select
+from sqlalchemy.exc import IntegrityError
 
 from blueprints.scim.errors import ScimError
 from blueprints.scim.errors import bad_request
@@ -80,6 +82,30 @@ def list_page(
         ).scalars()
     )
     return Page(rows, total, start_index)
+
+
+def load_resource(model: Any, resource_id: str, resource: str) -> Any:
+    """A row of the key's organization by SCIM id; any other id is 404.
+
+    :raise ScimError: 404 if it does not exist in this organization.
+    """
+    row = db.session.execute(
+        db.select(model).filter_by(
+            id=parse_id(resource_id, resource), organization_id=g.org_id
+        )
+    ).scalar_one_or_none()
+    if row is None:
+        raise ScimError(404, f"{resource} {resource_id} not found")
+    return row
+
+
+def flush_or_conflict(detail: str) -> None:
+    """Flush; a unique index violation (a racing request) becomes a 409."""
+    try:
+        db.session.flush()
+    except IntegrityError as exc:
+        db.session.rollback()
+        raise ScimError(409, detail, "uniqueness") from exc
 
 
 def parse_id(resource_id: str, resource: str) -> int:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from flask import Response
 from flask import g
 from flask import request
-from sqlalchemy.exc import IntegrityError
 
 from blueprints.scim import bp
 from blueprints.scim import note
@@ -14,11 +13,11 @@ from blueprints.scim import scim_base_url
 from blueprints.scim import scim_response
 from blueprints.scim.errors import ScimError
 from blueprints.scim.errors import bad_request
-from blueprints.scim.errors import not_found
 from blueprints.scim.filters import Field
 from blueprints.scim.lists import check_if_match
+from blueprints.scim.lists import flush_or_conflict
 from blueprints.scim.lists import list_page
-from blueprints.scim.lists import parse_id
+from blueprints.scim.lists import load_resource
 from blueprints.scim.patch import apply_operations
 from blueprints.scim.patch import parse_operations
 from blueprints.scim.schema import ENTERPRISE_USER_SCHEMA
@@ -35,6 +34,7 @@ from core.models import Group
 from core.models import GroupMember
 from core.models import User
 
+CONFLICT = "userName or email already exists."
 SCHEMAS = (USER_SCHEMA, ENTERPRISE_USER_SCHEMA)
 USER_ATTRIBUTES = ("userName", "name", "displayName", "emails", "active", "externalId")
 
@@ -96,18 +96,8 @@ def render(
 
 
 def load_user(user_id: str) -> User:
-    """A user of the key's organization; any other id is 404.
-
-    :raise ScimError: 404 if the user is not in this organization.
-    """
-    user = db.session.execute(
-        db.select(User).filter_by(
-            id=parse_id(user_id, "User"), organization_id=g.org_id
-        )
-    ).scalar_one_or_none()
-    if user is None:
-        raise not_found("User", user_id)
-    return user
+    """A user of the key's organization; any other id is 404."""
+    return load_resource(User, user_id, "User")
 
 
 SCIM_NAMES = {
@@ -129,15 +119,6 @@ def profile_values(data: UserInput, *, everything: bool) -> dict[str, object]:
     """The profile fields a body asserts (all of them for POST and PATCH)."""
     fields = provisioning.PROFILE_FIELDS if everything else ("user_name", *data.sent)
     return {field: getattr(data, field) for field in fields}
-
-
-def flush_or_conflict() -> None:
-    """Flush; a unique index violation (a racing request) becomes a 409."""
-    try:
-        db.session.flush()
-    except IntegrityError as exc:
-        db.session.rollback()
-        raise ScimError(409, "userName or email already exists.", "uniqueness") from exc
 
 
 @bp.get("/Users")
@@ -182,7 +163,7 @@ def create_user() -> Response:
         raise ScimError(409, str(exc), "uniqueness") from exc
     except provisioning.AccountError as exc:
         raise bad_request(str(exc)) from exc
-    flush_or_conflict()
+    flush_or_conflict(CONFLICT)
     if adopted:
         changes = {"adopted": [None, True], **changes}
     note("User", user.id, user.user_name, scim_changes(changes))
@@ -206,7 +187,7 @@ def update(user: User, values: dict[str, object]) -> Response:
     if not user.scim_managed:
         user.scim_managed = True
         changes["scim_managed"] = [False, True]
-    flush_or_conflict()
+    flush_or_conflict(CONFLICT)
     note("User", user.id, user.user_name, scim_changes(changes))
     return render(user)
 
