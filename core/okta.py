@@ -127,8 +127,14 @@ def fetch_oidc_metadata(url: str) -> dict[str, Any]:
                 check_metadata_url(str(document[key]))
             except OktaError as exc:
                 raise OktaError(f"The metadata's {key} is not an https URL.") from exc
-    expected = url.split(WELL_KNOWN)[0].rstrip("/")
-    if not url.endswith(WELL_KNOWN) or document["issuer"].rstrip("/") != expected:
+    # Okta also offers the URL with "?client_id=...": the path is what counts.
+    parts = urlsplit(url)
+    expected = f"{parts.scheme}://{parts.netloc}{parts.path.split(WELL_KNOWN)[0]}"
+    expected = expected.rstrip("/")
+    if (
+        not parts.path.endswith(WELL_KNOWN)
+        or document["issuer"].rstrip("/") != expected
+    ):
         raise OktaError(
             f"The metadata's issuer ({document['issuer']}) does not match the URL. "
             f"Use {document['issuer'].rstrip('/')}{WELL_KNOWN}."

@@ -253,18 +253,28 @@ def same_org_user_or_404(user_id: int) -> User:
 
 # -- HTTP headers and cookies ------------------------------------------------
 
-CONTENT_SECURITY_POLICY = "; ".join(
-    (
-        "default-src 'self'",
-        "script-src 'self'",
-        "style-src 'self'",
-        "img-src 'self' data:",
-        "object-src 'none'",
-        "base-uri 'none'",
-        "frame-ancestors 'none'",
-        "form-action 'self'",
+
+def content_security_policy(form_targets: str = "") -> str:
+    """The policy every page carries; `form_targets` adds origins a form may reach.
+
+    Browsers apply `form-action` to the redirects after a POST too, so a page whose
+    form ends in a redirect to Okta must name Okta's origin.
+    """
+    return "; ".join(
+        (
+            "default-src 'self'",
+            "script-src 'self'",
+            "style-src 'self'",
+            "img-src 'self' data:",
+            "object-src 'none'",
+            "base-uri 'none'",
+            "frame-ancestors 'none'",
+            f"form-action 'self' {form_targets}".strip(),
+        )
     )
-)
+
+
+CONTENT_SECURITY_POLICY = content_security_policy()
 
 
 def add_security_headers(response: Response) -> Response:

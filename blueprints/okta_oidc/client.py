@@ -9,6 +9,7 @@ the version stored with the sign-in in the session.
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from core.extensions import oauth
@@ -17,8 +18,22 @@ from core.security import decrypt_secret
 
 
 def client_name(config: SsoConfig) -> str:
-    """The registry name of the client for this configuration version."""
-    return f"okta-{config.organization_id}-v{config.version}"
+    """The registry name of the client for exactly this configuration.
+
+    The version alone is not enough: a restored database (or a second app in the
+    same process, as in tests) can repeat an organization id and version with
+    other settings, so a digest of the settings is part of the name.
+    """
+    digest = hashlib.sha256(
+        "\n".join(
+            (
+                config.oidc_client_id or "",
+                config.oidc_client_secret_enc or "",
+                config.metadata_url or "",
+            )
+        ).encode()
+    ).hexdigest()[:16]
+    return f"okta-{config.organization_id}-v{config.version}-{digest}"
 
 
 def oidc_client_for(config: SsoConfig) -> Any:

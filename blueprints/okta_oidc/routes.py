@@ -5,10 +5,12 @@ from __future__ import annotations
 import secrets
 import time
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from authlib.common.errors import AuthlibBaseError
 from flask import flash
+from flask import make_response
 from flask import redirect
 from flask import render_template
 from flask import request
@@ -29,6 +31,7 @@ from core.linking import Outcome
 from core.models import LinkToken
 from core.models import Organization
 from core.models import User
+from core.security import content_security_policy
 from core.security import safe_next_url
 from core.sessions import start_session
 from core.sso import sso_available
@@ -304,4 +307,13 @@ def link(token: str) -> Any:
     form = ContinueForm()
     if form.validate_on_submit():
         return start_flow(org, None, link_token=row)
-    return render_template("okta_oidc/link.html", user=row.user, org=org, form=form)
+    response = make_response(
+        render_template("okta_oidc/link.html", user=row.user, org=org, form=form)
+    )
+    # "Continue to Okta" posts here and is redirected to Okta's origin.
+    issuer = urlsplit(org.sso_config.oidc_issuer or "")
+    if issuer.scheme in ("https", "http") and issuer.netloc:
+        response.headers["Content-Security-Policy"] = content_security_policy(
+            f"{issuer.scheme}://{issuer.netloc}"
+        )
+    return response
