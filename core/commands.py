@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import click
 from flask import Flask
+from flask import current_app
 from flask.cli import AppGroup
 
 from core import provisioning
@@ -161,6 +162,12 @@ def sso_set_oidc(
     org = provisioning.find_organization(org_name)
     if org is None:
         fail(f"No organization named {org_name!r}.")
+        return
+    if not current_app.config["PUBLIC_BASE_URL"]:
+        fail(
+            "Set PUBLIC_BASE_URL (e.g. https://gatehouse.example.com) first: the "
+            "emails that invite members to link Okta carry links built from it."
+        )
         return
     try:
         invited = configure_oidc(

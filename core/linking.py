@@ -118,7 +118,12 @@ def resolve_sign_in(
             return Outcome("inactive", user)
         if identity is None:
             link(user, protocol, profile)
-        link_token.used_at = utcnow()
+        # Every other link emailed to this user dies with this one.
+        db.session.execute(
+            db.update(LinkToken)
+            .where(LinkToken.user_id == user.id, LinkToken.used_at.is_(None))
+            .values(used_at=utcnow())
+        )
         return Outcome("linked", user)
     if identity is not None:
         user = db.session.get(User, identity.user_id)

@@ -20,6 +20,7 @@ from joserfc.errors import JoseError
 from werkzeug.wrappers import Response
 
 from blueprints.okta_oidc import bp
+from blueprints.okta_oidc.client import client_name
 from blueprints.okta_oidc.client import oidc_client_for
 from blueprints.okta_oidc.forms import ContinueForm
 from core import audit
@@ -158,6 +159,17 @@ def callback() -> Any:
     if not sso_available(org) or config is None or config.version != flow["version"]:
         _audit_refusal(org, "Okta settings changed during sign-in")
         return refuse("Your organization's Okta settings changed. Start again.", 400)
+    state = request.args.get("state", "")
+    if f"_state_{client_name(config)}_{state}" not in session:
+        # Not the answer to the sign-in this browser started (forged or stale):
+        # leave that sign-in alone and refuse this request.
+        session[FLOW_KEY] = flow
+        _audit_refusal(org, "state does not match the sign-in in progress")
+        return refuse(
+            "This answer does not belong to the sign-in you started. Start again "
+            "from the sign-in page.",
+            403,
+        )
     if "error" in request.args:
         code = request.args.get("error", "")[:100]
         _audit_refusal(
