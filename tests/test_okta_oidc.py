@@ -1772,3 +1772,30 @@ def test_a_second_app_in_the_process_uses_its_own_okta_settings(
     location = start(second.test_client())
 
     assert location.startswith(hostile.base + "/"), location
+
+
+def test_metadata_url_with_oktas_client_id_query_is_accepted(
+    app: Flask, org: OrgInfo, provider: str
+) -> None:
+    owner = app.test_client()
+    sign_in(owner, org.owner_email)
+    response = owner.post(
+        "/settings/okta",
+        data={
+            "default_role": "member",
+            "protocol": "oidc",
+            "client_id": CLIENT_ID,
+            "client_secret": CLIENT_SECRET,
+            "metadata_url": discovery(provider) + "?client_id=" + CLIENT_ID,
+        },
+    )
+    assert response.status_code == 302, response.text
+    assert not okta_is_off(app, org.id)
+    okta_user(provider, "00u-alice", "alice@acme.test")
+    assert okta_sign_in(app.test_client(), provider, "00u-alice").status_code == 302
+
+
+def test_nav_shows_who_is_signed_in(app: Flask, org: OrgInfo) -> None:
+    client = app.test_client()
+    sign_in(client, org.owner_email)
+    assert 'class="whoami"' in client.get("/members").text
