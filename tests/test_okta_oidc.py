@@ -1799,3 +1799,17 @@ def test_nav_shows_who_is_signed_in(app: Flask, org: OrgInfo) -> None:
     client = app.test_client()
     sign_in(client, org.owner_email)
     assert 'class="whoami"' in client.get("/members").text
+
+
+def test_an_error_without_state_cannot_end_the_sign_in_in_progress(
+    app: Flask, org: OrgInfo, provider: str
+) -> None:
+    connect_okta(app, org, provider)
+    okta_user(provider, "00u-alice", "alice@acme.test")
+    browser = app.test_client()
+    callback = at_provider(start(browser), "00u-alice")
+    forged = browser.get("/okta/callback?error=access_denied")
+    assert forged.status_code == 403
+    assert "ask your Okta administrator to assign you" in forged.text
+    assert_nobody_signed_in(app, browser)
+    assert browser.get(callback).status_code == 302  # the real answer still works

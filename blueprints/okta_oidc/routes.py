@@ -164,6 +164,10 @@ def callback() -> Any:
         # Not the answer to the sign-in this browser started (forged or stale):
         # leave that sign-in alone and refuse this request.
         session[FLOW_KEY] = flow
+        if "error" in request.args and "state" not in request.args:
+            # An error without any state (RFC 6749 asks for it; some servers
+            # leave it out) is still worth explaining; it spends nothing.
+            return okta_error_page(org)
         _audit_refusal(org, "state does not match the sign-in in progress")
         return refuse(
             "This answer does not belong to the sign-in you started. Start again "
@@ -171,18 +175,7 @@ def callback() -> Any:
             403,
         )
     if "error" in request.args:
-        code = request.args.get("error", "")[:100]
-        _audit_refusal(
-            org,
-            f"Okta returned {code}",
-            description=request.args.get("error_description", "")[:300],
-        )
-        return refuse(
-            OKTA_ERRORS.get(
-                code, f"Okta refused the sign-in ({code}). Ask your Okta administrator."
-            ),
-            403,
-        )
+        return okta_error_page(org)
     client = oidc_client_for(config)
     try:
         metadata = client.load_server_metadata()
@@ -239,6 +232,22 @@ def callback() -> Any:
             return refuse("This link has expired or was already used.", 400)
     outcome = linking.resolve_sign_in(org, "oidc", profile, link_token)
     return finish(org, profile, outcome, flow.get("next"))
+
+
+def okta_error_page(org: Organization) -> Any:
+    """Okta answered with an error (`error=...`): say what to ask, and audit it."""
+    code = request.args.get("error", "")[:100]
+    _audit_refusal(
+        org,
+        f"Okta returned {code}",
+        description=request.args.get("error_description", "")[:300],
+    )
+    return refuse(
+        OKTA_ERRORS.get(
+            code, f"Okta refused the sign-in ({code}). Ask your Okta administrator."
+        ),
+        403,
+    )
 
 
 def finish(
