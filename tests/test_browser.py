@@ -8,7 +8,6 @@ person to look at; nothing here asserts on how the pages look.
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,25 +16,14 @@ from flask import Flask
 from playwright.sync_api import Browser
 from playwright.sync_api import Page
 from playwright.sync_api import expect
-from playwright.sync_api import sync_playwright
-from werkzeug.serving import BaseWSGIServer
-from werkzeug.serving import make_server
 
 from core import first_run
 from core.extensions import db
 from tests.conftest import make_app
+from tests.live import chromium
+from tests.live import serve
 
 ARTIFACTS = Path(__file__).parent / "artifacts"
-CHROMIUM = "/usr/bin/chromium"
-# Keep chromium off the network: no updates, sync, or background fetches.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 ORGANIZATION = "Acme Browser Test"
 OWNER_EMAIL = "ada.owner@acme.test"
@@ -55,28 +43,15 @@ def live_app(tmp_path: Path) -> Iterator[Flask]:
 @pytest.fixture
 def base_url(live_app: Flask) -> Iterator[str]:
     """Serve `live_app` on 127.0.0.1 from a thread; yield its base URL."""
-    server: BaseWSGIServer = make_server("127.0.0.1", 0, live_app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="live-server")
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
-        server.server_close()
+    with serve(live_app) as url:
+        yield url
 
 
 @pytest.fixture
 def browser() -> Iterator[Browser]:
     """Headless chromium, closed (with Playwright's driver) after the test."""
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-        )
-        try:
-            yield browser
-        finally:
-            browser.close()
+    with chromium() as browser:
+        yield browser
 
 
 def screenshot(page: Page, name: str) -> None:

@@ -15,7 +15,6 @@ The screenshots are the ones in docs/okta-oidc.md: they go to docs/images/.
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Iterator
 from email import message_from_bytes
 from email import policy
@@ -31,9 +30,6 @@ from playwright.sync_api import Browser
 from playwright.sync_api import BrowserContext
 from playwright.sync_api import Page
 from playwright.sync_api import expect
-from playwright.sync_api import sync_playwright
-from werkzeug.serving import BaseWSGIServer
-from werkzeug.serving import make_server
 
 from blueprints.okta_oidc.routes import OKTA_ERRORS
 from core.extensions import db
@@ -41,18 +37,10 @@ from core.models import User
 from tests.conftest import make_app
 from tests.conftest import make_org
 from tests.conftest import make_user
+from tests.live import chromium
+from tests.live import serve
 
 IMAGES = Path(__file__).parent.parent / "docs" / "images"
-CHROMIUM = "/usr/bin/chromium"
-# Keep chromium off the network: no updates, sync, or background fetches.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 VIEWPORT = {"width": 1100, "height": 800}
 # Anything but the two servers on 127.0.0.1 (the provider's page links a CDN
 # stylesheet) is refused inside the browser, so the test never leaves the machine.
@@ -121,31 +109,15 @@ def live_app(tmp_path: Path) -> Iterator[Flask]:
 @pytest.fixture
 def base_url(live_app: Flask) -> Iterator[str]:
     """Serve `live_app` on 127.0.0.1 from a thread; yield its base URL."""
-    server: BaseWSGIServer = make_server("127.0.0.1", 0, live_app, threaded=True)
-    url = f"http://127.0.0.1:{server.server_port}"
-    # The redirect URL shown to the admin and sent to Okta is built from this.
-    live_app.config["PUBLIC_BASE_URL"] = url
-    thread = threading.Thread(target=server.serve_forever, name="live-server")
-    thread.start()
-    try:
+    with serve(live_app, set_public_base_url=True) as url:
         yield url
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
-        server.server_close()
 
 
 @pytest.fixture
 def browser() -> Iterator[Browser]:
     """Headless chromium, closed (with Playwright's driver) after the test."""
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-        )
-        try:
-            yield browser
-        finally:
-            browser.close()
+    with chromium() as browser:
+        yield browser
 
 
 def new_context(browser: Browser, base_url: str) -> BrowserContext:
