@@ -9,11 +9,14 @@ Okta on the settings page; then a new person signs in through Single Sign On
 first") and the page the emailed link opens. A second test follows that link
 through Okta and checks the account is linked.
 
-The screenshots are the ones in docs/okta-oidc.md: they go to docs/images/.
+Screenshots go to tests/artifacts/; with GATEHOUSE_DOC_SCREENSHOTS=1 they go to
+docs/images/ instead, to refresh the ones in docs/okta-oidc.md (a normal test run
+must not rewrite committed files).
 """
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator
 from email import message_from_bytes
@@ -40,7 +43,11 @@ from tests.conftest import make_user
 from tests.live import chromium
 from tests.live import serve
 
-IMAGES = Path(__file__).parent.parent / "docs" / "images"
+IMAGES = (
+    Path(__file__).parent.parent / "docs" / "images"
+    if os.environ.get("GATEHOUSE_DOC_SCREENSHOTS") == "1"
+    else Path(__file__).parent / "artifacts"
+)
 VIEWPORT = {"width": 1100, "height": 800}
 # Anything but the two servers on 127.0.0.1 (the provider's page links a CDN
 # stylesheet) is refused inside the browser, so the test never leaves the machine.
@@ -128,7 +135,7 @@ def new_context(browser: Browser, base_url: str) -> BrowserContext:
 
 
 def screenshot(page: Page, name: str) -> None:
-    """Save a full-page PNG to docs/images/ for the guide."""
+    """Save a full-page PNG (see IMAGES)."""
     IMAGES.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(IMAGES / name), full_page=True)
 
