@@ -76,9 +76,10 @@ def announce_setup_code(app: Flask) -> None:
         if not needed:
             return
         code = setup_code(app)
-    base = app.config["PUBLIC_BASE_URL"] or "http://127.0.0.1:5000"
+    base = app.config["PUBLIC_BASE_URL"]
+    where = f"{base}/setup" if base else "/setup on this server"
     print(
-        f"\n  Gatehouse has no organization yet. Open {base}/setup and enter the"
+        f"\n  Gatehouse has no organization yet. Open {where} and enter the"
         f" setup code:\n\n      {code}\n",
         file=sys.stderr,
         flush=True,
