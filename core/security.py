@@ -31,7 +31,6 @@ from sqlalchemy.orm import joinedload
 
 from core.extensions import db
 from core.models import ApiKey
-from core.models import Organization
 from core.models import User
 from core.models import utcnow
 
@@ -100,18 +99,14 @@ def new_api_key_secret() -> str:
 def find_api_key(secret: str) -> ApiKey | None:
     """The key whose secret this is (revoked or not), by its SHA-256.
 
-    Its user, organization and SSO configuration come in the same query: every
-    SCIM request needs all four.
+    Its user comes in the same query (the refusal rules look at it).
     """
     if not secret or len(secret) > 200:
         return None
     return db.session.execute(
         db.select(ApiKey)
         .filter_by(secret_hash=hash_token(secret))
-        .options(
-            joinedload(ApiKey.user),
-            joinedload(ApiKey.organization).joinedload(Organization.sso_config),
-        )
+        .options(joinedload(ApiKey.user))
     ).scalar_one_or_none()
 
 

@@ -19,6 +19,7 @@ from blueprints.scim.lists import check_if_match
 from blueprints.scim.lists import flush_or_conflict
 from blueprints.scim.lists import list_page
 from blueprints.scim.lists import load_resource
+from blueprints.scim.lists import projected
 from blueprints.scim.patch import Operation
 from blueprints.scim.patch import apply_operations
 from blueprints.scim.patch import parse_operations
@@ -27,7 +28,6 @@ from blueprints.scim.schema import etag
 from blueprints.scim.schema import list_response
 from blueprints.scim.schema import member_ids
 from blueprints.scim.schema import parse_group
-from blueprints.scim.schema import project
 from blueprints.scim.schema import to_scim_group
 from core import provisioning
 from core.extensions import db
@@ -96,12 +96,7 @@ def members_of(group_ids: list[int]) -> dict[int, list[User]]:
 def render(group: Group, status: int = 200) -> Response:
     """One group as a SCIM response, with Location and ETag."""
     members = members_of([group.id])[group.id] if wants_members() else None
-    body = project(
-        to_scim_group(group, scim_base_url(), members),
-        request.args.get("attributes"),
-        request.args.get("excludedAttributes"),
-        GROUP_SCHEMA,
-    )
+    body = projected(to_scim_group(group, scim_base_url(), members), GROUP_SCHEMA)
     headers = {"ETag": etag(group.updated_at)}
     if status == 201:
         headers["Location"] = f"{scim_base_url()}/Groups/{group.id}"
@@ -150,15 +145,9 @@ def list_groups() -> Response:
     )
     members = members_of([group.id for group in page.rows]) if wants_members() else {}
     base = scim_base_url()
-    attributes, excluded = (
-        request.args.get("attributes"),
-        request.args.get("excludedAttributes"),
-    )
     resources = [
-        project(
+        projected(
             to_scim_group(group, base, members.get(group.id) if members else None),
-            attributes,
-            excluded,
             GROUP_SCHEMA,
         )
         for group in page.rows

@@ -19,6 +19,7 @@ from blueprints.scim.filters import FilterError
 from blueprints.scim.filters import compile_filter
 from blueprints.scim.filters import sort_column
 from blueprints.scim.schema import etag
+from blueprints.scim.schema import project
 from core.extensions import db
 from core.models import parse_row_id
 
@@ -106,6 +107,16 @@ def flush_or_conflict(detail: str) -> None:
     except IntegrityError as exc:
         db.session.rollback()
         raise ScimError(409, detail, "uniqueness") from exc
+
+
+def projected(body: dict, core_schema: str) -> dict:
+    """`body` cut to the request's `attributes` / `excludedAttributes`."""
+    return project(
+        body,
+        request.args.get("attributes"),
+        request.args.get("excludedAttributes"),
+        core_schema,
+    )
 
 
 def parse_id(resource_id: str, resource: str) -> int:

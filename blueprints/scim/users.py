@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from flask import Response
 from flask import g
-from flask import request
 
 from blueprints.scim import bp
 from blueprints.scim import note
@@ -18,6 +17,7 @@ from blueprints.scim.lists import check_if_match
 from blueprints.scim.lists import flush_or_conflict
 from blueprints.scim.lists import list_page
 from blueprints.scim.lists import load_resource
+from blueprints.scim.lists import projected
 from blueprints.scim.patch import apply_operations
 from blueprints.scim.patch import parse_operations
 from blueprints.scim.schema import ENTERPRISE_USER_SCHEMA
@@ -26,7 +26,6 @@ from blueprints.scim.schema import UserInput
 from blueprints.scim.schema import etag
 from blueprints.scim.schema import list_response
 from blueprints.scim.schema import parse_user
-from blueprints.scim.schema import project
 from blueprints.scim.schema import to_scim_user
 from core import provisioning
 from core.extensions import db
@@ -83,12 +82,7 @@ def render(
     if groups is None:
         groups = groups_of([user.id])[user.id]
     body = to_scim_user(user, scim_base_url(), groups)
-    body = project(
-        body,
-        request.args.get("attributes"),
-        request.args.get("excludedAttributes"),
-        USER_SCHEMA,
-    )
+    body = projected(body, USER_SCHEMA)
     headers = {"ETag": etag(user.updated_at)}
     if status == 201:
         headers["Location"] = body["meta"]["location"] if "meta" in body else ""
@@ -132,17 +126,8 @@ def list_users() -> Response:
     )
     memberships = groups_of([user.id for user in page.rows])
     base = scim_base_url()
-    attributes, excluded = (
-        request.args.get("attributes"),
-        request.args.get("excludedAttributes"),
-    )
     resources = [
-        project(
-            to_scim_user(user, base, memberships[user.id]),
-            attributes,
-            excluded,
-            USER_SCHEMA,
-        )
+        projected(to_scim_user(user, base, memberships[user.id]), USER_SCHEMA)
         for user in page.rows
     ]
     return scim_response(list_response(resources, page.total, page.start_index))
