@@ -142,6 +142,7 @@ def register_blueprints(app: Flask) -> None:
     from blueprints.login import bp as login_bp
     from blueprints.members import bp as members_bp
     from blueprints.okta_oidc import bp as okta_oidc_bp
+    from blueprints.okta_saml import bp as okta_saml_bp
     from blueprints.scim import bp as scim_bp
     from blueprints.settings import bp as settings_bp
 
@@ -154,5 +155,6 @@ def register_blueprints(app: Flask) -> None:
         audit_bp,
         scim_bp,
         okta_oidc_bp,
+        okta_saml_bp,
     ):
         app.register_blueprint(blueprint)

@@ -14,12 +14,16 @@ from flask.cli import AppGroup
 from core import provisioning
 from core.extensions import db
 from core.models import PLANS
+from core.models import Organization
 from core.okta import OktaError
 from core.provisioning import AccountError
+from core.saml import certificate_facts
 from core.security import SCOPES
 from core.sso import SSO_ROLES
 from core.sso import configure_oidc
+from core.sso import configure_saml
 from core.sso import disable_sso
+from core.sso import refresh_saml_metadata
 
 org_cli = AppGroup("org", help="Create organizations and change their plan.")
 apikey_cli = AppGroup("apikey", help="Create API keys.")
@@ -159,15 +163,8 @@ def sso_set_oidc(
     default_role: str,
 ) -> None:
     """Configure Okta sign-in over OIDC (checks the metadata first)."""
-    org = provisioning.find_organization(org_name)
+    org = _org_with_public_url(org_name)
     if org is None:
-        fail(f"No organization named {org_name!r}.")
-        return
-    if not current_app.config["PUBLIC_BASE_URL"]:
-        fail(
-            "Set PUBLIC_BASE_URL (e.g. https://gatehouse.example.com) first: the "
-            "emails that invite members to link Okta carry links built from it."
-        )
         return
     try:
         invited = configure_oidc(
@@ -184,6 +181,92 @@ def sso_set_oidc(
     click.echo(f"Okta OIDC sign-in is configured for {org.name!r}.")
     if invited:
         click.echo(f"Emailed {invited} member(s) a link to confirm and link Okta.")
+
+
+@sso_cli.command("set-saml")
+@click.option("--org", "org_name", required=True, help="Organization name.")
+@click.option(
+    "--metadata-url",
+    required=True,
+    help="Identity Provider metadata URL from the Okta app's Sign On tab.",
+)
+@click.option(
+    "--default-role",
+    type=click.Choice(SSO_ROLES),
+    default="member",
+    show_default=True,
+    help="Role of people Okta creates.",
+)
+def sso_set_saml(org_name: str, metadata_url: str, default_role: str) -> None:
+    """Configure Okta sign-in over SAML 2.0 (fetches and checks the metadata first)."""
+    org = _org_with_public_url(org_name)
+    if org is None:
+        return
+    try:
+        invited = configure_saml(
+            org, metadata_url=metadata_url, default_role=default_role, actor="cli"
+        )
+    except OktaError as exc:
+        fail(str(exc))
+        return
+    config = org.sso_config
+    assert config is not None
+    click.echo(f"Okta SAML sign-in is configured for {org.name!r}.")
+    click.echo(f"Identity provider: {config.saml_entity_id}")
+    _echo_certificates(config.saml_certificates)
+    if invited:
+        click.echo(f"Emailed {invited} member(s) a link to confirm and link Okta.")
+
+
+@sso_cli.command("refresh-metadata")
+@click.option("--org", "org_name", required=True, help="Organization name.")
+def sso_refresh_metadata(org_name: str) -> None:
+    """Fetch the saved SAML metadata URL again (after Okta rotates its key)."""
+    org = _org_with_public_url(org_name)
+    if org is None:
+        return
+    try:
+        changed = refresh_saml_metadata(org, actor="cli")
+    except OktaError as exc:
+        fail(str(exc))
+        return
+    config = org.sso_config
+    assert config is not None
+    click.echo(
+        f"Metadata refreshed for {org.name!r}; signing certificates "
+        + ("changed." if changed else "unchanged.")
+    )
+    _echo_certificates(config.saml_certificates)
+
+
+def _org_with_public_url(org_name: str) -> Organization | None:
+    """The named organization, once PUBLIC_BASE_URL is known; else say why not."""
+    org = provisioning.find_organization(org_name)
+    if org is None:
+        fail(f"No organization named {org_name!r}.")
+        return None
+    if not current_app.config["PUBLIC_BASE_URL"]:
+        fail(
+            "Set PUBLIC_BASE_URL (e.g. https://gatehouse.example.com) first: Okta "
+            "sends people back to addresses built from it, and so do the emails "
+            "that invite members to link Okta."
+        )
+        return None
+    return org
+
+
+def _echo_certificates(certificates: list[str]) -> None:
+    for cert in certificates:
+        facts = certificate_facts(cert)
+        flag = ""
+        if facts.expired:
+            flag = "  EXPIRED"
+        elif facts.expires_soon:
+            flag = f"  EXPIRES IN {facts.days_left} DAYS"
+        click.echo(
+            f"Signing certificate SHA-256 {facts.fingerprint}, "
+            f"expires {facts.not_after:%Y-%m-%d}{flag}"
+        )
 
 
 @sso_cli.command("disable")

@@ -467,3 +467,43 @@ class LinkToken(db.Model):
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     user: Mapped[User] = relationship()
+
+
+class SamlRequest(db.Model):
+    """An AuthnRequest sent to an organization's Okta and not answered yet.
+
+    Okta answers with a cross-site POST that carries no session cookie, so the
+    organization, the page to return to and the emailed link being used are kept
+    here under the request's ID; the response's InResponseTo finds them. A row is
+    deleted when its response is accepted, so it answers once.
+    """
+
+    __tablename__ = "saml_request"
+
+    id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    organization_id: Mapped[int] = mapped_column(
+        ForeignKey("organization.id", ondelete="CASCADE"), index=True
+    )
+    # The organization's SsoConfig.version when the request was sent.
+    config_version: Mapped[int] = mapped_column(Integer)
+    next_url: Mapped[str] = mapped_column(String(2000), default="")
+    link_token_hash: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class SamlAssertionSeen(db.Model):
+    """The replay cache: every SAML assertion ID accepted, until it expires.
+
+    A row outlives the assertion's own validity (plus the allowed clock skew), so
+    an assertion can never be accepted twice, whichever worker receives it.
+    """
+
+    __tablename__ = "saml_assertion_seen"
+
+    assertion_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    organization_id: Mapped[int] = mapped_column(
+        ForeignKey("organization.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)

@@ -10,9 +10,12 @@ from core import linking
 from core import provisioning
 from core.extensions import db
 from core.models import Organization
+from core.models import SsoConfig
 from core.models import User
 from core.okta import OktaError
 from core.okta import fetch_oidc_metadata
+from core.saml import IdpMetadata
+from core.saml import fetch_saml_metadata
 from core.security import encrypt_secret
 
 SSO_ROLES = ("member", "admin")
@@ -45,13 +48,10 @@ def configure_oidc(
     :raise OktaError: if the metadata URL or document is unusable, or a value
         is missing; nothing is saved then.
     """
-    if not org.has_paid_plan:
-        raise OktaError("Okta single sign-on needs the Pro or Enterprise plan.")
+    _check_can_configure(org, default_role)
     client_id = client_id.strip()
     if not client_id or len(client_id) > 300:
         raise OktaError("Enter the client ID from the app's General tab in Okta.")
-    if default_role not in SSO_ROLES:
-        raise OktaError("The default role must be member or admin.")
     config = provisioning.sso_config_for(org)
     if not client_secret and not (
         config.oidc_client_secret_enc and config.oidc_client_id == client_id
@@ -59,24 +59,141 @@ def configure_oidc(
         raise OktaError("Enter the client secret from the app's General tab in Okta.")
     metadata = fetch_oidc_metadata(metadata_url)
     first_time = not config.okta_enabled
-    config.provider = "okta"
     config.protocol = "oidc"
-    config.default_role = default_role
     config.oidc_client_id = client_id
     if client_secret:
         config.oidc_client_secret_enc = encrypt_secret(client_secret.strip())
     config.metadata_url = metadata_url.strip()
     config.oidc_issuer = metadata["issuer"]
+    return _switch_on(
+        org,
+        default_role,
+        first_time,
+        actor,
+        protocol="oidc",
+        client_id=client_id,
+        issuer=metadata["issuer"],
+        secret_changed=bool(client_secret),
+    )
+
+
+def configure_saml(
+    org: Organization, *, metadata_url: str, default_role: str, actor: User | str
+) -> int:
+    """Save Okta SAML settings after fetching and checking the IdP metadata; commit.
+
+    Returns how many members were emailed a link (only when Okta SSO is switched
+    on for the first time), like `configure_oidc`.
+    :raise OktaError: if the metadata is unusable; nothing is saved then.
+    """
+    _check_can_configure(org, default_role)
+    metadata = fetch_saml_metadata(metadata_url)
+    _check_entity_id_is_free(org, metadata.entity_id)
+    config = provisioning.sso_config_for(org)
+    first_time = not config.okta_enabled
+    config.protocol = "saml"
+    config.metadata_url = metadata_url.strip()
+    _store_saml_metadata(config, metadata)
+    return _switch_on(
+        org,
+        default_role,
+        first_time,
+        actor,
+        protocol="saml",
+        entity_id=metadata.entity_id,
+        sso_url=metadata.sso_url,
+        certificates=len(metadata.certificates),
+    )
+
+
+def refresh_saml_metadata(org: Organization, *, actor: User | str) -> bool:
+    """Fetch the saved SAML metadata URL again and store what it says; commit.
+
+    Returns whether the signing certificates changed (Okta rotated its key).
+    :raise OktaError: if SAML is not set up or the metadata is unusable; the
+        saved settings stay as they were then.
+    """
+    config = org.sso_config
+    if config is None or not config.okta_enabled or config.protocol != "saml":
+        raise OktaError("Okta sign-in with SAML is not set up for this organization.")
+    if not config.metadata_url:
+        raise OktaError("No metadata URL is saved; enter it on this page.")
+    metadata = fetch_saml_metadata(config.metadata_url)
+    _check_entity_id_is_free(org, metadata.entity_id)
+    changed = list(config.saml_certificates or []) != metadata.certificates
+    _store_saml_metadata(config, metadata)
+    config.version = (config.version or 0) + 1
+    audit.record(
+        "settings.okta_metadata_refreshed",
+        org,
+        actor=actor,
+        entity_id=metadata.entity_id,
+        sso_url=metadata.sso_url,
+        certificates=len(metadata.certificates),
+        certificates_changed=changed,
+    )
+    db.session.commit()
+    return changed
+
+
+def set_idp_initiated(org: Organization, enabled: bool, *, actor: User | str) -> None:
+    """Allow or refuse sign-in started from the Okta dashboard (SAML); commit."""
+    config = provisioning.sso_config_for(org)
+    if config.idp_initiated_enabled == enabled:
+        return
+    config.idp_initiated_enabled = enabled
+    audit.record("settings.okta_dashboard_sign_in", org, actor=actor, enabled=enabled)
+    db.session.commit()
+
+
+def _check_can_configure(org: Organization, default_role: str) -> None:
+    if not org.has_paid_plan:
+        raise OktaError("Okta single sign-on needs the Pro or Enterprise plan.")
+    if default_role not in SSO_ROLES:
+        raise OktaError("The default role must be member or admin.")
+
+
+def _check_entity_id_is_free(org: Organization, entity_id: str) -> None:
+    """One Okta SAML app per organization: dashboard sign-ins are routed by it."""
+    taken = db.session.execute(
+        db.select(SsoConfig.id).where(
+            SsoConfig.organization_id != org.id,
+            SsoConfig.provider == "okta",
+            SsoConfig.protocol == "saml",
+            SsoConfig.saml_entity_id == entity_id,
+        )
+    ).first()
+    if taken:
+        raise OktaError(
+            "This Okta app is already connected to another Gatehouse organization. "
+            "Create a separate app in Okta for this organization."
+        )
+
+
+def _store_saml_metadata(config: SsoConfig, metadata: IdpMetadata) -> None:
+    config.saml_entity_id = metadata.entity_id
+    config.saml_sso_url = metadata.sso_url
+    config.saml_certificates = list(metadata.certificates)
+
+
+def _switch_on(
+    org: Organization,
+    default_role: str,
+    first_time: bool,
+    actor: User | str,
+    **details: object,
+) -> int:
+    """Okta becomes the provider; audit, commit, invite on the first time."""
+    config = provisioning.sso_config_for(org)
+    config.provider = "okta"
+    config.default_role = default_role
     config.version = (config.version or 0) + 1
     audit.record(
         "settings.okta_configured",
         org,
         actor=actor,
-        protocol="oidc",
-        client_id=client_id,
-        issuer=metadata["issuer"],
         default_role=default_role,
-        secret_changed=bool(client_secret),
+        **details,
     )
     db.session.commit()
     if first_time:
@@ -99,4 +216,12 @@ def disable_sso(org: Organization, *, actor: User | str) -> bool:
     return True
 
 
-__all__ = ["OktaError", "configure_oidc", "disable_sso", "sso_available"]
+__all__ = [
+    "OktaError",
+    "configure_oidc",
+    "configure_saml",
+    "disable_sso",
+    "refresh_saml_metadata",
+    "set_idp_initiated",
+    "sso_available",
+]

@@ -437,6 +437,9 @@ PUBLIC_ENDPOINTS = {
     "okta_oidc.start",
     "okta_oidc.callback",
     "okta_oidc.link",
+    # SAML: Okta's POST to the ACS, and the SP metadata (public, no secrets).
+    "okta_saml.acs",
+    "okta_saml.metadata",
 }
 # Endpoints of the sign-in flow that send a signed-out visitor to /login (no `next`).
 SIGN_IN_FLOW = {

@@ -9,9 +9,7 @@ from urllib.parse import urlsplit
 
 import requests
 from authlib.common.errors import AuthlibBaseError
-from flask import flash
 from flask import make_response
-from flask import redirect
 from flask import render_template
 from flask import request
 from flask import session
@@ -23,24 +21,26 @@ from blueprints.okta_oidc import bp
 from blueprints.okta_oidc.client import client_name
 from blueprints.okta_oidc.client import oidc_client_for
 from blueprints.okta_oidc.forms import ContinueForm
+from blueprints.okta_oidc.outcome import FLOW_SECONDS
+from blueprints.okta_oidc.outcome import PENDING_KEY
+from blueprints.okta_oidc.outcome import audit_refusal
+from blueprints.okta_oidc.outcome import finish
+from blueprints.okta_oidc.outcome import refuse
+from blueprints.okta_saml.flow import start_saml
 from core import audit
 from core import linking
 from core import provisioning
 from core.extensions import db
 from core.linking import OktaProfile
-from core.linking import Outcome
 from core.models import LinkToken
 from core.models import Organization
 from core.models import User
 from core.security import content_security_policy
 from core.security import safe_next_url
-from core.sessions import start_session
 from core.sso import sso_available
 from core.urls import public_url
 
 FLOW_KEY = "okta_flow"
-PENDING_KEY = "okta_pending_user"
-FLOW_SECONDS = 600
 
 # What Okta's `error` values mean for the person in front of the screen.
 OKTA_ERRORS = {
@@ -58,24 +58,18 @@ OKTA_ERRORS = {
     ),
 }
 
-REFUSALS = {
-    "no_email": "Okta did not tell Gatehouse your email address. Ask your Okta "
-    "administrator to include the email claim (scope 'email') for the Gatehouse app.",
-    "email_unverified": "Okta says your email address is not verified. Verify it in "
-    "Okta, then try again.",
-    "identity_taken": "This Okta account is already linked to another member of the "
-    "organization. Sign in with the Okta account that belongs to you, or ask an "
-    "administrator.",
-    "link_invalid": "This link belongs to another organization.",
-}
-
 
 def start_flow(
     org: Organization, next_url: str | None, link_token: LinkToken | None = None
 ) -> Response:
-    """Remember what this sign-in is for and send the browser to Okta."""
+    """Remember what this sign-in is for and send the browser to Okta.
+
+    SAML organizations keep it server-side instead (see okta_saml.flow).
+    """
     config = org.sso_config
     assert config is not None
+    if config.protocol == "saml":
+        return start_saml(org, next_url, link_token)
     session[FLOW_KEY] = {
         "org_id": org.id,
         "version": config.version,
@@ -105,11 +99,6 @@ def start_flow(
         )
 
 
-def refuse(message: str, status: int = 403) -> Any:
-    """The page that tells a person why Okta sign-in did not work."""
-    return render_template("okta_oidc/refused.html", message=message), status
-
-
 @bp.get("/sso/okta")
 def start() -> Any:
     """Start Okta sign-in for the organization named in `org`.
@@ -126,15 +115,7 @@ def start() -> Any:
 def _audit_refusal(
     org: Organization | None, reason: str, actor: str = "anonymous", **details: Any
 ) -> None:
-    audit.record(
-        "sign_in.refused",
-        org,
-        actor=actor,
-        method="okta-oidc",
-        reason=reason,
-        **details,
-    )
-    db.session.commit()
+    audit_refusal(org, reason, method="okta-oidc", actor=actor, **details)
 
 
 @bp.get("/okta/callback")
@@ -231,7 +212,7 @@ def callback() -> Any:
             )
             return refuse("This link has expired or was already used.", 400)
     outcome = linking.resolve_sign_in(org, "oidc", profile, link_token)
-    return finish(org, profile, outcome, flow.get("next"))
+    return finish(org, profile, outcome, flow.get("next"), method="okta-oidc")
 
 
 def okta_error_page(org: Organization) -> Any:
@@ -248,52 +229,6 @@ def okta_error_page(org: Organization) -> Any:
         ),
         403,
     )
-
-
-def finish(
-    org: Organization, profile: OktaProfile, outcome: Outcome, next_url: str | None
-) -> Any:
-    """Sign the person in, or explain why not; audit either way."""
-    actor = (
-        outcome.user if outcome.user is not None else (profile.email or profile.subject)
-    )
-    if outcome.ok:
-        assert outcome.user is not None
-        audit.record(
-            "sign_in.succeeded",
-            org,
-            actor=outcome.user,
-            method="okta-oidc",
-            outcome=outcome.kind,
-            subject=profile.subject,
-        )
-        start_session(outcome.user)
-        if outcome.kind == "linked":
-            flash(
-                "Your Okta account is now linked. Next time, sign in with Okta.",
-                "success",
-            )
-        return redirect(safe_next_url(next_url) or url_for("members.index"))
-    audit.record(
-        "sign_in.refused",
-        org,
-        actor=actor,
-        method="okta-oidc",
-        reason=outcome.kind,
-        subject=profile.subject,
-    )
-    db.session.commit()
-    if outcome.kind == "inactive":
-        return render_template("login/inactive.html"), 403
-    if outcome.kind == "needs_confirmation":
-        assert outcome.user is not None
-        session[PENDING_KEY] = {"user_id": outcome.user.id, "at": time.time()}
-        return render_template(
-            "okta_oidc/confirm_first.html",
-            email=outcome.user.email,
-            form=ContinueForm(),
-        ), 403
-    return refuse(REFUSALS.get(outcome.kind, "You could not be signed in."), 403)
 
 
 @bp.post("/okta/resend")
@@ -332,9 +267,12 @@ def link(token: str) -> Any:
         render_template("okta_oidc/link.html", user=row.user, org=org, form=form)
     )
     # "Continue to Okta" posts here and is redirected to Okta's origin.
-    issuer = urlsplit(org.sso_config.oidc_issuer or "")
-    if issuer.scheme in ("https", "http") and issuer.netloc:
+    config = org.sso_config
+    okta = urlsplit(
+        (config.saml_sso_url if config.protocol == "saml" else config.oidc_issuer) or ""
+    )
+    if okta.scheme in ("https", "http") and okta.netloc:
         response.headers["Content-Security-Policy"] = content_security_policy(
-            f"{issuer.scheme}://{issuer.netloc}"
+            f"{okta.scheme}://{okta.netloc}"
         )
     return response

@@ -70,3 +70,13 @@ class OktaForm(FlaskForm):
         validators=[Length(max=1000)],
         description="From the app's Sign On tab in Okta.",
     )
+
+
+class RefreshMetadataForm(FlaskForm):
+    """The Refresh metadata button (SAML)."""
+
+
+class DashboardSignInForm(FlaskForm):
+    """Allow sign-in started from the Okta dashboard (SAML, IdP-initiated)."""
+
+    enabled = BooleanField("Allow sign-in from the Okta dashboard")

@@ -16,7 +16,9 @@ from flask_login import login_required
 from werkzeug.wrappers import Response
 
 from blueprints.settings import bp
+from blueprints.settings.forms import DashboardSignInForm
 from blueprints.settings.forms import OktaForm
+from blueprints.settings.forms import RefreshMetadataForm
 from blueprints.settings.forms import RenameForm
 from blueprints.settings.forms import ScimSyncForm
 from blueprints.settings.forms import SsoProviderForm
@@ -30,9 +32,14 @@ from core.models import ScimRequest
 from core.models import User
 from core.models import utcnow
 from core.okta import OktaError
+from core.saml import SP_METADATA_PATH
+from core.saml import certificate_facts
 from core.security import admin_required
 from core.sso import configure_oidc
+from core.sso import configure_saml
 from core.sso import disable_sso
+from core.sso import refresh_saml_metadata
+from core.sso import set_idp_initiated
 from core.urls import SCIM_PATH
 from core.urls import public_url
 
@@ -197,6 +204,7 @@ def okta_values() -> dict[str, str]:
         "acs_url": public_url("/api/v1/auth/login/okta/callback"),
         "audience": public_url(),
         "scim_url": public_url(SCIM_PATH),
+        "sp_metadata_url": public_url(SP_METADATA_PATH),
     }
 
 
@@ -229,49 +237,103 @@ def okta() -> Response | str | tuple[str, int]:
         form.default_role.data = config.default_role
         form.protocol.data = config.protocol
         form.client_id.data = config.oidc_client_id
-        form.metadata_url.data = (
-            config.metadata_url if config.protocol == "oidc" else ""
-        )
-    status = 200
-    if request.method == "POST":
-        if not org.has_paid_plan:
-            abort(403)
-        if form.validate_on_submit():
-            try:
-                if form.protocol.data != "oidc":
-                    raise OktaError(
-                        "SAML sign-in is not available in this version of "
-                        "Gatehouse yet. Choose OIDC."
-                    )
-                invited = configure_oidc(
-                    org,
-                    client_id=form.client_id.data or "",
-                    client_secret=form.client_secret.data or None,
-                    metadata_url=form.metadata_url.data or "",
-                    default_role=form.default_role.data,
-                    actor=current_user,
-                )
-            except OktaError as exc:
-                form.form_errors.append(str(exc))
-                status = 400
-            else:
-                message = "Okta single sign-on (OIDC) is saved."
-                if invited:
-                    message += (
-                        f" {invited} member(s) were emailed a link to confirm and "
-                        "link their Okta account."
-                    )
-                flash(message, "success")
-                return redirect(url_for("settings.okta"))
+        if config.protocol == "oidc":
+            form.metadata_url.data = config.metadata_url
         else:
-            status = 400
-    return (
-        render_template(
-            "settings/okta.html",
-            org=org,
-            form=form,
-            config=config,
-            values=okta_values(),
-        ),
-        status,
+            form.saml_metadata_url.data = config.metadata_url
+    if request.method == "GET":
+        return render_okta(org, form)
+    if not org.has_paid_plan:
+        abort(403)
+    if not form.validate_on_submit():
+        return render_okta(org, form), 400
+    try:
+        if form.protocol.data == "saml":
+            invited = configure_saml(
+                org,
+                metadata_url=form.saml_metadata_url.data or "",
+                default_role=form.default_role.data,
+                actor=current_user,
+            )
+        else:
+            invited = configure_oidc(
+                org,
+                client_id=form.client_id.data or "",
+                client_secret=form.client_secret.data or None,
+                metadata_url=form.metadata_url.data or "",
+                default_role=form.default_role.data,
+                actor=current_user,
+            )
+    except OktaError as exc:
+        db.session.rollback()
+        form.form_errors.append(str(exc))
+        return render_okta(org, form), 400
+    message = f"Okta single sign-on ({form.protocol.data.upper()}) is saved."
+    if invited:
+        message += (
+            f" {invited} member(s) were emailed a link to confirm and link their "
+            "Okta account."
+        )
+    flash(message, "success")
+    return redirect(url_for("settings.okta"))
+
+
+def render_okta(org: Organization, form: OktaForm) -> str:
+    """The OKTA AUTHENTICATION page, with the saved SAML identity provider if any."""
+    config = org.sso_config
+    saml_saved = bool(
+        config is not None and config.okta_enabled and config.protocol == "saml"
     )
+    return render_template(
+        "settings/okta.html",
+        org=org,
+        form=form,
+        config=config,
+        values=okta_values(),
+        saml_saved=saml_saved,
+        certificates=[
+            certificate_facts(cert) for cert in (config.saml_certificates or [])
+        ]
+        if saml_saved and config is not None
+        else [],
+        refresh_form=RefreshMetadataForm(),
+        dashboard_form=DashboardSignInForm(
+            enabled=not (config is not None and config.idp_initiated_enabled)
+        ),
+    )
+
+
+@bp.post("/settings/okta/refresh")
+@admin_required
+def refresh_metadata() -> Response:
+    """Refresh metadata: fetch the SAML metadata again (Okta rotated its key?)."""
+    org = current_user.organization
+    if not RefreshMetadataForm().validate_on_submit():
+        abort(400)
+    try:
+        changed = refresh_saml_metadata(org, actor=current_user)
+    except OktaError as exc:
+        db.session.rollback()
+        flash(f"The metadata was not refreshed: {exc}", "error")
+    else:
+        flash(
+            "The metadata is refreshed; Okta's signing certificates changed."
+            if changed
+            else "The metadata is refreshed; the signing certificates are the same.",
+            "success",
+        )
+    return redirect(url_for("settings.okta"))
+
+
+@bp.post("/settings/okta/dashboard")
+@admin_required
+def dashboard_sign_in() -> Response:
+    """Allow or refuse SAML sign-in started from the Okta dashboard."""
+    org = current_user.organization
+    form = DashboardSignInForm()
+    if not form.validate_on_submit():
+        abort(400)
+    set_idp_initiated(org, bool(form.enabled.data), actor=current_user)
+    state = "allowed" if form.enabled.data else "switched off"
+    flash(f"Sign-in from the Okta dashboard is {state}.", "success")
+    return redirect(url_for("settings.okta"))

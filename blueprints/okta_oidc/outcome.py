@@ -1,0 +1,110 @@
+"""The end of every Okta sign-in, OIDC or SAML: sign in, or say why not."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from flask import flash
+from flask import redirect
+from flask import render_template
+from flask import session
+from flask import url_for
+
+from blueprints.okta_oidc.forms import ContinueForm
+from core import audit
+from core.extensions import db
+from core.linking import OktaProfile
+from core.linking import Outcome
+from core.models import Organization
+from core.security import safe_next_url
+from core.sessions import start_session
+
+PENDING_KEY = "okta_pending_user"
+FLOW_SECONDS = 600
+
+REFUSALS = {
+    "no_email": "Okta did not tell Gatehouse your email address. Ask your Okta "
+    "administrator to include the email claim (OIDC scope 'email', or the SAML "
+    "attribute statement 'email') for the Gatehouse app.",
+    "email_unverified": "Okta says your email address is not verified. Verify it in "
+    "Okta, then try again.",
+    "identity_taken": "This Okta account is already linked to another member of the "
+    "organization. Sign in with the Okta account that belongs to you, or ask an "
+    "administrator.",
+    "link_invalid": "This link belongs to another organization.",
+}
+
+
+def refuse(message: str, status: int = 403) -> Any:
+    """The page that tells a person why Okta sign-in did not work."""
+    return render_template("okta_oidc/refused.html", message=message), status
+
+
+def audit_refusal(
+    org: Organization | None,
+    reason: str,
+    *,
+    method: str,
+    actor: str = "anonymous",
+    **details: Any,
+) -> None:
+    """Audit a refused Okta sign-in and commit."""
+    audit.record(
+        "sign_in.refused", org, actor=actor, method=method, reason=reason, **details
+    )
+    db.session.commit()
+
+
+def finish(
+    org: Organization,
+    profile: OktaProfile,
+    outcome: Outcome,
+    next_url: str | None,
+    *,
+    method: str,
+) -> Any:
+    """Sign the person in, or explain why not; audit either way.
+
+    `method` names the protocol in the audit log: "okta-oidc" or "okta-saml".
+    """
+    actor = (
+        outcome.user if outcome.user is not None else (profile.email or profile.subject)
+    )
+    if outcome.ok:
+        assert outcome.user is not None
+        audit.record(
+            "sign_in.succeeded",
+            org,
+            actor=outcome.user,
+            method=method,
+            outcome=outcome.kind,
+            subject=profile.subject,
+        )
+        start_session(outcome.user)
+        if outcome.kind == "linked":
+            flash(
+                "Your Okta account is now linked. Next time, sign in with Okta.",
+                "success",
+            )
+        return redirect(safe_next_url(next_url) or url_for("members.index"))
+    audit.record(
+        "sign_in.refused",
+        org,
+        actor=actor,
+        method=method,
+        reason=outcome.kind,
+        subject=profile.subject,
+    )
+    db.session.commit()
+    if outcome.kind == "inactive":
+        return render_template("login/inactive.html"), 403
+    if outcome.kind == "needs_confirmation":
+        assert outcome.user is not None
+        session[PENDING_KEY] = {"user_id": outcome.user.id, "at": time.time()}
+        return render_template(
+            "okta_oidc/confirm_first.html",
+            email=outcome.user.email,
+            form=ContinueForm(),
+        ), 403
+    return refuse(REFUSALS.get(outcome.kind, "You could not be signed in."), 403)
