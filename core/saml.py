@@ -159,7 +159,7 @@ def parse_idp_metadata(document: bytes) -> IdpMetadata:
     entity_id = (entity.get("entityID") or "").strip()
     if not entity_id or len(entity_id) > 1000:
         raise OktaError("The metadata has no entity ID.")
-    if Saml.NS_PROTOCOL not in (descriptor.get("protocolSupportEnumeration") or ""):
+    if Saml.NS_SAMLP not in (descriptor.get("protocolSupportEnumeration") or ""):
         raise OktaError("The metadata's identity provider does not support SAML 2.0.")
     if descriptor.get("WantAuthnRequestsSigned") in ("true", "1"):
         raise OktaError(

@@ -21,6 +21,7 @@ from core import provisioning
 from core.extensions import db
 from core.models import Organization
 from core.models import User
+from tests.okta_helpers import mailbox  # noqa: F401 (a fixture for every module)
 
 PASSWORD = "correct horse battery staple"
 

@@ -94,7 +94,7 @@ def _message(kind: str) -> tuple[str, int]:
 
 
 def _refused(org: Organization | None, kind: str, reason: str, **details: Any) -> Any:
-    audit_refusal(org, reason, method=METHOD, kind=kind, **details)
+    audit_refusal(org, reason, method=METHOD, failure=kind, **details)
     return refuse(*_message(kind))
 
 

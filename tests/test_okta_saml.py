@@ -1,0 +1,716 @@
+"""Okta sign-in over SAML 2.0, end to end against a real IdP on 127.0.0.1.
+
+`tests.saml_idp.SamlIdp` (pysaml2 acting as the IdP, signing with its own RSA
+key through xmlsec1) stands in for Okta: it serves its metadata over HTTP, reads
+the AuthnRequests Gatehouse sends and answers with signed responses. The browser
+is Flask's test client, which posts the IdP's form to the ACS as a browser would.
+The hostile responses are in test_okta_saml_hostile.py.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+from collections.abc import Iterator
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs
+from urllib.parse import urlsplit
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
+from flask import Flask
+from lxml import etree
+
+from core.extensions import db
+from core.models import SamlAssertionSeen
+from core.models import SamlRequest
+from tests.conftest import OrgInfo
+from tests.conftest import make_app
+from tests.conftest import make_org
+from tests.conftest import make_user
+from tests.conftest import snapshot
+from tests.okta_helpers import Mailbox
+from tests.okta_helpers import assert_nobody_signed_in
+from tests.okta_helpers import events
+from tests.okta_helpers import identities
+from tests.okta_helpers import signed_in_user_id
+from tests.okta_helpers import sso_config
+from tests.okta_helpers import user_row
+from tests.saml_helpers import ACS_PATH
+from tests.saml_helpers import ACS_URL
+from tests.saml_helpers import NAMEID_EMAIL
+from tests.saml_helpers import PUBLIC_BASE_URL
+from tests.saml_helpers import connect
+from tests.saml_helpers import connected
+from tests.saml_helpers import owner
+from tests.saml_helpers import pending_requests
+from tests.saml_helpers import refusals
+from tests.saml_helpers import saml_sign_in
+from tests.saml_helpers import saml_successes
+from tests.saml_helpers import start
+from tests.saml_idp import STATUS_REQUEST_DENIED
+from tests.saml_idp import STATUS_RESPONDER
+from tests.saml_idp import SamlIdp
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Iterator[Flask]:
+    """An app whose public address is PUBLIC_BASE_URL (the SP entity ID)."""
+    app = make_app(tmp_path, PUBLIC_BASE_URL=PUBLIC_BASE_URL)
+    yield app
+    with app.app_context():
+        db.engine.dispose()
+
+
+@pytest.fixture
+def idp(tmp_path: Path) -> Iterator[SamlIdp]:
+    """A SAML IdP on 127.0.0.1 that knows Gatehouse as its SP."""
+    with SamlIdp(PUBLIC_BASE_URL, ACS_URL, tmp_dir=tmp_path / "idp") as server:
+        yield server
+
+
+def fingerprint(cert_b64: str) -> str:
+    """SHA-256 fingerprint as the settings page writes it."""
+    digest = hashlib.sha256(base64.b64decode(cert_b64)).hexdigest().upper()
+    return ":".join(digest[i : i + 2] for i in range(0, len(digest), 2))
+
+
+def short_lived_cert(days: int) -> str:
+    """A self-signed certificate (base64 DER) that expires in `days` days."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "expiring")])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=300))
+        .not_valid_after(now + timedelta(days=days, hours=12))
+        .sign(key, hashes.SHA256())
+    )
+    return base64.b64encode(cert.public_bytes(serialization.Encoding.DER)).decode()
+
+
+# -- OKTA AUTHENTICATION with SAML -----------------------------------------------
+
+
+def test_continue_with_saml_saves_the_idp_and_shows_its_certificate(
+    app: Flask, org: OrgInfo, idp: SamlIdp
+) -> None:
+    admin = owner(app, org)
+    response = connect(app, org, idp, default_role="admin", client=admin)
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/settings/okta"
+    config = sso_config(app, org.id)
+    assert config is not None
+    assert config["provider"] == "okta" and config["protocol"] == "saml"
+    assert config["default_role"] == "admin"
+    assert config["saml_entity_id"] == idp.entity_id
+    assert config["saml_sso_url"] == idp.sso_url
+    assert config["saml_certificates"] == [idp.cert_b64]
+    assert config["metadata_url"] == idp.metadata_url
+    assert config["idp_initiated_enabled"] is True
+
+    page = admin.get("/settings/okta").text
+    assert "Okta single sign-on (SAML) is saved." in page
+    assert idp.entity_id in page and idp.sso_url in page
+    assert fingerprint(idp.cert_b64) in page
+    expires = idp.signing_key.certificate.not_valid_after_utc.strftime("%Y-%m-%d")
+    assert expires in page
+    assert 'id="cert-warning"' not in page
+    assert ACS_URL in page and PUBLIC_BASE_URL + "/saml/metadata" in page
+    assert (
+        '<input checked id="protocol-1" name="protocol" type="radio" value="saml">'
+        in page
+    )
+    assert [e["protocol"] for e in events(app, "settings.okta_configured")] == ["saml"]
+
+
+@pytest.mark.parametrize(
+    ("served", "message"),
+    [
+        (
+            {"include_signing_cert": False},
+            "The metadata has no signing certificate",
+        ),
+        (
+            {"binding_redirect": False},
+            "The metadata has no sign-on URL for the HTTP-Redirect binding",
+        ),
+        (
+            b"<html><body>Okta Admin Console</body></html>",
+            "does not describe a SAML identity provider",
+        ),
+        (b"not xml at all", "did not return SAML metadata"),
+        (
+            b'<?xml version="1.0"?><!DOCTYPE m [<!ENTITY x "boom">]>'
+            b'<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata"'
+            b' entityID="&x;"/>',
+            "did not return SAML metadata",
+        ),
+        (
+            b'<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata"'
+            b' entityID="http://sp.example"><md:SPSSODescriptor'
+            b' protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol"/>'
+            b"</md:EntityDescriptor>",
+            "does not describe a SAML identity provider",
+        ),
+        (404, "The metadata URL answered HTTP 404"),
+    ],
+)
+def test_unusable_metadata_is_explained_and_nothing_is_saved(
+    app: Flask, org: OrgInfo, idp: SamlIdp, served: Any, message: str
+) -> None:
+    if isinstance(served, dict):
+        idp.metadata_options = served
+    elif isinstance(served, int):
+        idp.metadata_status = served
+    else:
+        idp.served_metadata = served
+    admin = owner(app, org)
+    before = snapshot(app)
+    response = connect(app, org, idp, client=admin)
+    assert response.status_code == 400
+    assert message in response.text
+    assert snapshot(app) == before
+
+
+def test_metadata_asking_for_signed_requests_is_refused(
+    app: Flask, org: OrgInfo, idp: SamlIdp
+) -> None:
+    document = idp.metadata_xml().replace(
+        b'WantAuthnRequestsSigned="false"', b'WantAuthnRequestsSigned="true"'
+    )
+    assert b'WantAuthnRequestsSigned="true"' in document
+    idp.served_metadata = document
+    admin = owner(app, org)
+    before = snapshot(app)
+    response = connect(app, org, idp, client=admin)
+    assert response.status_code == 400
+    assert "turn off" in response.text and "Signed Requests" in response.text
+    assert snapshot(app) == before
+
+
+def test_plain_http_metadata_is_refused_without_the_loopback_switch(
+    tmp_path: Path, idp: SamlIdp
+) -> None:
+    strict = make_app(
+        tmp_path / "strict",
+        PUBLIC_BASE_URL=PUBLIC_BASE_URL,
+        OKTA_ALLOW_INSECURE_LOOPBACK=False,
+    )
+    org = make_org(strict)
+    admin = owner(strict, org)
+    before = snapshot(strict)
+    response = connect(strict, org, idp, client=admin)
+    assert response.status_code == 400
+    assert "The metadata URL must use https://." in response.text
+    assert idp.metadata_fetches == 0
+    assert snapshot(strict) == before
+
+
+def test_one_okta_app_cannot_serve_two_organizations(
+    app: Flask, org: OrgInfo, idp: SamlIdp
+) -> None:
+    connected(app, org, idp)
+    other = make_org(app, "Beta")
+    response = connect(app, other, idp)
+    assert response.status_code == 400
+    assert "already connected to another Gatehouse organization" in response.text
+    assert (
+        sso_config(app, other.id) is None
+        or not sso_config(app, other.id)["saml_entity_id"]
+    )
+
+
+def test_a_certificate_expiring_within_30_days_is_flagged(
+    app: Flask, org: OrgInfo, idp: SamlIdp
+) -> None:
+    expiring = short_lived_cert(10)
+    idp.metadata_options = {"extra_certs": [expiring]}
+    connected(app, org, idp)
+    assert sso_config(app, org.id)["saml_certificates"] == [idp.cert_b64, expiring]
+    page = owner(app, org).get("/settings/okta").text
+    assert 'id="cert-warning"' in page
+    assert "expires in 10 days" in page
+    assert fingerprint(expiring) in page and fingerprint(idp.cert_b64) in page
+
+
+def test_refresh_metadata_picks_up_a_rotated_key(
+    app: Flask, org: OrgInfo, idp: SamlIdp
+) -> None:
+    connected(app, org, idp)
+    old_key = idp.signing_key
+    idp.rotate_key()  # metadata now lists the new key and the old one
+    idp.finish_rotation()  # ...and then only the new one
+    browser = app.test_client()
+    response = saml_sign_in(browser, idp)
+    assert response.status_code == 403
+    assert "click Refresh metadata" in response.text
+    assert_nobody_signed_in(app, browser)
+    assert refusals(app)[-1]["failure"] == "signature"
+
+    admin = owner(app, org)
+    response = admin.post("/settings/okta/refresh")
+    assert response.status_code == 302
+    page = admin.get("/settings/okta").text
+    assert "Okta&#39;s signing certificates changed" in page
+    assert fingerprint(idp.cert_b64) in page
+    assert fingerprint(old_key.cert_b64) not in page
+    assert events(app, "settings.okta_metadata_refreshed")[-1]["certificates_changed"]
+
+    response = saml_sign_in(browser, idp)
+    assert response.status_code == 302, response.text
+    assert signed_in_user_id(app, browser) is not None
+
+
+def test_both_certificates_are_trusted_while_a_rotation_is_in_progress(
+    app: Flask, org: OrgInfo, idp: SamlIdp
+) -> None:
+    old_key = idp.signing_key
+    idp.rotate_key()
+    connected(app, org, idp)
+    assert len(sso_config(app, org.id)["saml_certificates"]) == 2
+    for key in (idp.signing_key, old_key):
+        browser = app.test_client()
+        response = saml_sign_in(browser, idp, signing_key=key)
+        assert response.status_code == 302, response.text
+        assert signed_in_user_id(app, browser) is not None
+
+
+def test_a_failed_refresh_keeps_the_saved_settings(
+    app: Flask, org: OrgInfo, idp: SamlIdp
+) -> None:
+    connected(app, org, idp)
+    before = sso_config(app, org.id)
+    idp.metadata_options = {"include_signing_cert": False}
+    admin = owner(app, org)
+    response = admin.post("/settings/okta/refresh")
+    assert response.status_code == 302
+    page = admin.get("/settings/okta").text
+    assert "The metadata was not refreshed" in page
+    assert "no signing certificate" in page
+    assert sso_config(app, org.id) == before
+
+
+def test_the_sp_metadata_is_downloadable(app: Flask) -> None:
+    response = app.test_client().get("/saml/metadata")
+    assert response.status_code == 200
+    assert response.mimetype == "application/samlmetadata+xml"
+    root = etree.fromstring(response.data)
+    ns = {"md": "urn:oasis:names:tc:SAML:2.0:metadata"}
+    assert root.get("entityID") == PUBLIC_BASE_URL
+    assert root.get("validUntil") is None
+    acs = root.find("md:SPSSODescriptor/md:AssertionConsumerService", ns)
+    assert acs is not None and acs.get("Location") == ACS_URL
+    assert acs.get("Binding") == "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST"
+    nameid = root.find("md:SPSSODescriptor/md:NameIDFormat", ns)
+    assert nameid is not None and nameid.text == NAMEID_EMAIL
+    descriptor = root.find("md:SPSSODescriptor", ns)
+    assert descriptor is not None
+    assert descriptor.get("WantAssertionsSigned") == "true"
+    requested = [
+        node.get("Name")
+        for node in descriptor.iterfind(
+            "md:AttributeConsumingService/md:RequestedAttribute", ns
+        )
+    ]
+    assert requested == ["firstName", "lastName", "email"]
+
+
+# -- SP-initiated sign-in ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("default_role", ["member", "admin"])
+def test_sp_initiated_sign_in_creates_a_new_person_just_in_time(
+    app: Flask, org: OrgInfo, idp: SamlIdp, default_role: str
+) -> None:
+    connected(app, org, idp, default_role=default_role)
+    idp.user = {
+        "name_id": "grace@acme.test",
+        "email": "grace@acme.test",
+        "firstName": "Grace",
+        "lastName": "Hopper",
+    }
+    browser = app.test_client()
+    location = start(browser)
+    assert location.startswith(idp.sso_url + "?SAMLRequest=")
+
+    response = browser.post(ACS_PATH, data=idp.respond_to(location))
+
+    assert response.status_code == 302, response.text
+    assert response.headers["Location"] == "/members"
+    received = idp.requests[-1]
+    assert received.acs_url in (None, ACS_URL)
+    assert received.issuer == PUBLIC_BASE_URL
+    assert received.destination == idp.sso_url
+    assert received.name_id_format == NAMEID_EMAIL
+    assert received.signed is False
+    user = user_row(app, org.id, "grace@acme.test")
+    assert user is not None
+    assert (user["role"], user["source"], user["status"]) == (
+        default_role,
+        "sso",
+        "active",
+    )
+    assert (user["given_name"], user["family_name"]) == ("Grace", "Hopper")
+    assert signed_in_user_id(app, browser) == user["id"]
+    assert identities(app) == [
+        (org.id, user["id"], "saml", idp.entity_id, "grace@acme.test")
+    ]
+    assert [e["outcome"] for e in saml_successes(app)] == ["created"]
+    assert pending_requests(app) == []
+    assert browser.get("/members").status_code == 200
+
+
+def test_a_linked_person_signs_in_again_without_a_new_account(
+    app: Flask, org: OrgInfo, idp: SamlIdp
+) -> None:
+    connected(app, org, idp)
+    first, second = app.test_client(), app.test_client()
+    assert saml_sign_in(first, idp).status_code == 302
+    assert saml_sign_in(second, idp).status_code == 302
+    assert signed_in_user_id(app, first) == signed_in_user_id(app, second)
+    assert [e["outcome"] for e in saml_successes(app)] == ["created", "signed_in"]
+    assert len(identities(app)) == 1
+
+
+def test_next_is_followed_only_to_local_paths(
+    app: Flask, org: OrgInfo, idp: SamlIdp
+) -> None:
+    connected(app, org, idp)
+    for asked, landed in [
+        ("/groups", "/groups"),
+        ("https://evil.test/phish", "/members"),
+        ("//evil.test/phish", "/members"),
+    ]:
+        browser = app.test_client()
+        location = start(browser, next=asked)
+        response = browser.post(ACS_PATH, data=idp.respond_to(location))
+        assert response.status_code == 302
+        assert response.headers["Location"] == landed, asked
+
+
+def test_email_falls_back_to_the_name_id_and_names_are_optional(
+    app: Flask, org: OrgInfo, idp: SamlIdp
+) -> None:
+    connected(app, org, idp)
+    browser = app.test_client()
+    response = saml_sign_in(browser, idp, name_id="nora@acme.test", attributes={})
+    assert response.status_code == 302, response.text
+    user = user_row(app, org.id, "nora@acme.test")
+    assert user is not None and signed_in_user_id(app, browser) == user["id"]
+
+
+def test_a_scim_member_is_linked_and_signed_in(
+    app: Flask, org: OrgInfo, idp: SamlIdp
+) -> None:
+    user_id = make_user(app, org.id, "Ann@Acme.test", source="scim", password=None)
+    connected(app, org, idp)
+    browser = app.test_client()
+    assert saml_sign_in(browser, idp).status_code == 302
+    assert signed_in_user_id(app, browser) == user_id
+    assert identities(app) == [
+        (org.id, user_id, "saml", idp.entity_id, "ann@acme.test")
+    ]
+    assert [e["outcome"] for e in saml_successes(app)] == ["linked"]
+
+
+def test_a_local_member_must_confirm_through_the_email_first(
+    app: Flask, org: OrgInfo, idp: SamlIdp
+) -> None:
+    make_user(app, org.id, "ann@acme.test")
+    connected(app, org, idp)
+    browser = app.test_client()
+    response = saml_sign_in(browser, idp)
+    assert response.status_code == 403
+    assert "Confirm your account first" in response.text
+    assert_nobody_signed_in(app, browser)
+    assert identities(app) == []
+    assert refusals(app)[-1]["reason"] == "needs_confirmation"
+
+
+def test_an_inactive_member_is_refused(app: Flask, org: OrgInfo, idp: SamlIdp) -> None:
+    make_user(app, org.id, "ann@acme.test", source="scim", status="inactive")
+    connected(app, org, idp)
+    browser = app.test_client()
+    response = saml_sign_in(browser, idp)
+    assert response.status_code == 403
+    assert "deactivated" in response.text
+    assert_nobody_signed_in(app, browser)
+
+
+def link_path(message: EmailMessage) -> str:
+    """The /okta/link/<token> path in a link email."""
+    text = str(message.get_body(preferencelist=("plain",)).get_content())
+    match = re.search(re.escape(PUBLIC_BASE_URL) + r"(/okta/link/[\w-]+)", text)
+    assert match, text
+    return match.group(1)
+
+
+def test_the_emailed_link_binds_the_okta_account_through_saml(
+    tmp_path: Path, mailbox: tuple[Mailbox, int], idp: SamlIdp
+) -> None:
+    inbox, port = mailbox
+    app = make_app(
+        tmp_path / "mail",
+        PUBLIC_BASE_URL=PUBLIC_BASE_URL,
+        SMTP_HOST="127.0.0.1",
+        SMTP_PORT=port,
+        SMTP_STARTTLS=False,
+    )
+    org = make_org(app)
+    member_id = make_user(app, org.id, "linus@acme.test")
+    connected(app, org, idp)
+    (message,) = inbox.to("linus@acme.test")
+    path = link_path(message)
+
+    browser = app.test_client()
+    page = browser.get(path)
+    assert page.status_code == 200
+    idp_origin = idp.base_url
+    assert f"form-action 'self' {idp_origin}" in page.headers["Content-Security-Policy"]
+    response = browser.post(path)
+    assert response.status_code == 302
+    location = response.headers["Location"]
+    assert location.startswith(idp.sso_url + "?SAMLRequest=")
+    # At Okta the person uses an account whose address differs from Gatehouse's.
+    idp.user = {
+        "name_id": "l.torvalds@okta-acme.test",
+        "email": "l.torvalds@okta-acme.test",
+        "firstName": "Linus",
+        "lastName": "T",
+    }
+    response = browser.post(ACS_PATH, data=idp.respond_to(location))
+    assert response.status_code == 302, response.text
+    assert signed_in_user_id(app, browser) == member_id
+    assert identities(app) == [
+        (org.id, member_id, "saml", idp.entity_id, "l.torvalds@okta-acme.test")
+    ]
+    assert [e["outcome"] for e in saml_successes(app)] == ["linked"]
+    assert browser.get(path).status_code == 404  # the link is spent
+    with app.app_context():
+        db.engine.dispose()
+
+
+# -- Okta dashboard (IdP-initiated) ------------------------------------------------
+
+
+def test_dashboard_sign_in_finds_the_organization_from_the_issuer(
+    app: Flask, org: OrgInfo, idp: SamlIdp
+) -> None:
+    connected(app, org, idp)
+    make_org(app, "Beta")
+    browser = app.test_client()
+    response = browser.post(ACS_PATH, data=idp.unsolicited())
+    assert response.status_code == 302, response.text
+    assert response.headers["Location"] == "/members"
+    user = user_row(app, org.id, "ann@acme.test")
+    assert user is not None and signed_in_user_id(app, browser) == user["id"]
+
+
+@pytest.mark.parametrize(
+    ("relay_state", "landed"),
+    [
+        ("/groups", "/groups"),
+        ("https://evil.test/", "/members"),
+        ("//evil.test/", "/members"),
+        ("javascript:alert(1)", "/members"),
+    ],
+)
+def test_dashboard_relay_state_is_followed_only_to_local_paths(
+    app: Flask, org: OrgInfo, idp: SamlIdp, relay_state: str, landed: str
+) -> None:
+    connected(app, org, idp)
+    response = app.test_client().post(
+        ACS_PATH, data=idp.unsolicited(relay_state=relay_state)
+    )
+    assert response.status_code == 302
+    assert response.headers["Location"] == landed
+
+
+def test_dashboard_sign_in_can_be_switched_off(
+    app: Flask, org: OrgInfo, idp: SamlIdp
+) -> None:
+    connected(app, org, idp)
+    admin = owner(app, org)
+    assert admin.post("/settings/okta/dashboard", data={}).status_code == 302
+    assert sso_config(app, org.id)["idp_initiated_enabled"] is False
+    assert (
+        "Sign-in from the Okta dashboard is switched off."
+        in admin.get("/settings/okta").text
+    )
+
+    browser = app.test_client()
+    response = browser.post(ACS_PATH, data=idp.unsolicited())
+    assert response.status_code == 403
+    assert "switched off for your organization" in response.text
+    assert_nobody_signed_in(app, browser)
+    assert user_row(app, org.id, "ann@acme.test") is None
+    # SP-initiated sign-in still works.
+    assert saml_sign_in(browser, idp).status_code == 302
+
+    assert admin.post("/settings/okta/dashboard", data={"enabled": "y"}).status_code
+    assert sso_config(app, org.id)["idp_initiated_enabled"] is True
+
+
+# -- refusals that are not attacks ---------------------------------------------
+
+
+def test_okta_refusing_the_person_says_to_ask_for_an_assignment(
+    app: Flask, org: OrgInfo, idp: SamlIdp
+) -> None:
+    connected(app, org, idp)
+    browser = app.test_client()
+    response = saml_sign_in(
+        browser, idp, status=STATUS_RESPONDER, sub_status=STATUS_REQUEST_DENIED
+    )
+    assert response.status_code == 403
+    assert "not assigned to the Gatehouse app in Okta" in response.text
+    assert_nobody_signed_in(app, browser)
+    refusal = refusals(app)[-1]
+    assert refusal["failure"] == "denied"
+    assert "RequestDenied" in refusal["reason"]
+
+
+def test_settings_changed_while_at_okta_means_start_again(
+    app: Flask, org: OrgInfo, idp: SamlIdp
+) -> None:
+    connected(app, org, idp)
+    browser = app.test_client()
+    location = start(browser)
+    assert owner(app, org).post("/settings/okta/refresh").status_code == 302
+    response = browser.post(ACS_PATH, data=idp.respond_to(location))
+    assert response.status_code == 403
+    assert "Okta settings changed" in response.text
+    assert_nobody_signed_in(app, browser)
+
+
+def test_an_answer_to_an_expired_request_is_refused(
+    app: Flask, org: OrgInfo, idp: SamlIdp
+) -> None:
+    connected(app, org, idp)
+    browser = app.test_client()
+    location = start(browser)
+    with app.app_context():
+        db.session.execute(
+            db.update(SamlRequest).values(
+                expires_at=datetime.now(UTC) - timedelta(seconds=1)
+            )
+        )
+        db.session.commit()
+    response = browser.post(ACS_PATH, data=idp.respond_to(location))
+    assert response.status_code == 400
+    assert "expired or was already used" in response.text
+    assert_nobody_signed_in(app, browser)
+
+
+def test_sign_in_stops_when_okta_is_switched_off(
+    app: Flask, org: OrgInfo, idp: SamlIdp
+) -> None:
+    connected(app, org, idp)
+    browser = app.test_client()
+    location = start(browser)
+    admin = owner(app, org)
+    assert admin.post("/settings/sso", data={"provider": "none"}).status_code == 302
+    response = browser.post(ACS_PATH, data=idp.respond_to(location))
+    assert response.status_code == 403
+    assert_nobody_signed_in(app, browser)
+    response = browser.post(ACS_PATH, data=idp.unsolicited())
+    assert response.status_code == 403
+    assert_nobody_signed_in(app, browser)
+
+
+def test_the_replay_cache_forgets_assertions_only_after_they_expire(
+    app: Flask, org: OrgInfo, idp: SamlIdp
+) -> None:
+    connected(app, org, idp)
+    assert saml_sign_in(app.test_client(), idp).status_code == 302
+    with app.app_context():
+        (row,) = db.session.execute(db.select(SamlAssertionSeen)).scalars()
+        # The assertion lives 300 s (+ 300 s skew) at the test IdP.
+        assert row.expires_at > datetime.now(UTC) + timedelta(seconds=500)
+
+
+# -- command line ------------------------------------------------------------------
+
+
+def test_cli_set_saml_and_refresh_metadata(
+    app: Flask, org: OrgInfo, idp: SamlIdp
+) -> None:
+    runner = app.test_cli_runner()
+    result = runner.invoke(
+        args=[
+            "sso",
+            "set-saml",
+            "--org",
+            "Acme",
+            "--metadata-url",
+            idp.metadata_url,
+            "--default-role",
+            "admin",
+        ]
+    )
+    assert result.exit_code == 0, result.output
+    assert "Okta SAML sign-in is configured for 'Acme'." in result.output
+    assert fingerprint(idp.cert_b64) in result.output
+    config = sso_config(app, org.id)
+    assert config is not None and config["protocol"] == "saml"
+    assert config["default_role"] == "admin"
+
+    result = runner.invoke(args=["sso", "refresh-metadata", "--org", "Acme"])
+    assert result.exit_code == 0, result.output
+    assert "signing certificates unchanged." in result.output
+
+    idp.rotate_key()
+    result = runner.invoke(args=["sso", "refresh-metadata", "--org", "Acme"])
+    assert result.exit_code == 0, result.output
+    assert "signing certificates changed." in result.output
+    assert len(sso_config(app, org.id)["saml_certificates"]) == 2
+
+
+def test_cli_refuses_bad_input_and_changes_nothing(
+    app: Flask, org: OrgInfo, idp: SamlIdp
+) -> None:
+    runner = app.test_cli_runner()
+    before = snapshot(app)
+    result = runner.invoke(
+        args=["sso", "set-saml", "--org", "Nope", "--metadata-url", idp.metadata_url]
+    )
+    assert result.exit_code == 1 and "No organization named 'Nope'" in result.output
+    idp.metadata_options = {"include_signing_cert": False}
+    result = runner.invoke(
+        args=["sso", "set-saml", "--org", "Acme", "--metadata-url", idp.metadata_url]
+    )
+    assert result.exit_code == 1 and "no signing certificate" in result.output
+    result = runner.invoke(args=["sso", "refresh-metadata", "--org", "Acme"])
+    assert result.exit_code == 1 and "not set up" in result.output
+    app.config["PUBLIC_BASE_URL"] = ""
+    result = runner.invoke(
+        args=["sso", "set-saml", "--org", "Acme", "--metadata-url", idp.metadata_url]
+    )
+    assert result.exit_code == 1 and "Set PUBLIC_BASE_URL" in result.output
+    assert snapshot(app) == before
+
+
+def test_the_authn_request_travels_deflated_in_the_query(
+    app: Flask, org: OrgInfo, idp: SamlIdp
+) -> None:
+    connected(app, org, idp)
+    location = start(app.test_client())
+    query = parse_qs(urlsplit(location).query)
+    assert set(query) == {"SAMLRequest"}
+    (request_id,) = pending_requests(app)
+    assert idp.receive_redirect(location).id == request_id
