@@ -12,7 +12,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC
 from datetime import datetime
 from datetime import timedelta
@@ -23,6 +25,7 @@ from urllib.parse import parse_qs
 from urllib.parse import urlsplit
 
 import pytest
+import requests
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives import serialization
@@ -39,6 +42,7 @@ from tests.conftest import make_app
 from tests.conftest import make_org
 from tests.conftest import make_user
 from tests.conftest import snapshot
+from tests.live import serve
 from tests.okta_helpers import Mailbox
 from tests.okta_helpers import assert_nobody_signed_in
 from tests.okta_helpers import events
@@ -61,6 +65,8 @@ from tests.saml_helpers import start
 from tests.saml_idp import STATUS_REQUEST_DENIED
 from tests.saml_idp import STATUS_RESPONDER
 from tests.saml_idp import SamlIdp
+
+N_AT_ONCE = 8
 
 
 @pytest.fixture
@@ -714,3 +720,37 @@ def test_the_authn_request_travels_deflated_in_the_query(
     assert set(query) == {"SAMLRequest"}
     (request_id,) = pending_requests(app)
     assert idp.receive_redirect(location).id == request_id
+
+
+# -- several workers -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["sp-initiated", "dashboard"])
+def test_one_response_posted_at_once_to_a_threaded_server_signs_in_once(
+    app: Flask, org: OrgInfo, idp: SamlIdp, kind: str
+) -> None:
+    connected(app, org, idp)
+    victim_id = make_user(app, org.id, "ann@acme.test", source="scim")
+    if kind == "sp-initiated":
+        fields = idp.respond_to(start(app.test_client()))
+    else:
+        fields = idp.unsolicited()
+    barrier = threading.Barrier(N_AT_ONCE)
+
+    def post(base: str) -> tuple[int, str]:
+        barrier.wait(timeout=10)
+        response = requests.post(
+            base + ACS_PATH, data=fields, allow_redirects=False, timeout=30
+        )
+        return response.status_code, response.headers.get("Location", "")
+
+    with serve(app) as base, ThreadPoolExecutor(N_AT_ONCE) as pool:
+        answers = list(pool.map(post, [base] * N_AT_ONCE))
+
+    assert sorted(status for status, _ in answers) == [302] + [400] * (N_AT_ONCE - 1)
+    assert [location for status, location in answers if status == 302] == ["/members"]
+    assert [e["outcome"] for e in saml_successes(app)] == ["linked"]
+    assert identities(app) == [
+        (org.id, victim_id, "saml", idp.entity_id, "ann@acme.test")
+    ]
+    assert len(refusals(app)) == N_AT_ONCE - 1
