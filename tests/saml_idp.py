@@ -273,6 +273,11 @@ class SamlIdp:
     HTTP use `http_overrides`.
 
     `sp_entity_id`, `acs_url` and `user` may be changed at any time.
+
+    `public_host` is the host name in the IdP's own URLs (metadata, SSO,
+    dashboard); it serves on 127.0.0.1 either way. A browser test passes
+    "localhost" to put the IdP on another site than an app on 127.0.0.1, so the
+    POST to the ACS is cross-site as it is from Okta.
     """
 
     def __init__(
@@ -282,8 +287,10 @@ class SamlIdp:
         *,
         entity_id: str | None = None,
         tmp_dir: Path,
+        public_host: str = "127.0.0.1",
     ) -> None:
         self._lock = threading.RLock()
+        self.public_host = public_host
         self.tmp_dir = tmp_dir
         tmp_dir.mkdir(parents=True, exist_ok=True)
         self._entity_id = entity_id or _okta_like_entity_id()
@@ -358,7 +365,7 @@ class SamlIdp:
 
     @property
     def base_url(self) -> str:
-        """`http://127.0.0.1:PORT` once started (a placeholder before)."""
+        """`http://{public_host}:PORT` once started (a placeholder before)."""
         return self._base_url
 
     @property
@@ -432,7 +439,7 @@ class SamlIdp:
         )
         with self._lock:
             self._http, self._thread = http, thread
-            self._base_url = f"http://127.0.0.1:{http.server_port}"
+            self._base_url = f"http://{self.public_host}:{http.server_port}"
             self._invalidate()
         thread.start()
 
