@@ -252,6 +252,17 @@ def test_a_certificate_expiring_within_30_days_is_flagged(
     assert 'id="cert-warning"' in page
     assert "expires in 10 days" in page
     assert fingerprint(expiring) in page and fingerprint(idp.cert_b64) in page
+    settings = owner(app, org).get("/settings").text
+    assert settings.count('class="notice cert-expiring"') == 1
+    assert "expires in 10 days" in settings
+    assert fingerprint(expiring)[:23] in settings
+
+
+def test_no_certificate_warning_when_all_are_far_from_expiry(
+    app: Flask, org: OrgInfo, idp: SamlIdp
+) -> None:
+    connected(app, org, idp)
+    assert "cert-expiring" not in owner(app, org).get("/settings").text
 
 
 def test_refresh_metadata_picks_up_a_rotated_key(

@@ -33,6 +33,7 @@ from core.models import User
 from core.models import utcnow
 from core.okta import OktaError
 from core.saml import SP_METADATA_PATH
+from core.saml import CertificateFacts
 from core.saml import certificate_facts
 from core.security import admin_required
 from core.sso import configure_oidc
@@ -91,7 +92,17 @@ def render_settings(org: Organization, rename_form: RenameForm) -> str:
         ),
         scim_enabled=enabled,
         scim_url=public_url(SCIM_PATH),
+        expiring=expiring_certificates(org),
     )
+
+
+def expiring_certificates(org: Organization) -> list[CertificateFacts]:
+    """The saved SAML signing certificates that expire within 30 days."""
+    config = org.sso_config
+    if config is None or not config.okta_enabled or config.protocol != "saml":
+        return []
+    facts = [certificate_facts(cert) for cert in config.saml_certificates or []]
+    return [cert for cert in facts if cert.expires_soon]
 
 
 @bp.post("/settings/name")
