@@ -396,6 +396,22 @@ def decode_response(raw: str) -> bytes:
         raise SamlError("malformed", "SAMLResponse is not base64") from exc
 
 
+def _strict_parser() -> etree.XMLParser:
+    """A parser that keeps comments and PIs (to refuse them) and never fetches.
+
+    python3-saml's own parser drops comments while parsing, which would hide
+    the NameID-truncation trick instead of refusing it.
+    """
+    return etree.XMLParser(
+        resolve_entities=False,
+        load_dtd=False,
+        no_network=True,
+        huge_tree=False,
+        remove_comments=False,
+        remove_pis=False,
+    )
+
+
 def peek(raw: str) -> Envelope:
     """Read the issuer and InResponseTo of a response, refusing hostile XML.
 
@@ -405,13 +421,12 @@ def peek(raw: str) -> Envelope:
     """
     document = decode_response(raw)
     try:
-        root = OneLogin_Saml2_XML.to_etree(document)
-    except Exception as exc:  # DTDForbidden, EntitiesForbidden, XMLSyntaxError
+        root = etree.fromstring(document, parser=_strict_parser())
+    except etree.LxmlError as exc:
         raise SamlError("malformed", f"unreadable XML: {exc}"[:300]) from exc
-    if root.getroottree().docinfo.doctype:
+    if root.getroottree().docinfo.doctype or root.getroottree().docinfo.internalDTD:
         raise SamlError("malformed", "document type declaration")
-    odd = root.xpath("//comment() | //processing-instruction()")
-    if odd:
+    if root.xpath("//comment() | //processing-instruction()"):
         raise SamlError("malformed", "comment or processing instruction in response")
     if root.tag != f"{{{Saml.NS_SAMLP}}}Response":
         raise SamlError("malformed", f"root element is {root.tag}"[:300])
@@ -448,8 +463,6 @@ _KINDS = {
         Invalid.NO_SIGNATURE_FOUND,
         Invalid.NO_SIGNED_ASSERTION,
         Invalid.NO_SIGNED_MESSAGE,
-        Invalid.DEPRECATED_SIGNATURE_METHOD,
-        Invalid.DEPRECATED_DIGEST_METHOD,
         Invalid.WRONG_SIGNED_ELEMENT,
         Invalid.ID_NOT_FOUND_IN_SIGNED_ELEMENT,
         Invalid.DUPLICATED_ID_IN_SIGNED_ELEMENTS,
@@ -459,6 +472,10 @@ _KINDS = {
         Invalid.WRONG_NUMBER_OF_SIGNATURES_IN_RESPONSE,
         Invalid.WRONG_NUMBER_OF_SIGNATURES_IN_ASSERTION,
         Invalid.WRONG_NUMBER_OF_SIGNATURES,
+    },
+    "weak_algorithm": {
+        Invalid.DEPRECATED_SIGNATURE_METHOD,
+        Invalid.DEPRECATED_DIGEST_METHOD,
     },
     "expired": {Invalid.ASSERTION_EXPIRED, Invalid.SESSION_EXPIRED},
     "not_yet_valid": {Invalid.ASSERTION_TOO_EARLY},
@@ -507,11 +524,15 @@ def _request_data() -> dict[str, object]:
 
 
 def _subject_confirmation_kind(response: OneLogin_Saml2_Response) -> str:
-    """Why no bearer SubjectConfirmation was acceptable: time or address."""
+    """Why no bearer SubjectConfirmation was acceptable: request, address or time."""
     now = OneLogin_Saml2_Utils.now()
+    in_response_to = response.get_in_response_to()
     for data in response._query_assertion(  # noqa: SLF001 (the signed assertion)
         "/saml:Subject/saml:SubjectConfirmation/saml:SubjectConfirmationData"
     ):
+        answered = data.get("InResponseTo")
+        if in_response_to and answered and answered != in_response_to:
+            return "unknown_request"
         recipient = data.get("Recipient")
         if recipient and recipient != acs_url():
             return "destination"
@@ -555,7 +576,10 @@ def verify_response(config: SsoConfig, raw: str, request_id: str | None) -> Asse
     except Exception as exc:  # xmlsec and lxml raise their own types
         raise SamlError("invalid", f"{type(exc).__name__}: {exc}"[:500]) from exc
     _check_what_strict_mode_allows(response, request_id)
-    return _assertion(response)
+    try:
+        return _assertion(response)
+    except Invalid as exc:
+        raise SamlError(_KIND_OF_CODE.get(exc.code, "invalid"), str(exc)[:500]) from exc
 
 
 def _check_what_strict_mode_allows(
@@ -582,15 +606,22 @@ def _check_what_strict_mode_allows(
         + Saml.CM_BEARER
         + "']/saml:SubjectConfirmationData"
     )
-    if not any(data.get("Recipient") == acs_url() for data in confirmations):
+    ours = [data for data in confirmations if data.get("Recipient") == acs_url()]
+    if not ours:
         raise SamlError("destination", "no bearer confirmation for our ACS URL")
-    if request_id is not None:
-        for data in confirmations:
-            answered = data.get("InResponseTo")
-            if answered is not None and answered != request_id:
-                raise SamlError(
-                    "unknown_request", "SubjectConfirmationData answers another request"
-                )
+    # The Web SSO profile requires NotOnOrAfter on bearer confirmations; without
+    # it an assertion would never expire and could outlive the replay cache.
+    if not any(data.get("NotOnOrAfter") for data in ours):
+        raise SamlError("malformed", "bearer confirmation without NotOnOrAfter")
+    for data in confirmations:
+        answered = data.get("InResponseTo")
+        if answered is not None and answered != request_id:
+            # Covers a dashboard response whose signed assertion answers a
+            # request: its unsigned Response may have lost InResponseTo.
+            raise SamlError(
+                "unknown_request",
+                f"SubjectConfirmationData answers {answered!r}, not {request_id!r}",
+            )
 
 
 def _assertion(response: OneLogin_Saml2_Response) -> Assertion:

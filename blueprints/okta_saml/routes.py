@@ -23,6 +23,8 @@ from core.security import safe_next_url
 from core.sso import sso_available
 
 METHOD = "okta-saml"
+# A urlencoded SAMLResponse of the largest accepted size, with room to spare.
+MAX_ACS_BODY_BYTES = 2 * saml.MAX_RESPONSE_BYTES
 
 
 def _message(kind: str) -> tuple[str, int]:
@@ -33,6 +35,11 @@ def _message(kind: str) -> tuple[str, int]:
             "Gatehouse has for your organization. If the signing certificate was "
             "changed in Okta, an administrator should open Settings, Okta "
             "authentication, and click Refresh metadata."
+        ),
+        "weak_algorithm": (
+            "Okta signed this answer with SHA-1, which Gatehouse refuses. An "
+            "administrator should set Signature Algorithm RSA-SHA256 and Digest "
+            "Algorithm SHA256 in the Okta app's SAML settings."
         ),
         "expired": (
             "Okta's sign-in answer has expired. Check that this server's clock is "
@@ -107,6 +114,8 @@ def acs() -> Any:
     a dashboard sign-in, from the response's Issuer; either way the response is
     then verified against that organization's own certificates and entity ID.
     """
+    # Refuse big bodies before the form is read (Werkzeug would parse any size).
+    request.max_content_length = MAX_ACS_BODY_BYTES
     raw = request.form.get("SAMLResponse", "")
     try:
         envelope = saml.peek(raw)
