@@ -51,6 +51,7 @@ fmt: install-dev
 bench: install-dev
 	$(BIN)/python bench/members.py
 	$(BIN)/python bench/scim.py
+	$(BIN)/python bench/saml.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
