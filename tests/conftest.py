@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from argon2 import PasswordHasher
 from flask import Flask
 from flask.testing import FlaskClient
 from flask.testing import FlaskCliRunner
@@ -41,6 +42,16 @@ def make_app(tmp_path: Path, **overrides: Any) -> Flask:
     with app.app_context():
         db.create_all()
     return app
+
+
+@pytest.fixture
+def quick_passwords(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Cheap argon2 parameters, for modules where passwords are not under test and
+    the owners' hashes and sign-ins would otherwise be most of the time."""
+    monkeypatch.setattr(
+        "core.security._hasher",
+        PasswordHasher(time_cost=1, memory_cost=8, parallelism=1),
+    )
 
 
 @pytest.fixture

@@ -35,7 +35,6 @@ from urllib.parse import urlsplit
 
 import pytest
 import requests
-from argon2 import PasswordHasher
 from flask import Flask
 from flask import jsonify
 from flask import redirect
@@ -74,7 +73,10 @@ from tests.okta_helpers import user_row
 
 # The mock provider signs its ID tokens through an Authlib hook Authlib has
 # deprecated; the warning is raised in the provider's thread, not by our code.
-pytestmark = pytest.mark.filterwarnings("ignore:get_jwt_config:DeprecationWarning")
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:get_jwt_config:DeprecationWarning"),
+    pytest.mark.usefixtures("quick_passwords"),
+]
 
 CLIENT_ID = "0oa-gatehouse-client"
 CLIENT_SECRET = "s3cr3t-from-the-okta-general-tab"
@@ -91,16 +93,6 @@ HOSTILE_EMAIL = "hal.tile@acme.test"
 
 
 # -- servers --------------------------------------------------------------------
-
-
-@pytest.fixture(autouse=True)
-def quick_passwords(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Cheap argon2 parameters: passwords are not under test here, and the owners'
-    hashes and sign-ins would otherwise be most of this module's time."""
-    monkeypatch.setattr(
-        "core.security._hasher",
-        PasswordHasher(time_cost=1, memory_cost=8, parallelism=1),
-    )
 
 
 @pytest.fixture(autouse=True)

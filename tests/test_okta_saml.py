@@ -66,6 +66,7 @@ from tests.saml_idp import STATUS_REQUEST_DENIED
 from tests.saml_idp import STATUS_RESPONDER
 from tests.saml_idp import SamlIdp
 
+pytestmark = pytest.mark.usefixtures("quick_passwords")
 N_AT_ONCE = 8
 
 

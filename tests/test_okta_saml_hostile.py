@@ -61,13 +61,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from argon2 import PasswordHasher
 from flask import Flask
 from flask.testing import FlaskClient
 from lxml import etree
 from werkzeug.test import TestResponse
 
-from core import security
 from core.extensions import db
 from tests.conftest import OrgInfo
 from tests.conftest import make_app
@@ -144,16 +142,7 @@ MESSAGES: dict[str, tuple[str, int]] = {
 # -- fixtures --------------------------------------------------------------------------
 
 
-@pytest.fixture(autouse=True)
-def cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Owners' passwords are hashed with minimal argon2 costs (speed only).
-
-    No test here signs in with a password; the full cost would be most of the
-    time of each test.
-    """
-    monkeypatch.setattr(
-        security, "_hasher", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
-    )
+pytestmark = pytest.mark.usefixtures("quick_passwords")
 
 
 @pytest.fixture
