@@ -29,6 +29,9 @@ OKTA_ALLOW_INSECURE_LOOPBACK = False
 SIGNIN_MAX_FAILURES_PER_ACCOUNT = 5
 SIGNIN_MAX_FAILURES_PER_ADDRESS = 20
 SIGNIN_FAILURE_WINDOW_SECONDS = 15 * 60
+# Refused SAML answers per client address within that window before the ACS
+# answers 429 without reading them (each refusal is an audit row).
+SAML_MAX_FAILURES_PER_ADDRESS = 30
 
 # How long a signed-in session lasts, at most, in seconds.
 SESSION_MAX_AGE_SECONDS = 14 * 24 * 3600

@@ -21,6 +21,7 @@ from datetime import timedelta
 
 from flask import current_app
 from flask import render_template
+from sqlalchemy.exc import IntegrityError
 
 from core import audit
 from core import provisioning
@@ -101,6 +102,8 @@ def resolve_sign_in(
     protocol: str,
     profile: OktaProfile,
     link_token: LinkToken | None = None,
+    *,
+    retry: bool = True,
 ) -> Outcome:
     """Apply the sign-in rules to a verified Okta assertion (the caller commits).
 
@@ -157,8 +160,17 @@ def resolve_sign_in(
         role=provisioning.default_role(org),
         source="sso",
     )
-    db.session.flush()
-    link(user, protocol, profile)
+    try:
+        db.session.flush()
+        link(user, protocol, profile)
+        db.session.flush()
+    except IntegrityError:
+        # Two first sign-ins of one person at once (two tabs, a double click
+        # on the dashboard tile): the other one created them; sign in as that.
+        db.session.rollback()
+        if not retry:
+            raise
+        return resolve_sign_in(org, protocol, profile, retry=False)
     return Outcome("created", user)
 
 

@@ -291,6 +291,9 @@ class SsoConfig(db.Model):
     """An organization's Okta SSO configuration (at most one per organization)."""
 
     __tablename__ = "sso_config"
+    __table_args__ = (
+        Index("ux_sso_config_saml_entity_id", "saml_entity_id", unique=True),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     organization_id: Mapped[int] = mapped_column(
@@ -304,6 +307,9 @@ class SsoConfig(db.Model):
     oidc_client_secret_enc: Mapped[str | None] = mapped_column(Text)
     oidc_issuer: Mapped[str | None] = mapped_column(String(500))
     metadata_url: Mapped[str | None] = mapped_column(String(1000))
+    # Unique (see __table_args__): dashboard sign-ins are routed by it, so one
+    # Okta app serves one organization, and stays reserved after a switch to
+    # OIDC or None.
     saml_entity_id: Mapped[str | None] = mapped_column(String(1000))
     saml_sso_url: Mapped[str | None] = mapped_column(String(1000))
     # JSON list of PEM-less base64 certificates, every signing key the IdP publishes.
@@ -488,6 +494,9 @@ class SamlRequest(db.Model):
     config_version: Mapped[int] = mapped_column(Integer)
     next_url: Mapped[str] = mapped_column(String(2000), default="")
     link_token_hash: Mapped[str | None] = mapped_column(String(64))
+    # SHA-256 of the random value in the browser's SAML cookie: the answer must
+    # come back through the browser that asked (login and linking CSRF).
+    browser_hash: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
 

@@ -58,6 +58,11 @@ REQUEST_LIFETIME = timedelta(minutes=10)
 MAX_RESPONSE_BYTES = 256 * 1024
 CERT_WARNING_DAYS = 30
 
+EXC_C14N = "http://www.w3.org/2001/10/xml-exc-c14n#"
+ENVELOPED = "http://www.w3.org/2000/09/xmldsig#enveloped-signature"
+# Okta's responses have about 60 nodes; thousands of group values still fit.
+MAX_ELEMENTS = 10_000
+
 NS = {"md": Saml.NS_MD, "ds": Saml.NS_DS, "saml": Saml.NS_SAML, "samlp": Saml.NS_SAMLP}
 
 
@@ -157,8 +162,10 @@ def parse_idp_metadata(document: bytes) -> IdpMetadata:
         )
     entity, descriptor = idps[0]
     entity_id = (entity.get("entityID") or "").strip()
-    if not entity_id or len(entity_id) > 1000:
+    if not entity_id:
         raise OktaError("The metadata has no entity ID.")
+    if len(entity_id) > 500:  # it becomes OktaIdentity.issuer, String(500)
+        raise OktaError("The metadata's entity ID is too long.")
     if Saml.NS_SAMLP not in (descriptor.get("protocolSupportEnumeration") or ""):
         raise OktaError("The metadata's identity provider does not support SAML 2.0.")
     if descriptor.get("WantAuthnRequestsSigned") in ("true", "1"):
@@ -298,11 +305,15 @@ def sp_metadata() -> str:
 
 
 def start_request(
-    org: Organization, next_url: str = "", link_token_hash: str | None = None
+    org: Organization,
+    browser_hash: str,
+    next_url: str = "",
+    link_token_hash: str | None = None,
 ) -> str:
     """Record a new AuthnRequest for `org` (not committed); return Okta's URL for it.
 
     HTTP-Redirect binding: the request travels deflated in the query string.
+    `browser_hash` is the hash of the browser's SAML cookie value.
     """
     config = org.sso_config
     assert config is not None and config.saml_sso_url
@@ -315,6 +326,7 @@ def start_request(
             config_version=config.version,
             next_url=next_url,
             link_token_hash=link_token_hash,
+            browser_hash=browser_hash,
             created_at=now,
             expires_at=now + REQUEST_LIFETIME,
         )
@@ -412,6 +424,48 @@ def _strict_parser() -> etree.XMLParser:
     )
 
 
+def _check_signature_shapes(root: etree._Element) -> None:
+    """Refuse what Okta never sends and what makes verifying expensive.
+
+    xmlsec would run any transform a signature names (an XPath transform over
+    a padded document costs minutes of CPU), so only the shapes Okta uses pass:
+    at most two signatures (response and assertion), each with exclusive
+    canonicalization and one reference transformed by enveloped-signature and
+    exclusive canonicalization (with its InclusiveNamespaces prefix list).
+    """
+    if sum(1 for _ in root.iter()) > MAX_ELEMENTS:
+        raise SamlError("malformed", f"more than {MAX_ELEMENTS} XML nodes")
+    signatures = root.findall(".//ds:Signature", NS)
+    if len(signatures) > 2:
+        raise SamlError("malformed", f"{len(signatures)} signatures")
+    for signature in signatures:
+        signed_info = signature.findall("ds:SignedInfo", NS)
+        methods = (
+            signed_info[0].findall("ds:CanonicalizationMethod", NS)
+            if (len(signed_info) == 1)
+            else []
+        )
+        references = signed_info[0].findall("ds:Reference", NS) if methods else []
+        if (
+            len(methods) != 1
+            or methods[0].get("Algorithm") != EXC_C14N
+            or len(methods[0])
+            or len(references) != 1
+        ):
+            raise SamlError("malformed", "unexpected signature structure")
+        for transform in references[0].iterfind("ds:Transforms/ds:Transform", NS):
+            algorithm = transform.get("Algorithm")
+            allowed_children = (
+                {f"{{{EXC_C14N}}}InclusiveNamespaces"}
+                if algorithm == EXC_C14N
+                else set()
+            )
+            if algorithm not in (ENVELOPED, EXC_C14N) or any(
+                child.tag not in allowed_children for child in transform
+            ):
+                raise SamlError("malformed", f"signature transform {algorithm!r}"[:300])
+
+
 def peek(raw: str) -> Envelope:
     """Read the issuer and InResponseTo of a response, refusing hostile XML.
 
@@ -430,6 +484,7 @@ def peek(raw: str) -> Envelope:
         raise SamlError("malformed", "comment or processing instruction in response")
     if root.tag != f"{{{Saml.NS_SAMLP}}}Response":
         raise SamlError("malformed", f"root element is {root.tag}"[:300])
+    _check_signature_shapes(root)
     issuers = root.findall("saml:Issuer", NS) or root.findall(
         "saml:Assertion/saml:Issuer", NS
     )
@@ -524,12 +579,29 @@ def _request_data() -> dict[str, object]:
 
 
 def _subject_confirmation_kind(response: OneLogin_Saml2_Response) -> str:
-    """Why no bearer SubjectConfirmation was acceptable: request, address or time."""
+    """Why no bearer SubjectConfirmation was acceptable: request, address or time.
+
+    Only picks the message; anything unreadable is just "invalid".
+    """
+    try:
+        return _first_confirmation_problem(response)
+    except (ValueError, TypeError, OneLogin_Saml2_Error):
+        return "invalid"
+
+
+def _bearer_confirmations(response: OneLogin_Saml2_Response) -> list[etree._Element]:
+    """SubjectConfirmationData of the bearer confirmations of the signed assertion."""
+    return response._query_assertion(  # noqa: SLF001 (reads the verified assertion)
+        "/saml:Subject/saml:SubjectConfirmation[@Method='"
+        + Saml.CM_BEARER
+        + "']/saml:SubjectConfirmationData"
+    )
+
+
+def _first_confirmation_problem(response: OneLogin_Saml2_Response) -> str:
     now = OneLogin_Saml2_Utils.now()
     in_response_to = response.get_in_response_to()
-    for data in response._query_assertion(  # noqa: SLF001 (the signed assertion)
-        "/saml:Subject/saml:SubjectConfirmation/saml:SubjectConfirmationData"
-    ):
+    for data in _bearer_confirmations(response):
         answered = data.get("InResponseTo")
         if in_response_to and answered and answered != in_response_to:
             return "unknown_request"
@@ -580,6 +652,8 @@ def verify_response(config: SsoConfig, raw: str, request_id: str | None) -> Asse
         return _assertion(response)
     except Invalid as exc:
         raise SamlError(_KIND_OF_CODE.get(exc.code, "invalid"), str(exc)[:500]) from exc
+    except (ValueError, TypeError) as exc:
+        raise SamlError("malformed", str(exc)[:500]) from exc
 
 
 def _check_what_strict_mode_allows(
@@ -601,17 +675,13 @@ def _check_what_strict_mode_allows(
         raise SamlError("destination", f"Destination {destination!r}"[:500])
     if not response.get_audiences():
         raise SamlError("audience", "no AudienceRestriction in the assertion")
-    confirmations = response._query_assertion(  # noqa: SLF001 (the signed assertion)
-        "/saml:Subject/saml:SubjectConfirmation[@Method='"
-        + Saml.CM_BEARER
-        + "']/saml:SubjectConfirmationData"
-    )
+    confirmations = _bearer_confirmations(response)
     ours = [data for data in confirmations if data.get("Recipient") == acs_url()]
     if not ours:
         raise SamlError("destination", "no bearer confirmation for our ACS URL")
     # The Web SSO profile requires NotOnOrAfter on bearer confirmations; without
     # it an assertion would never expire and could outlive the replay cache.
-    if not any(data.get("NotOnOrAfter") for data in ours):
+    if not all(data.get("NotOnOrAfter") for data in confirmations):
         raise SamlError("malformed", "bearer confirmation without NotOnOrAfter")
     for data in confirmations:
         answered = data.get("InResponseTo")
@@ -622,6 +692,14 @@ def _check_what_strict_mode_allows(
                 "unknown_request",
                 f"SubjectConfirmationData answers {answered!r}, not {request_id!r}",
             )
+    if request_id is not None and not any(
+        data.get("InResponseTo") == request_id for data in ours
+    ):
+        # Only a signed InResponseTo proves the answer is for this request (the
+        # Response's own attribute is unsigned when Okta signs the assertion only).
+        raise SamlError(
+            "unknown_request", "the signed assertion does not name the request"
+        )
 
 
 def _assertion(response: OneLogin_Saml2_Response) -> Assertion:
@@ -631,12 +709,10 @@ def _assertion(response: OneLogin_Saml2_Response) -> Assertion:
     if not assertion_id or not name_id:
         raise SamlError("malformed", "assertion without ID or NameID")
     not_after = [
-        value
-        for value in (
-            response.get_assertion_not_on_or_after(),
-            _conditions_not_on_or_after(response),
-        )
-        if value
+        OneLogin_Saml2_Utils.parse_SAML_to_time(node.get("NotOnOrAfter"))
+        for node in _bearer_confirmations(response)
+        + response._query_assertion("/saml:Conditions")  # noqa: SLF001
+        if node.get("NotOnOrAfter")
     ]
     return Assertion(
         assertion_id=assertion_id,
@@ -651,12 +727,6 @@ def _assertion(response: OneLogin_Saml2_Response) -> Assertion:
             datetime.fromtimestamp(max(not_after), UTC) if not_after else None
         ),
     )
-
-
-def _conditions_not_on_or_after(response: OneLogin_Saml2_Response) -> int | None:
-    nodes = response._query_assertion("/saml:Conditions")  # noqa: SLF001
-    value = nodes[0].get("NotOnOrAfter") if nodes else None
-    return OneLogin_Saml2_Utils.parse_SAML_to_time(value) if value else None
 
 
 def remember_assertion(org: Organization, assertion: Assertion) -> bool:

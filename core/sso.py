@@ -5,6 +5,8 @@ Nothing is saved unless the metadata was fetched and checked first.
 
 from __future__ import annotations
 
+from sqlalchemy.exc import IntegrityError
+
 from core import audit
 from core import linking
 from core import provisioning
@@ -121,8 +123,14 @@ def refresh_saml_metadata(org: Organization, *, actor: User | str) -> bool:
     metadata = fetch_saml_metadata(config.metadata_url)
     _check_entity_id_is_free(org, metadata.entity_id)
     changed = list(config.saml_certificates or []) != metadata.certificates
+    moved = (config.saml_entity_id, config.saml_sso_url) != (
+        metadata.entity_id,
+        metadata.sso_url,
+    )
     _store_saml_metadata(config, metadata)
-    config.version = (config.version or 0) + 1
+    if changed or moved:
+        # Sign-ins in progress were started with the old values: start again.
+        config.version = (config.version or 0) + 1
     audit.record(
         "settings.okta_metadata_refreshed",
         org,
@@ -132,7 +140,7 @@ def refresh_saml_metadata(org: Organization, *, actor: User | str) -> bool:
         certificates=len(metadata.certificates),
         certificates_changed=changed,
     )
-    db.session.commit()
+    _commit_saml_settings()
     return changed
 
 
@@ -153,21 +161,36 @@ def _check_can_configure(org: Organization, default_role: str) -> None:
         raise OktaError("The default role must be member or admin.")
 
 
+APP_TAKEN = (
+    "This Okta app is already connected to another Gatehouse organization. "
+    "Create a separate app in Okta for this organization."
+)
+
+
 def _check_entity_id_is_free(org: Organization, entity_id: str) -> None:
-    """One Okta SAML app per organization: dashboard sign-ins are routed by it."""
+    """One Okta SAML app per organization: dashboard sign-ins are routed by it.
+
+    An app stays reserved to its organization after a switch to OIDC or None,
+    so nobody else can pick up its dashboard sign-ins meanwhile (a unique index
+    settles two organizations saving at once).
+    """
     taken = db.session.execute(
         db.select(SsoConfig.id).where(
             SsoConfig.organization_id != org.id,
-            SsoConfig.provider == "okta",
-            SsoConfig.protocol == "saml",
             SsoConfig.saml_entity_id == entity_id,
         )
     ).first()
     if taken:
-        raise OktaError(
-            "This Okta app is already connected to another Gatehouse organization. "
-            "Create a separate app in Okta for this organization."
-        )
+        raise OktaError(APP_TAKEN)
+
+
+def _commit_saml_settings() -> None:
+    """Commit; another organization saving the same Okta app first is an OktaError."""
+    try:
+        db.session.commit()
+    except IntegrityError as exc:
+        db.session.rollback()
+        raise OktaError(APP_TAKEN) from exc
 
 
 def _store_saml_metadata(config: SsoConfig, metadata: IdpMetadata) -> None:
@@ -195,7 +218,7 @@ def _switch_on(
         default_role=default_role,
         **details,
     )
-    db.session.commit()
+    _commit_saml_settings()
     if first_time:
         return linking.invite_everyone(org, actor=actor)
     return 0

@@ -1,4 +1,5 @@
-"""Throttle for password sign-in: per account (email) and per client address.
+"""Throttles: password sign-in per account (email) and per client address, and
+refused SAML answers per client address.
 
 Failures are rows in `sign_in_failure`, so every worker shares the count. Past
 the limit within the window the key is refused without checking the password.
@@ -70,3 +71,19 @@ def clear_account(email: str) -> None:
     """Forget an account's failures after it signs in successfully."""
     db.session.execute(db.delete(SignInFailure).filter_by(key=account_key(email)))
     db.session.commit()
+
+
+def saml_key(address: str) -> str:
+    """Throttle key for refused SAML answers from a client address."""
+    return "saml:" + address
+
+
+def saml_throttled(address: str) -> bool:
+    """True when this address has sent too many refused SAML answers lately."""
+    limit = current_app.config["SAML_MAX_FAILURES_PER_ADDRESS"]
+    return recent_failures(saml_key(address)) >= limit
+
+
+def count_saml_failure(address: str) -> None:
+    """Count one refused SAML answer from `address` (the caller commits)."""
+    db.session.add(SignInFailure(key=saml_key(address), created_at=utcnow()))

@@ -5,7 +5,9 @@ http://127.0.0.1 (CSRF on, as in production) and a real SAML identity provider
 (pysaml2, `tests.saml_idp.SamlIdp`) standing in for Okta. The IdP's URLs use
 http://localhost, another site than the app, so its POST to the ACS is
 cross-site as Okta's is: the app's SameSite=Lax session cookie does not travel
-with it, and the sign-in must not need it.
+with it, and the sign-in must not need it; only the SAML cookie (SameSite=None,
+Secure, which chromium accepts on a loopback address) that ties the request to
+the browser comes along.
 
 The admin connects Okta with the IdP's metadata URL on OKTA AUTHENTICATION and
 sees the IdP and its signing certificate; a new person signs in through Single
@@ -46,6 +48,7 @@ from playwright.sync_api import Locator
 from playwright.sync_api import Page
 from playwright.sync_api import expect
 
+from blueprints.okta_saml.flow import BROWSER_COOKIE
 from core.extensions import db
 from core.models import User
 from core.saml import ACS_PATH
@@ -355,12 +358,15 @@ def test_connect_okta_saml_then_sign_in(
             page.locator("#idp-sign-in").click()
             expect_signed_in_as(page, NEWCOMER["email"])
             # Truly cross-site, as from Okta: the app's session cookie (set on
-            # the SSO step, SameSite=Lax) did not come with the POST.
+            # the SSO step, SameSite=Lax) did not come with the POST; only the
+            # SAML cookie (SameSite=None) that binds the request to this browser.
             (acs_post,) = acs_posts
             assert acs_post.get("sec-fetch-site") == "cross-site", acs_post
             assert acs_post.get("origin") == idp.base_url, acs_post
-            assert "cookie" not in acs_post, acs_post
-            assert any(c["domain"] == "127.0.0.1" for c in person.cookies())
+            sent = [part.split("=")[0] for part in acs_post["cookie"].split("; ")]
+            assert sent == [BROWSER_COOKIE], acs_post
+            names = {c["name"] for c in person.cookies() if c["domain"] == "127.0.0.1"}
+            assert {"gatehouse_session", BROWSER_COOKIE} <= names
             row = page.locator("#members tr", has_text=NEWCOMER["email"])
             expect(row).to_contain_text("Grace Hopper")
             expect(row).to_contain_text("member")

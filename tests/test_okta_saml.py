@@ -34,6 +34,7 @@ from cryptography.x509.oid import NameOID
 from flask import Flask
 from lxml import etree
 
+from blueprints.okta_saml.flow import BROWSER_COOKIE
 from core.extensions import db
 from core.models import SamlAssertionSeen
 from core.models import SamlRequest
@@ -609,11 +610,27 @@ def test_settings_changed_while_at_okta_means_start_again(
     connected(app, org, idp)
     browser = app.test_client()
     location = start(browser)
-    assert owner(app, org).post("/settings/okta/refresh").status_code == 302
+    admin = owner(app, org)
+    idp.rotate_key()
+    assert admin.post("/settings/okta/refresh").status_code == 302
     response = browser.post(ACS_PATH, data=idp.respond_to(location))
     assert response.status_code == 403
     assert "Okta settings changed" in response.text
     assert_nobody_signed_in(app, browser)
+
+
+def test_a_refresh_that_changes_nothing_leaves_sign_ins_in_progress_alone(
+    app: Flask, org: OrgInfo, idp: SamlIdp
+) -> None:
+    connected(app, org, idp)
+    version = sso_config(app, org.id)["version"]
+    browser = app.test_client()
+    location = start(browser)
+    assert owner(app, org).post("/settings/okta/refresh").status_code == 302
+    assert sso_config(app, org.id)["version"] == version
+    response = browser.post(ACS_PATH, data=idp.respond_to(location))
+    assert response.status_code == 302, response.text
+    assert signed_in_user_id(app, browser) is not None
 
 
 def test_an_answer_to_an_expired_request_is_refused(
@@ -743,8 +760,13 @@ def test_one_response_posted_at_once_to_a_threaded_server_signs_in_once(
 ) -> None:
     connected(app, org, idp)
     victim_id = make_user(app, org.id, "ann@acme.test", source="scim")
+    cookies: dict[str, str] = {}
     if kind == "sp-initiated":
-        fields = idp.respond_to(start(app.test_client()))
+        browser = app.test_client()
+        fields = idp.respond_to(start(browser))
+        cookie = browser.get_cookie(BROWSER_COOKIE, path="/")
+        assert cookie is not None
+        cookies[BROWSER_COOKIE] = cookie.value
     else:
         fields = idp.unsolicited()
     barrier = threading.Barrier(N_AT_ONCE)
@@ -752,7 +774,11 @@ def test_one_response_posted_at_once_to_a_threaded_server_signs_in_once(
     def post(base: str) -> tuple[int, str]:
         barrier.wait(timeout=10)
         response = requests.post(
-            base + ACS_PATH, data=fields, allow_redirects=False, timeout=30
+            base + ACS_PATH,
+            data=fields,
+            cookies=cookies,
+            allow_redirects=False,
+            timeout=30,
         )
         return response.status_code, response.headers.get("Location", "")
 
@@ -766,3 +792,31 @@ def test_one_response_posted_at_once_to_a_threaded_server_signs_in_once(
         (org.id, victim_id, "saml", idp.entity_id, "ann@acme.test")
     ]
     assert len(refusals(app)) == N_AT_ONCE - 1
+
+
+def test_a_new_persons_first_sign_ins_at_once_make_one_account(
+    app: Flask, org: OrgInfo, idp: SamlIdp
+) -> None:
+    """Several tiles clicked at once: different assertions, one new person."""
+    connected(app, org, idp)
+    answers = [idp.unsolicited() for _ in range(N_AT_ONCE)]
+    barrier = threading.Barrier(N_AT_ONCE)
+
+    def post(fields: dict[str, str]) -> int:
+        barrier.wait(timeout=10)
+        response = requests.post(
+            base + ACS_PATH, data=fields, allow_redirects=False, timeout=30
+        )
+        return response.status_code
+
+    with serve(app) as base, ThreadPoolExecutor(N_AT_ONCE) as pool:
+        statuses = list(pool.map(post, answers))
+
+    assert statuses == [302] * N_AT_ONCE
+    user = user_row(app, org.id, "ann@acme.test")
+    assert user is not None
+    assert identities(app) == [
+        (org.id, user["id"], "saml", idp.entity_id, "ann@acme.test")
+    ]
+    outcomes = sorted(e["outcome"] for e in saml_successes(app))
+    assert outcomes == ["created"] + ["signed_in"] * (N_AT_ONCE - 1)

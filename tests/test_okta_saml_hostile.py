@@ -64,9 +64,15 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from lxml import etree
+from sqlalchemy.exc import IntegrityError
 from werkzeug.test import TestResponse
 
+from core import linking
+from core import provisioning
+from core import sso
 from core.extensions import db
+from core.models import Organization
+from core.models import User
 from tests.conftest import OrgInfo
 from tests.conftest import make_app
 from tests.conftest import make_org
@@ -136,6 +142,7 @@ MESSAGES: dict[str, tuple[str, int]] = {
         400,
     ),
     "invalid": ("Okta's answer could not be verified, so you were not signed in.", 403),
+    "other_browser": ("This sign-in was started in another browser", 403),
 }
 
 
@@ -148,7 +155,11 @@ pytestmark = pytest.mark.usefixtures("quick_passwords")
 @pytest.fixture
 def app(tmp_path: Path) -> Iterator[Flask]:
     """An app whose public address is PUBLIC_BASE_URL (the SP entity ID)."""
-    app = make_app(tmp_path, PUBLIC_BASE_URL=PUBLIC_BASE_URL)
+    # The per-address throttle is tested on its own; here it would cut the
+    # byte-flip loop short.
+    app = make_app(
+        tmp_path, PUBLIC_BASE_URL=PUBLIC_BASE_URL, SAML_MAX_FAILURES_PER_ADDRESS=1000
+    )
     yield app
     with app.app_context():
         db.engine.dispose()
@@ -208,13 +219,16 @@ def connect_cli(app: Flask, org: OrgInfo, idp: SamlIdp) -> None:
 
 
 def state(app: Flask) -> dict[str, list[tuple[Any, ...]]]:
-    """`snapshot` without the audit log, which every refusal writes to.
+    """`snapshot` without what every refusal writes: the audit log and the
+    per-address throttle count.
 
     saml_request and saml_assertion_seen stay in: a refusal must neither
     consume the pending AuthnRequest nor remember the assertion.
     """
     return {
-        table: rows for table, rows in snapshot(app).items() if table != "audit_event"
+        table: rows
+        for table, rows in snapshot(app).items()
+        if table not in ("audit_event", "sign_in_failure")
     }
 
 
@@ -1201,3 +1215,220 @@ def _find_all(data: bytes, needle: bytes, start: int, end: int) -> list[int]:
         found.append(at)
         at = data.find(needle, at + 1, end)
     return found
+
+
+# -- 17. found in review: expensive signatures, CSRF, reservation, floods -----------
+
+XPATH_TRANSFORM = "http://www.w3.org/TR/1999/REC-xpath-19991116"
+INCLUSIVE_C14N = "http://www.w3.org/TR/2001/REC-xml-c14n-20010315"
+
+
+def add_xpath_transform(root: etree._Element) -> etree._Element:
+    """An XPath transform that makes xmlsec walk every node for every node."""
+    transforms = only(assertion_of(root), "ds:Signature/ds:SignedInfo/ds:Reference")
+    transforms = only(transforms, "ds:Transforms")
+    transform = etree.SubElement(transforms, q(DS, "Transform"))
+    transform.set("Algorithm", XPATH_TRANSFORM)
+    etree.SubElement(transform, q(DS, "XPath")).text = "count(//. | //@*) > 0"
+    return root
+
+
+def inclusive_canonicalization(root: etree._Element) -> etree._Element:
+    method = only(
+        assertion_of(root), "ds:Signature/ds:SignedInfo/ds:CanonicalizationMethod"
+    )
+    method.set("Algorithm", INCLUSIVE_C14N)
+    return root
+
+
+def two_references(root: etree._Element) -> etree._Element:
+    reference = only(assertion_of(root), "ds:Signature/ds:SignedInfo/ds:Reference")
+    reference.addnext(deepcopy(reference))
+    return root
+
+
+def three_signatures(root: etree._Element) -> etree._Element:
+    signature = signature_of(assertion_of(root))
+    statement = only(assertion_of(root), "saml:AttributeStatement")
+    statement.append(deepcopy(signature))
+    return root
+
+
+def padding(root: etree._Element) -> etree._Element:
+    """Twelve thousand empty elements in an attribute value (Okta sends ~60)."""
+    value = only(root, ".//saml:Attribute[@Name='firstName']/saml:AttributeValue")
+    for _ in range(12_000):
+        etree.SubElement(value, "p")
+    return root
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        add_xpath_transform,
+        inclusive_canonicalization,
+        two_references,
+        three_signatures,
+        padding,
+    ],
+    ids=lambda edit: edit.__name__,
+)
+def test_signatures_okta_never_sends_are_refused_before_verifying(
+    app: Flask, idp: SamlIdp, acme: Acme, edit: Any
+) -> None:
+    client = app.test_client()
+    root = edit(parse(idp.response_xml(request_id(client, idp))))
+    was = before(app)
+    event = assert_refused(
+        app, client, post(client, b64(serialize(root))), "malformed", was
+    )
+    # Refused by the shape check, before python3-saml or xmlsec saw it.
+    assert any(
+        words in event["reason"] for words in ("signature", "XML nodes", "signatures")
+    ), event["reason"]
+
+
+def test_an_okta_shaped_signature_with_an_inclusive_namespaces_list_passes(
+    app: Flask, idp: SamlIdp, acme: Acme
+) -> None:
+    """The shape check leaves Okta's own form alone (ec:InclusiveNamespaces)."""
+    client = app.test_client()
+    xml = idp.response_xml(request_id(client, idp))
+    assert b"InclusiveNamespaces" in xml or b"xml-exc-c14n" in xml
+    assert post(client, b64(xml)).status_code == 302
+    assert signed_in_user_id(app, client) == acme.victim_id
+
+
+def test_an_emailed_link_cannot_be_completed_in_someone_elses_browser(
+    app: Flask, idp: SamlIdp, acme: Acme
+) -> None:
+    """Mallory starts the link flow for her account and hands the Okta URL to Vic.
+
+    Vic signs in at Okta; his answer must not bind his Okta identity to
+    Mallory's account (nor sign his browser in as Mallory).
+    """
+    mallory_id = make_user(app, acme.org.id, MALLORY)
+    with app.app_context():
+        user = db.session.get(User, mallory_id)
+        assert user is not None
+        token = linking.issue_link_token(user)
+        db.session.commit()
+    mallory, vic = app.test_client(), app.test_client()
+    response = mallory.post(f"/okta/link/{token}")
+    assert response.status_code == 302
+    okta_url = response.headers["Location"]
+    fields = idp.respond_to(okta_url)  # the IdP signs Vic (the victim) in
+    was = before(app)
+    answer = vic.post(ACS_PATH, data=fields)
+    assert_refused(app, vic, answer, "other_browser", was)
+    assert identities(app) == []
+    assert_nobody_signed_in(app, mallory)
+
+
+def test_an_attackers_own_answer_cannot_be_posted_from_a_victims_browser(
+    app: Flask, idp: SamlIdp, acme: Acme
+) -> None:
+    """Login CSRF: Mallory's genuine SP-initiated answer, auto-posted by Vic."""
+    mallory, vic = app.test_client(), app.test_client()
+    idp.user = person(MALLORY)
+    fields = idp.respond_to(start(mallory))
+    was = before(app)
+    assert_refused(app, vic, vic.post(ACS_PATH, data=fields), "other_browser", was)
+    assert user_row(app, acme.org.id, MALLORY) is None
+
+
+def test_dashboard_off_cannot_be_walked_around_with_a_grafted_request(
+    app: Flask, idp: SamlIdp, acme: Acme
+) -> None:
+    """Dashboard sign-in off: an unsolicited assertion given a request's ID."""
+    with app.app_context():
+        org = db.session.get(Organization, acme.org.id)
+        assert org is not None
+        sso.set_idp_initiated(org, False, actor="cli")
+    client = app.test_client()
+    pending = request_id(client, idp)
+    root = parse(idp.response_xml(None, sign_response=False))
+    root.set("InResponseTo", pending)
+    was = before(app)
+    assert_refused(
+        app, client, post(client, b64(serialize(root))), "unknown_request", was
+    )
+
+
+def test_a_holder_of_key_confirmation_with_an_odd_date_is_no_500(
+    app: Flask, idp: SamlIdp, acme: Acme
+) -> None:
+    def odd(root: etree._Element) -> None:
+        confirmation = only(root, ".//saml:SubjectConfirmation")
+        confirmation.set("Method", "urn:oasis:names:tc:SAML:2.0:cm:holder-of-key")
+        only(confirmation, "saml:SubjectConfirmationData").set(
+            "NotOnOrAfter", "2030-01-01T00:00:00+00:00"
+        )
+
+    client = app.test_client()
+    xml = idp.response_xml(
+        request_id(client, idp),
+        before_signing=odd,
+        sign_assertion=False,
+        sign_response=False,
+    )
+    was = before(app)
+    assert_refused(app, client, post(client, b64(xml)), None, was)
+
+
+def test_an_okta_app_stays_reserved_to_its_organization_after_disconnecting(
+    app: Flask, idp: SamlIdp, acme: Acme
+) -> None:
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["sso", "disable", "--org", "Acme"]).exit_code == 0
+    make_org(app, "Beta")
+    result = runner.invoke(
+        args=["sso", "set-saml", "--org", "Beta", "--metadata-url", idp.metadata_url]
+    )
+    assert result.exit_code == 1
+    assert "already connected to another Gatehouse organization" in result.output
+    # Acme's dashboard tile therefore never lands in Beta; Acme can come back.
+    result = runner.invoke(
+        args=["sso", "set-saml", "--org", "Acme", "--metadata-url", idp.metadata_url]
+    )
+    assert result.exit_code == 0, result.output
+
+
+def test_the_database_refuses_two_organizations_one_okta_app(
+    app: Flask, idp: SamlIdp, acme: Acme
+) -> None:
+    """What settles two admins saving the same app at the same moment."""
+    beta = make_org(app, "Beta")
+    with app.app_context():
+        org = db.session.get(Organization, beta.id)
+        assert org is not None
+        provisioning.sso_config_for(org).saml_entity_id = idp.entity_id
+        with pytest.raises(IntegrityError):
+            db.session.commit()
+        db.session.rollback()
+
+
+def test_refused_answers_are_throttled_per_address_without_more_audit_rows(
+    tmp_path: Path, idp: SamlIdp
+) -> None:
+    app = make_app(
+        tmp_path / "throttled",
+        PUBLIC_BASE_URL=PUBLIC_BASE_URL,
+        SAML_MAX_FAILURES_PER_ADDRESS=3,
+    )
+    org = make_org(app)
+    connect_cli(app, org, idp)
+    client = app.test_client()
+    for _ in range(3):
+        assert post(client, "not base64!").status_code == 400
+    assert len(refusals(app)) == 3
+    answer = post(client, b64(idp.response_xml(None)))  # even an honest one
+    assert answer.status_code == 429
+    assert "Too many sign-in attempts" in answer.get_data(as_text=True)
+    assert len(refusals(app)) == 3
+    assert_nobody_signed_in(app, client)
+    other = app.test_client()
+    other.environ_base["REMOTE_ADDR"] = "192.0.2.7"
+    assert post(other, b64(idp.response_xml(None))).status_code == 302
+    with app.app_context():
+        db.engine.dispose()

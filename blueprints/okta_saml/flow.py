@@ -6,14 +6,31 @@ importing the ACS view.
 
 from __future__ import annotations
 
+import secrets
+
 from flask import redirect
+from flask import request
 from werkzeug.wrappers import Response
 
 from core import saml
 from core.extensions import db
 from core.models import LinkToken
 from core.models import Organization
+from core.security import hash_token
 from core.security import safe_next_url
+
+# Ties an AuthnRequest to the browser that sent it. SameSite=None because Okta's
+# answer is a cross-site POST (the Lax session cookie stays behind); Secure is
+# required with it (browsers accept it on http://localhost for local trials).
+BROWSER_COOKIE = "gatehouse_saml"
+
+
+def browser_value() -> str:
+    """The browser's SAML cookie value, or a new one (several tabs share one)."""
+    value = request.cookies.get(BROWSER_COOKIE, "")
+    if 32 <= len(value) <= 64 and value.replace("-", "").replace("_", "").isalnum():
+        return value
+    return secrets.token_urlsafe(32)
 
 
 def start_saml(
@@ -22,13 +39,28 @@ def start_saml(
     """Send an AuthnRequest to the organization's Okta (HTTP-Redirect binding).
 
     What the sign-in is for is stored under the request's ID, not in the
-    browser's session: Okta's answer is a cross-site POST without our cookie.
+    browser's session: Okta's answer is a cross-site POST without our session
+    cookie. The request is bound to this browser by the SAML cookie, so an
+    answer cannot be replayed into another person's browser (login and
+    account-linking CSRF).
     """
     saml.forget_expired()
+    value = browser_value()
     url = saml.start_request(
         org,
+        browser_hash=hash_token(value),
         next_url=safe_next_url(next_url) or "",
         link_token_hash=link_token.token_hash if link_token else None,
     )
     db.session.commit()
-    return redirect(url)
+    response = redirect(url)
+    response.set_cookie(
+        BROWSER_COOKIE,
+        value,
+        max_age=int(saml.REQUEST_LIFETIME.total_seconds()),
+        path="/",  # also sent to the start, so tabs share one value
+        secure=True,
+        httponly=True,
+        samesite="None",
+    )
+    return response

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 from typing import Any
 
 from flask import Response
@@ -11,14 +12,17 @@ from blueprints.okta_oidc.outcome import audit_refusal
 from blueprints.okta_oidc.outcome import finish
 from blueprints.okta_oidc.outcome import refuse
 from blueprints.okta_saml import bp
+from blueprints.okta_saml.flow import BROWSER_COOKIE
 from core import linking
 from core import saml
+from core import throttle
 from core.extensions import csrf
 from core.extensions import db
 from core.linking import OktaProfile
 from core.models import Organization
 from core.models import SamlRequest
 from core.saml import SamlError
+from core.security import hash_token
 from core.security import safe_next_url
 from core.sso import sso_available
 
@@ -81,6 +85,15 @@ def _message(kind: str) -> tuple[str, int]:
             "switched off. Ask your administrator."
         ),
         "settings_changed": "Your organization's Okta settings changed. Start again.",
+        "other_browser": (
+            "This sign-in was started in another browser, or this browser did not "
+            "keep Gatehouse's sign-in cookie. Start again from the sign-in page, "
+            "in the browser you use for Gatehouse."
+        ),
+        "throttled": (
+            "Too many sign-in attempts from your network failed. Wait a few "
+            "minutes, then start again from the sign-in page."
+        ),
     }
     start_again = {
         "unknown_request": "This sign-in has expired or was already used.",
@@ -89,6 +102,8 @@ def _message(kind: str) -> tuple[str, int]:
     }
     if kind in start_again:
         return f"{start_again[kind]} Start again from the sign-in page.", 400
+    if kind == "throttled":
+        return messages[kind], 429
     return (
         messages.get(
             kind,
@@ -101,6 +116,8 @@ def _message(kind: str) -> tuple[str, int]:
 
 
 def _refused(org: Organization | None, kind: str, reason: str, **details: Any) -> Any:
+    """Refuse, audit, and count the refusal against the client's address."""
+    throttle.count_saml_failure(request.remote_addr or "")
     audit_refusal(org, reason, method=METHOD, failure=kind, **details)
     return refuse(*_message(kind))
 
@@ -114,6 +131,9 @@ def acs() -> Any:
     a dashboard sign-in, from the response's Issuer; either way the response is
     then verified against that organization's own certificates and entity ID.
     """
+    if throttle.saml_throttled(request.remote_addr or ""):
+        # Not audited: a flood must not turn into a flood of audit rows.
+        return refuse(*_message("throttled"))
     # Refuse big bodies before the form is read (Werkzeug would parse any size).
     request.max_content_length = MAX_ACS_BODY_BYTES
     raw = request.form.get("SAMLResponse", "")
@@ -149,6 +169,12 @@ def acs() -> Any:
         return _refused(org, "dashboard_off", "dashboard sign-in is switched off")
     if pending is not None and pending.config_version != config.version:
         return _refused(org, "settings_changed", "Okta settings changed during sign-in")
+    if pending is not None and not hmac.compare_digest(
+        hash_token(request.cookies.get(BROWSER_COOKIE, "")), pending.browser_hash
+    ):
+        return _refused(
+            org, "other_browser", "the browser's SAML cookie does not match the request"
+        )
     try:
         assertion = saml.verify_response(
             config, raw, pending.id if pending is not None else None
