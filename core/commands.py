@@ -30,6 +30,14 @@ apikey_cli = AppGroup("apikey", help="Create API keys.")
 scim_cli = AppGroup("scim", help="SCIM provisioning from Okta.")
 sso_cli = AppGroup("sso", help="Okta single sign-on.")
 
+default_role_option = click.option(
+    "--default-role",
+    type=click.Choice(SSO_ROLES),
+    default="member",
+    show_default=True,
+    help="Role of people Okta creates.",
+)
+
 
 def fail(message: str) -> None:
     """Abort the command with `message` and exit status 1."""
@@ -148,13 +156,7 @@ def scim_sync(org_name: str, enabled: bool) -> None:
     required=True,
     help="https://{your-org}.okta.com/.well-known/openid-configuration",
 )
-@click.option(
-    "--default-role",
-    type=click.Choice(SSO_ROLES),
-    default="member",
-    show_default=True,
-    help="Role of people Okta creates.",
-)
+@default_role_option
 def sso_set_oidc(
     org_name: str,
     client_id: str,
@@ -190,13 +192,7 @@ def sso_set_oidc(
     required=True,
     help="Identity Provider metadata URL from the Okta app's Sign On tab.",
 )
-@click.option(
-    "--default-role",
-    type=click.Choice(SSO_ROLES),
-    default="member",
-    show_default=True,
-    help="Role of people Okta creates.",
-)
+@default_role_option
 def sso_set_saml(org_name: str, metadata_url: str, default_role: str) -> None:
     """Configure Okta sign-in over SAML 2.0 (fetches and checks the metadata first)."""
     org = _org_with_public_url(org_name)
