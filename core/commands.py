@@ -24,6 +24,7 @@ from core.sso import configure_oidc
 from core.sso import configure_saml
 from core.sso import disable_sso
 from core.sso import refresh_saml_metadata
+from core.sso import release_saml_app
 
 org_cli = AppGroup("org", help="Create organizations and change their plan.")
 apikey_cli = AppGroup("apikey", help="Create API keys.")
@@ -263,6 +264,29 @@ def _echo_certificates(certificates: list[str]) -> None:
             f"Signing certificate SHA-256 {facts.fingerprint}, "
             f"expires {facts.not_after:%Y-%m-%d}{flag}"
         )
+
+
+@sso_cli.command("release-saml-app")
+@click.option("--org", "org_name", required=True, help="Organization name.")
+def sso_release_saml_app(org_name: str) -> None:
+    """Forget the Okta SAML app of an organization no longer using SAML.
+
+    An Okta app stays reserved to its organization after a switch to OIDC or
+    None; this frees it for another organization.
+    """
+    org = provisioning.find_organization(org_name)
+    if org is None:
+        fail(f"No organization named {org_name!r}.")
+        return
+    try:
+        released = release_saml_app(org, actor="cli")
+    except OktaError as exc:
+        fail(str(exc))
+        return
+    if released:
+        click.echo(f"Released the Okta app {released} from {org.name!r}.")
+    else:
+        click.echo(f"{org.name!r} has no Okta SAML app.")
 
 
 @sso_cli.command("disable")

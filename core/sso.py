@@ -154,6 +154,32 @@ def set_idp_initiated(org: Organization, enabled: bool, *, actor: User | str) ->
     db.session.commit()
 
 
+def release_saml_app(org: Organization, *, actor: User | str) -> str | None:
+    """Forget the organization's Okta SAML app so another organization may use it.
+
+    Only while the organization does not sign in with SAML. Returns the entity
+    ID released, or None when there was none. Commits.
+    :raise OktaError: if SAML sign-in is on for the organization.
+    """
+    config = org.sso_config
+    if config is None or not config.saml_entity_id:
+        return None
+    if config.okta_enabled and config.protocol == "saml":
+        raise OktaError(
+            "Okta sign-in with SAML is on for this organization: switch it to OIDC "
+            "or None first."
+        )
+    entity_id = config.saml_entity_id
+    config.saml_entity_id = None
+    config.saml_sso_url = None
+    config.saml_certificates = []
+    audit.record(
+        "settings.okta_saml_app_released", org, actor=actor, entity_id=entity_id
+    )
+    db.session.commit()
+    return entity_id
+
+
 def _check_can_configure(org: Organization, default_role: str) -> None:
     if not org.has_paid_plan:
         raise OktaError("Okta single sign-on needs the Pro or Enterprise plan.")
@@ -245,6 +271,7 @@ __all__ = [
     "configure_saml",
     "disable_sso",
     "refresh_saml_metadata",
+    "release_saml_app",
     "set_idp_initiated",
     "sso_available",
 ]

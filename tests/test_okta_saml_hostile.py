@@ -1394,6 +1394,36 @@ def test_an_okta_app_stays_reserved_to_its_organization_after_disconnecting(
     assert result.exit_code == 0, result.output
 
 
+def test_an_okta_app_is_released_only_on_purpose_and_not_while_in_use(
+    app: Flask, idp: SamlIdp, acme: Acme
+) -> None:
+    runner = app.test_cli_runner()
+    beta = make_org(app, "Beta")
+    was = snapshot(app)
+    result = runner.invoke(args=["sso", "release-saml-app", "--org", "Acme"])
+    assert result.exit_code == 1
+    assert "switch it to OIDC or None first" in result.output
+    assert snapshot(app) == was
+
+    assert runner.invoke(args=["sso", "disable", "--org", "Acme"]).exit_code == 0
+    result = runner.invoke(args=["sso", "release-saml-app", "--org", "Acme"])
+    assert result.exit_code == 0, result.output
+    assert f"Released the Okta app {idp.entity_id} from 'Acme'." in result.output
+    result = runner.invoke(args=["sso", "release-saml-app", "--org", "Acme"])
+    assert "'Acme' has no Okta SAML app." in result.output
+
+    result = runner.invoke(
+        args=["sso", "set-saml", "--org", "Beta", "--metadata-url", idp.metadata_url]
+    )
+    assert result.exit_code == 0, result.output
+    # A dashboard sign-in from that app now lands in Beta, not in Acme.
+    client = app.test_client()
+    idp.user = person("newcomer@beta.test")
+    assert post(client, b64(idp.response_xml(None))).status_code == 302
+    assert user_row(app, acme.org.id, "newcomer@beta.test") is None
+    assert user_row(app, beta.id, "newcomer@beta.test") is not None
+
+
 def test_the_database_refuses_two_organizations_one_okta_app(
     app: Flask, idp: SamlIdp, acme: Acme
 ) -> None:
