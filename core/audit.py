@@ -8,6 +8,7 @@ from flask import has_request_context
 from flask import request
 from flask_login import current_user
 
+from core.authority import Actor
 from core.extensions import db
 from core.models import AuditEvent
 from core.models import Organization
@@ -19,7 +20,7 @@ def record(
     kind: str,
     organization: Organization | int | None,
     *,
-    actor: User | str | None = None,
+    actor: User | Actor | str | None = None,
     target: str = "",
     commit: bool = False,
     **details: Any,
@@ -56,20 +57,27 @@ _INSERT = AuditEvent.__table__.insert()
 def _values(
     kind: str,
     organization: Organization | int | None,
-    actor: User | str | None,
+    actor: User | Actor | str | None,
     target: str,
     details: dict[str, Any],
 ) -> dict[str, Any]:
     if actor is None and has_request_context() and current_user.is_authenticated:
         actor = current_user
-    actor_label = actor.email if isinstance(actor, User) else (actor or "anonymous")
+    actor_user_id = None
+    if isinstance(actor, Actor):
+        actor_user_id = actor.user_id if actor.kind == "user" else None
+        actor = actor.label
+    elif isinstance(actor, User):
+        actor_user_id = actor.id
+        actor = actor.email
+    actor_label = actor or "anonymous"
     return {
         "organization_id": organization.id
         if isinstance(organization, Organization)
         else organization,
         "kind": kind,
         "actor": actor_label[:400],
-        "actor_user_id": actor.id if isinstance(actor, User) else None,
+        "actor_user_id": actor_user_id,
         "target": target[:400],
         "ip": (request.remote_addr or "") if has_request_context() else "",
         "details": details,

@@ -12,9 +12,13 @@ from flask import current_app
 from flask.cli import AppGroup
 
 from core import provisioning
+from core.authority import KEY_ROLES
+from core.authority import Actor
 from core.extensions import db
 from core.models import PLANS
+from core.models import ROLES
 from core.models import Organization
+from core.models import User
 from core.okta import OktaError
 from core.provisioning import AccountError
 from core.saml import certificate_facts
@@ -25,8 +29,16 @@ from core.sso import configure_saml
 from core.sso import disable_sso
 from core.sso import refresh_saml_metadata
 from core.sso import release_saml_app
+from core.urls import MISSING_HELP
+from core.urls import public_base_url
+from core.urls import save_public_base_url
+from core.urls import stored_public_base_url
 
 org_cli = AppGroup("org", help="Create organizations and change their plan.")
+member_cli = AppGroup(
+    "member", help="Recover members: set a role, unlock password sign-in, unlink Okta."
+)
+site_cli = AppGroup("site", help="Settings of the whole installation.")
 apikey_cli = AppGroup("apikey", help="Create API keys.")
 scim_cli = AppGroup("scim", help="SCIM provisioning from Okta.")
 sso_cli = AppGroup("sso", help="Okta single sign-on.")
@@ -105,7 +117,14 @@ def org_list() -> None:
 @click.option(
     "--name", default="CLI key", show_default=True, help="A label for the key."
 )
-def apikey_create(org_name: str, scopes: tuple[str, ...], name: str) -> None:
+@click.option(
+    "--role",
+    type=click.Choice(KEY_ROLES),
+    default="admin",
+    show_default=True,
+    help="Role the key acts with: admin keys cannot change owners.",
+)
+def apikey_create(org_name: str, scopes: tuple[str, ...], name: str, role: str) -> None:
     """Create an organization API key; its secret is the last line of output."""
     org = provisioning.find_organization(org_name)
     if org is None:
@@ -113,14 +132,14 @@ def apikey_create(org_name: str, scopes: tuple[str, ...], name: str) -> None:
         return
     try:
         key, secret = provisioning.create_api_key(
-            org, name=name, scopes=list(scopes), actor="cli"
+            org, name=name, scopes=list(scopes), actor="cli", role=role
         )
     except AccountError as exc:
         fail(str(exc))
         return
     click.echo(
         f"Created API key {key.name!r} ({key.prefix}…) for {org.name!r},"
-        f" scopes: {key.scopes}."
+        f" scopes: {key.scopes}, acts as {key.role}."
     )
     click.echo("This secret is shown once; store it now:")
     click.echo(secret)
@@ -182,8 +201,8 @@ def sso_set_oidc(
         fail(str(exc))
         return
     click.echo(f"Okta OIDC sign-in is configured for {org.name!r}.")
-    if invited:
-        click.echo(f"Emailed {invited} member(s) a link to confirm and link Okta.")
+    if invited is not None and invited.total:
+        click.echo(invited.summary())
 
 
 @sso_cli.command("set-saml")
@@ -211,8 +230,8 @@ def sso_set_saml(org_name: str, metadata_url: str, default_role: str) -> None:
     click.echo(f"Okta SAML sign-in is configured for {org.name!r}.")
     click.echo(f"Identity provider: {config.saml_entity_id}")
     _echo_certificates(config.saml_certificates)
-    if invited:
-        click.echo(f"Emailed {invited} member(s) a link to confirm and link Okta.")
+    if invited is not None and invited.total:
+        click.echo(invited.summary())
 
 
 @sso_cli.command("refresh-metadata")
@@ -242,11 +261,12 @@ def _org_with_public_url(org_name: str) -> Organization | None:
     if org is None:
         fail(f"No organization named {org_name!r}.")
         return None
-    if not current_app.config["PUBLIC_BASE_URL"]:
+    if public_base_url() is None:
         fail(
-            "Set PUBLIC_BASE_URL (e.g. https://gatehouse.example.com) first: Okta "
-            "sends people back to addresses built from it, and so do the emails "
-            "that invite members to link Okta."
+            "Set Gatehouse's public address first (flask site set-url "
+            "https://gatehouse.example.com, or PUBLIC_BASE_URL): Okta sends people "
+            "back to addresses built from it, and so do the emails that invite "
+            "members to link Okta."
         )
         return None
     return org
@@ -303,9 +323,105 @@ def sso_disable(org_name: str) -> None:
         click.echo(f"Okta sign-in was already off for {org.name!r}.")
 
 
+def _member(org_name: str, email: str) -> User | None:
+    """The member `email` of `org_name`; else fail saying which is wrong."""
+    org = provisioning.find_organization(org_name)
+    if org is None:
+        fail(f"No organization named {org_name!r}.")
+        return None
+    user = provisioning.find_user_by_email(org, email)
+    if user is None:
+        fail(f"{org.name!r} has no member {email!r}.")
+        return None
+    return user
+
+
+@member_cli.command("set-role")
+@click.option("--org", "org_name", required=True, help="Organization name.")
+@click.argument("email")
+@click.argument("role", type=click.Choice(ROLES))
+def member_set_role(org_name: str, email: str, role: str) -> None:
+    """Give a member a role; works when the organization has no owner left.
+
+    The one refusal: taking away the last active owner's role.
+    """
+    user = _member(org_name, email)
+    if user is None:
+        return
+    before = user.role
+    try:
+        provisioning.change_role(Actor.command_line(), user, role)
+    except AccountError as exc:
+        fail(str(exc))
+        return
+    click.echo(f"{user.email} of {user.organization.name!r}: {before} -> {user.role}.")
+
+
+@member_cli.command("unlock")
+@click.option("--org", "org_name", required=True, help="Organization name.")
+@click.argument("email")
+def member_unlock(org_name: str, email: str) -> None:
+    """Clear a member's password sign-in lockout (too many failed attempts)."""
+    user = _member(org_name, email)
+    if user is None:
+        return
+    cleared = provisioning.unlock(Actor.command_line(), user)
+    click.echo(
+        f"Unlocked password sign-in for {user.email} ({cleared} failed attempts "
+        "forgotten)."
+    )
+
+
+@member_cli.command("unlink")
+@click.option("--org", "org_name", required=True, help="Organization name.")
+@click.argument("email")
+def member_unlink(org_name: str, email: str) -> None:
+    """Remove every Okta link of a member (their next Okta sign-in needs proof)."""
+    user = _member(org_name, email)
+    if user is None:
+        return
+    removed = provisioning.remove_all_identities(Actor.command_line(), user)
+    click.echo(f"Removed {removed} Okta link(s) of {user.email}.")
+
+
+@site_cli.command("set-url")
+@click.argument("url")
+def site_set_url(url: str) -> None:
+    """Set the public address people and Okta reach Gatehouse at.
+
+    Every emailed link and every URL shown to Okta is built from it. The
+    PUBLIC_BASE_URL setting, when set, overrides it.
+    """
+    try:
+        value = save_public_base_url(url)
+    except ValueError as exc:
+        fail(str(exc))
+        return
+    db.session.commit()
+    click.echo(f"Public address: {value}")
+    configured = current_app.config.get("PUBLIC_BASE_URL")
+    if configured:
+        click.echo(f"Note: PUBLIC_BASE_URL={configured} overrides it while it is set.")
+
+
+@site_cli.command("show")
+def site_show() -> None:
+    """Show the public address in use and where it comes from."""
+    configured = current_app.config.get("PUBLIC_BASE_URL")
+    stored = stored_public_base_url()
+    if configured:
+        click.echo(f"Public address: {configured} (from PUBLIC_BASE_URL)")
+    elif stored:
+        click.echo(f"Public address: {stored} (stored; set with flask site set-url)")
+    else:
+        click.echo("Public address: not set. " + MISSING_HELP)
+
+
 def register_commands(app: Flask) -> None:
     """Add the command groups to `flask`."""
     app.cli.add_command(org_cli)
+    app.cli.add_command(member_cli)
+    app.cli.add_command(site_cli)
     app.cli.add_command(apikey_cli)
     app.cli.add_command(scim_cli)
     app.cli.add_command(sso_cli)

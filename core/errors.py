@@ -10,6 +10,7 @@ from werkzeug.exceptions import HTTPException
 
 from core.extensions import db
 from core.urls import SCIM_PATH
+from core.urls import PublicUrlMissing
 
 
 def register_error_handlers(app: Flask) -> None:
@@ -25,6 +26,11 @@ def register_error_handlers(app: Flask) -> None:
             allow = {k: v for k, v in error.get_headers() if k == "Allow"}
             return error_response(http_to_scim(error), allow)
         return render_template("errors/error.html", error=error), error.code or 500
+
+    @app.errorhandler(PublicUrlMissing)
+    def no_public_url(error: PublicUrlMissing) -> tuple[str, int]:
+        db.session.rollback()
+        return render_template("errors/no_public_url.html", message=str(error)), 503
 
     @app.errorhandler(500)
     def internal_error(error: Exception) -> tuple[str, int]:

@@ -1,20 +1,30 @@
-"""Okta identities: who an Okta sign-in belongs to, and the emailed link invitations.
+"""Okta identities: which account an Okta sign-in lands in, and the emailed links.
 
-The rules (SPEC §3), the same for OIDC and SAML:
-
-- an Okta identity already linked to a user signs that user in;
-- a user created by SCIM with that email is linked and signed in;
-- an existing local (or just-in-time) user with that email is linked only after
-  they confirm through the emailed link; until then the sign-in is refused;
-- an unknown person is created just in time with the organization's default role;
-- an inactive user is refused.
-
-Identities are keyed on (organization, protocol, issuer, subject), so one
+The rules (SPEC §3, issue "trust model"), the same for OIDC and SAML. An Okta
+identity is keyed on (organization, protocol, issuer, subject), so one
 organization's Okta can never vouch for an account of another.
+
+- An identity already linked to a user signs that user in (unless inactive).
+- With an explicit link request (the emailed single-use link, or "Link my Okta
+  account" from the member's own signed-in session) the identity is bound to
+  that account, whatever the email says.
+- Otherwise an existing account with the asserted email is linked on its own
+  only when Okta is the authority for it (`okta_is_authority`): Okta made it
+  (SCIM or an earlier just-in-time sign-in), it has no password, its email is
+  the one Okta set, it has no other identity at this Okta, and for OIDC a SCIM
+  externalId holding an Okta user id equals the `sub`. Every other account
+  (local, adopted by SCIM, anyone with a password) needs the emailed link.
+- An unknown person is created just in time with the default role.
+- An inactive user is refused.
+
+"Linked" anywhere in the UI means an identity at the organization's *current*
+Okta (protocol and issuer): after a switch of protocol the old identities no
+longer count, and those members are emailed a new link.
 """
 
 from __future__ import annotations
 
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
@@ -30,10 +40,12 @@ from core.mailer import send_email
 from core.models import LinkToken
 from core.models import OktaIdentity
 from core.models import Organization
+from core.models import SsoConfig
 from core.models import User
+from core.models import fold
 from core.models import utcnow
 from core.security import hash_token
-from core.urls import public_url
+from core.urls import public_base_url
 
 LINK_TOKEN_DAYS = 7
 RESEND_INTERVAL = timedelta(minutes=2)
@@ -97,55 +109,83 @@ def link(user: User, protocol: str, profile: OktaProfile) -> OktaIdentity:
     return identity
 
 
+# Okta user ids: "00u" and 17 more letters or digits (what Okta puts in a
+# SCIM externalId and in the OIDC `sub`).
+OKTA_USER_ID = re.compile(r"00u[0-9A-Za-z]{17}")
+
+
+def okta_is_authority(
+    user: User, protocol: str, profile: OktaProfile, *, has_identity_here: bool
+) -> bool:
+    """Whether an Okta sign-in with `user`'s email may land in `user` without proof.
+
+    Only for accounts Okta itself made and still speaks for: created by SCIM or
+    an earlier Okta sign-in, no password, the email Okta set (and asserts now),
+    no other identity at this Okta, and (OIDC) no contradicting Okta user id.
+    """
+    if user.source not in ("scim", "sso") or user.password_hash:
+        return False
+    if not user.email_from_okta or has_identity_here:
+        return False
+    if fold(profile.email or "") != user.email_key:
+        return False
+    external_id = user.external_id or ""
+    if (
+        protocol == "oidc"
+        and OKTA_USER_ID.fullmatch(external_id)
+        and external_id != profile.subject
+    ):
+        return False
+    return True
+
+
+def _has_identity_at(user: User, protocol: str, issuer: str) -> bool:
+    return (
+        db.session.execute(
+            db.select(OktaIdentity.id).filter_by(
+                user_id=user.id, protocol=protocol, issuer=issuer
+            )
+        ).first()
+        is not None
+    )
+
+
 def resolve_sign_in(
     org: Organization,
     protocol: str,
     profile: OktaProfile,
-    link_token: LinkToken | None = None,
+    link_user: User | None = None,
     *,
     retry: bool = True,
 ) -> Outcome:
     """Apply the sign-in rules to a verified Okta assertion (the caller commits).
 
-    With `link_token` (the person came from the emailed link), the identity is
-    bound to that token's user, whatever the email says.
+    `link_user` is the account an explicit link request names (the emailed
+    link's, or the signed-in member's own): the identity is bound to it,
+    whatever the email says.
     """
     identity = find_identity(org, protocol, profile)
-    if link_token is not None:
-        user = link_token.user
-        if user.organization_id != org.id:
-            return Outcome("link_invalid")
-        if identity is not None and identity.user_id != user.id:
-            return Outcome("identity_taken", user)
-        if not user.is_active:
-            return Outcome("inactive", user)
-        if identity is None:
-            link(user, protocol, profile)
-        # Every other link emailed to this user dies with this one.
-        db.session.execute(
-            db.update(LinkToken)
-            .where(LinkToken.user_id == user.id, LinkToken.used_at.is_(None))
-            .values(used_at=utcnow())
-        )
-        return Outcome("linked", user)
+    if link_user is not None:
+        return _link_on_request(org, protocol, profile, identity, link_user)
     if identity is not None:
-        user = db.session.get(User, identity.user_id)
-        assert user is not None
-        if not user.is_active:
-            return Outcome("inactive", user)
-        identity.last_used_at = utcnow()
-        return Outcome("signed_in", user)
+        return _signed_in(identity)
     if not profile.email:
         return Outcome("no_email")
     if profile.email_verified is False:
         return Outcome("email_unverified")
     user = provisioning.find_user_by_email(org, profile.email)
     if user is not None:
+        # A first sign-in of this person may have committed the account and its
+        # identity (together) between the two lookups above: look again, now
+        # that the account is visible.
+        identity = find_identity(org, protocol, profile)
+        if identity is not None:
+            return _signed_in(identity)
         if not user.is_active:
             return Outcome("inactive", user)
-        if user.scim_managed or user.source == "scim":
-            link(user, protocol, profile)
-            return Outcome("linked", user)
+        here = _has_identity_at(user, protocol, profile.issuer)
+        if okta_is_authority(user, protocol, profile, has_identity_here=here):
+            return _link_or_retry(org, protocol, profile, user, "linked", retry)
         return Outcome("needs_confirmation", user)
     try:
         email = provisioning.normalize_email(profile.email)
@@ -160,18 +200,64 @@ def resolve_sign_in(
         role=provisioning.default_role(org),
         source="sso",
     )
+    return _link_or_retry(org, protocol, profile, user, "created", retry)
+
+
+def _signed_in(identity: OktaIdentity) -> Outcome:
+    user = db.session.get(User, identity.user_id)
+    assert user is not None
+    if not user.is_active:
+        return Outcome("inactive", user)
+    identity.last_used_at = utcnow()
+    return Outcome("signed_in", user)
+
+
+def _link_on_request(
+    org: Organization,
+    protocol: str,
+    profile: OktaProfile,
+    identity: OktaIdentity | None,
+    user: User,
+) -> Outcome:
+    if user.organization_id != org.id:
+        return Outcome("link_invalid")
+    if identity is not None and identity.user_id != user.id:
+        return Outcome("identity_taken", user)
+    if not user.is_active:
+        return Outcome("inactive", user)
+    if identity is None:
+        link(user, protocol, profile)
+    else:
+        identity.last_used_at = utcnow()
+    # Every link emailed to this user dies with this one.
+    provisioning.end_link_tokens(user)
+    return Outcome("linked", user)
+
+
+def _link_or_retry(
+    org: Organization,
+    protocol: str,
+    profile: OktaProfile,
+    user: User,
+    kind: str,
+    retry: bool,
+) -> Outcome:
+    """Link (and, for a new user, create) in one flush; a racing twin wins.
+
+    Two first sign-ins of one person at once (two tabs, a double click on the
+    dashboard tile): the unique indexes let one through; the other starts over
+    and finds what the first one made.
+    """
     try:
         db.session.flush()
         link(user, protocol, profile)
         db.session.flush()
     except IntegrityError:
-        # Two first sign-ins of one person at once (two tabs, a double click
-        # on the dashboard tile): the other one created them; sign in as that.
         db.session.rollback()
         if not retry:
             raise
         return resolve_sign_in(org, protocol, profile, retry=False)
-    return Outcome("created", user)
+    return Outcome(kind, user)
 
 
 # -- emailed link invitations ---------------------------------------------------
@@ -208,23 +294,53 @@ def find_link_token_by_hash(token_hash: str) -> LinkToken | None:
 
 
 def recently_sent(user: User) -> bool:
-    """Whether a link email went to `user` within the resend interval."""
+    """Whether a link email was tried for `user` within the resend interval."""
     last = db.session.execute(
         db.select(db.func.max(LinkToken.created_at)).filter_by(user_id=user.id)
     ).scalar_one_or_none()
-    return (
-        last is not None
-        and utcnow() - last.replace(tzinfo=last.tzinfo) < RESEND_INTERVAL
-    )
+    return last is not None and utcnow() - last < RESEND_INTERVAL
 
 
-def send_link_email(user: User, *, actor: User | str) -> None:
-    """Email `user` a fresh link to confirm and link their Okta account, and commit."""
+def last_delivered_link(user: User) -> LinkToken | None:
+    """The newest live link that the mail server accepted for `user`, or None.
+
+    What a page may claim: "we emailed you a link" only when this exists.
+    """
+    return db.session.execute(
+        db.select(LinkToken)
+        .where(
+            LinkToken.user_id == user.id,
+            LinkToken.used_at.is_(None),
+            LinkToken.sent_at.is_not(None),
+            LinkToken.expires_at > utcnow(),
+        )
+        .order_by(LinkToken.id.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+
+
+SENT = "sent"
+FAILED = "failed"
+NO_PUBLIC_URL = "no_public_url"
+
+
+def send_link_email(user: User, *, actor: User | str) -> str:
+    """Email `user` a fresh link to confirm and link their Okta account; commit.
+
+    Returns SENT, FAILED (the mail server refused or was unreachable; the link
+    is kept unsent) or NO_PUBLIC_URL (nothing was made or sent: a link needs
+    the configured public address, never the request's).
+    """
+    base = public_base_url()
+    if not base:
+        return NO_PUBLIC_URL
     token = issue_link_token(user)
-    url = public_url(f"/okta/link/{token}")
+    row = db.session.execute(
+        db.select(LinkToken).filter_by(token_hash=hash_token(token))
+    ).scalar_one()
+    url = f"{base}/okta/link/{token}"
     org = user.organization
     context = {"user": user, "org": org, "url": url, "days": LINK_TOKEN_DAYS}
-    audit.record("okta.link_email_sent", org, actor=actor, target=user.email)
     db.session.commit()
     try:
         send_email(
@@ -233,33 +349,138 @@ def send_link_email(user: User, *, actor: User | str) -> None:
             render_template("email/link_okta_account.txt", **context),
             render_template("email/link_okta_account.html", **context),
         )
-    except OSError:
+    except OSError as exc:
         current_app.logger.exception(
             "Could not send the Okta link email to %s", user.email
         )
+        audit.record(
+            "okta.link_email_failed",
+            org,
+            actor=actor,
+            target=user.email,
+            error=str(exc)[:200],
+        )
+        db.session.commit()
+        return FAILED
+    row.sent_at = utcnow()
+    audit.record("okta.link_email_sent", org, actor=actor, target=user.email)
+    db.session.commit()
+    return SENT
 
 
-def unlinked_active_members(org: Organization) -> list[User]:
-    """Active members of `org` without any Okta identity."""
-    linked = db.select(OktaIdentity.user_id).where(
-        OktaIdentity.organization_id == org.id
+def current_issuer(config: SsoConfig) -> str | None:
+    """The issuer of identities made under the organization's current settings."""
+    return config.oidc_issuer if config.protocol == "oidc" else config.saml_entity_id
+
+
+def current_identity(config: SsoConfig):  # type: ignore[no-untyped-def]
+    """A where-clause: identities at the organization's current Okta."""
+    return (
+        (OktaIdentity.organization_id == config.organization_id)
+        & (OktaIdentity.protocol == config.protocol)
+        & (OktaIdentity.issuer == (current_issuer(config) or ""))
     )
-    return list(
+
+
+def linked_user_ids(org: Organization, user_ids: list[int]) -> set[int]:
+    """Which of these users have an identity at the organization's current Okta."""
+    config = org.sso_config
+    if config is None or not user_ids:
+        return set()
+    return set(
         db.session.execute(
-            db.select(User)
-            .where(
-                User.organization_id == org.id,
-                User.status == "active",
-                User.id.not_in(linked),
+            db.select(OktaIdentity.user_id).where(
+                current_identity(config), OktaIdentity.user_id.in_(user_ids)
             )
-            .order_by(User.id)
         ).scalars()
     )
 
 
-def invite_everyone(org: Organization, *, actor: User | str) -> int:
-    """Send the link email to every active, unlinked member; return how many."""
-    members = unlinked_active_members(org)
-    for user in members:
-        send_link_email(user, actor=actor)
-    return len(members)
+def count_linked(org: Organization) -> int:
+    """Members with an identity at the organization's current Okta."""
+    config = org.sso_config
+    if config is None:
+        return 0
+    return db.session.execute(
+        db.select(db.func.count(db.distinct(OktaIdentity.user_id))).where(
+            current_identity(config)
+        )
+    ).scalar_one()
+
+
+def unlinked_active_members(org: Organization) -> list[User]:
+    """Active members of `org` without an identity at its current Okta."""
+    config = org.sso_config
+    query = db.select(User).where(
+        User.organization_id == org.id, User.status == "active"
+    )
+    if config is not None:
+        linked = db.select(OktaIdentity.user_id).where(current_identity(config))
+        query = query.where(User.id.not_in(linked))
+    return list(db.session.execute(query.order_by(User.id)).scalars())
+
+
+def members_to_relink(org: Organization, protocol: str) -> int:
+    """Active members who would have no identity if the organization used `protocol`.
+
+    Shown before a switch of protocol: each of them will need the emailed link
+    (or, if Okta made their account, simply signs in again).
+    """
+    has_one = db.select(OktaIdentity.user_id).where(
+        OktaIdentity.organization_id == org.id, OktaIdentity.protocol == protocol
+    )
+    linked_now = db.select(OktaIdentity.user_id).where(
+        OktaIdentity.organization_id == org.id, OktaIdentity.protocol != protocol
+    )
+    return db.session.execute(
+        db.select(db.func.count())
+        .select_from(User)
+        .where(
+            User.organization_id == org.id,
+            User.status == "active",
+            User.id.in_(linked_now),
+            User.id.not_in(has_one),
+        )
+    ).scalar_one()
+
+
+@dataclass(frozen=True)
+class Invitations:
+    """What happened when everyone unlinked was emailed the link."""
+
+    sent: int = 0
+    failed: int = 0
+    not_sent: int = 0  # no public address configured: nothing was emailed
+
+    @property
+    def total(self) -> int:
+        """Members who should have had the email."""
+        return self.sent + self.failed + self.not_sent
+
+    def summary(self) -> str:
+        """One honest sentence for the page or the command line."""
+        parts = []
+        if self.sent:
+            parts.append(
+                f"{self.sent} member(s) were emailed a link to confirm and link "
+                "their Okta account."
+            )
+        if self.failed:
+            parts.append(
+                f"The email to {self.failed} member(s) could not be sent (see the "
+                "server log); send it again from their member page."
+            )
+        if self.not_sent:
+            parts.append(
+                f"{self.not_sent} member(s) need a link, but nothing was emailed: "
+                "Gatehouse's public address is not configured."
+            )
+        return " ".join(parts)
+
+
+def invite_everyone(org: Organization, *, actor: User | str) -> Invitations:
+    """Email the link to every active member not linked at the current Okta."""
+    counts = {SENT: 0, FAILED: 0, NO_PUBLIC_URL: 0}
+    for user in unlinked_active_members(org):
+        counts[send_link_email(user, actor=actor)] += 1
+    return Invitations(counts[SENT], counts[FAILED], counts[NO_PUBLIC_URL])

@@ -147,6 +147,11 @@ class User(UserMixin, db.Model):
     status: Mapped[str] = mapped_column(String(20), default="active")
     source: Mapped[str] = mapped_column(String(20), default="local")
     password_hash: Mapped[str | None] = mapped_column(String(200))
+    # True while the email is the one Okta set (SCIM or an Okta sign-in), not one
+    # typed in Gatehouse: one condition for linking an Okta sign-in on email alone.
+    email_from_okta: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=db.false()
+    )
     # SCIM: set once Okta manages this account (created or adopted by SCIM).
     scim_managed: Mapped[bool] = mapped_column(Boolean, default=False)
     external_id: Mapped[str | None] = mapped_column(String(400))
@@ -349,6 +354,13 @@ class ApiKey(db.Model):
     created_by_id: Mapped[int | None] = mapped_column(
         ForeignKey("user.id", ondelete="SET NULL")
     )
+    # Who made the key, as shown in lists: their email then, or "command line".
+    # Kept as text so it survives the creator's departure.
+    created_by_label: Mapped[str] = mapped_column(String(400), default="")
+    # The role an organization key acts with ("admin" or "owner"), chosen at
+    # creation and never above the creator's. None for personal keys: they act
+    # with their holder's role at each request (core.authority).
+    role: Mapped[str | None] = mapped_column(String(20))
     name: Mapped[str] = mapped_column(String(100))
     # The first characters of the key, shown in lists so people can tell keys apart.
     prefix: Mapped[str] = mapped_column(String(20))
@@ -471,6 +483,8 @@ class LinkToken(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When the mail server accepted the email carrying it; None if sending failed.
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     user: Mapped[User] = relationship()
 
@@ -494,6 +508,10 @@ class SamlRequest(db.Model):
     config_version: Mapped[int] = mapped_column(Integer)
     next_url: Mapped[str] = mapped_column(String(2000), default="")
     link_token_hash: Mapped[str | None] = mapped_column(String(64))
+    # "Link my Okta account" from a signed-in session: the account to bind.
+    link_user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("user.id", ondelete="CASCADE")
+    )
     # SHA-256 of the random value in the browser's SAML cookie: the answer must
     # come back through the browser that asked (login and linking CSRF).
     browser_hash: Mapped[str] = mapped_column(String(64))
@@ -516,3 +534,19 @@ class SamlAssertionSeen(db.Model):
     )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class SiteSetting(db.Model):
+    """Settings of the whole installation, shared by every app server.
+
+    `public_base_url` (asked for at first-run setup) lives here; the setting of
+    the same name in the environment or instance/config.py overrides it.
+    """
+
+    __tablename__ = "site_setting"
+
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(
+        UTCDateTime, default=utcnow, onupdate=utcnow
+    )

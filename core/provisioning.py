@@ -14,12 +14,19 @@ from email_validator import validate_email
 from sqlalchemy.exc import IntegrityError
 
 from core import audit
+from core import authority
+from core import throttle
+from core.authority import AccountError
+from core.authority import Actor
+from core.authority import Conflict
 from core.extensions import db
 from core.models import PLANS
 from core.models import ROLES
 from core.models import ApiKey
 from core.models import Group
 from core.models import GroupMember
+from core.models import LinkToken
+from core.models import OktaIdentity
 from core.models import Organization
 from core.models import SsoConfig
 from core.models import User
@@ -42,9 +49,7 @@ email_validator.SPECIAL_USE_DOMAIN_NAMES = [
     if name not in ("local", "localhost", "test")
 ]
 
-
-class AccountError(ValueError):
-    """A request to change accounts that breaks a rule; the message says which."""
+__all__ = ["AccountError", "Actor", "Conflict"]
 
 
 # -- organizations -----------------------------------------------------------
@@ -162,7 +167,8 @@ def new_user(
 ) -> User:
     """Add a user to `org` (not committed). `email` must already be normalized.
 
-    `user_name` (SCIM userName) defaults to the email.
+    `user_name` (SCIM userName) defaults to the email. For `source` "scim" and
+    "sso" the email is Okta's (`email_from_okta`).
     """
     if role not in ROLES:
         raise AccountError(f"Role must be one of {', '.join(ROLES)}.")
@@ -177,6 +183,7 @@ def new_user(
         role=role,
         status="active",
         source=source,
+        email_from_okta=source in ("scim", "sso"),
         password_hash=hash_password(password) if password else None,
     )
     if isinstance(org, Organization):
@@ -204,8 +211,9 @@ def add_member(
         grant, or an email already in the organization.
     """
     email = normalize_email(email)
-    if role == "owner" and actor.role != "owner":
-        raise AccountError("Only an owner can add another owner.")
+    if role not in ROLES:
+        raise AccountError(f"Role must be one of {', '.join(ROLES)}.")
+    authority.check(Actor.of_user(actor), "add_member", role=role)
     if password:
         problem = password_problem(password)
         if problem:
@@ -232,29 +240,21 @@ def add_member(
     return user
 
 
-def _check_may_manage(actor: User, user: User) -> None:
-    if actor.organization_id != user.organization_id:
-        raise AccountError("That person is not in your organization.")
-    if not actor.is_admin:
-        raise AccountError("Only owners and admins can manage members.")
-    if actor.id == user.id:
-        raise AccountError("You cannot change your own role or status.")
-    if user.role == "owner" and actor.role != "owner":
-        raise AccountError("Only an owner can change another owner.")
+def _as_actor(actor: Actor | User) -> Actor:
+    return actor if isinstance(actor, Actor) else Actor.of_user(actor)
 
 
-def change_role(actor: User, user: User, role: str) -> None:
+def change_role(actor: Actor | User, user: User, role: str) -> None:
     """Give `user` a new role on `actor`'s authority, audit it, and commit.
 
-    :raise AccountError: if the actor may not make this change.
+    :raise AccountError: if the actor may not make this change (see core.authority).
     """
     if role not in ROLES:
         raise AccountError(f"Role must be one of {', '.join(ROLES)}.")
-    _check_may_manage(actor, user)
-    if role == "owner" and actor.role != "owner":
-        raise AccountError("Only an owner can make someone an owner.")
     if user.role == role:
         return
+    actor = _as_actor(actor)
+    authority.check(actor, "change_role", user, role=role)
     before, user.role = user.role, role
     audit.record(
         "member.role_changed",
@@ -270,8 +270,8 @@ def change_role(actor: User, user: User, role: str) -> None:
 def deactivate_user(user: User) -> None:
     """Mark `user` inactive and end every session of theirs at once.
 
-    Their personal API keys stop working too (core.security.authenticate_api_key
-    checks the user's status). Not committed.
+    Their personal API keys stop working too (SCIM authentication checks the
+    holder's status at each request). Not committed.
     """
     user.status = "inactive"
     revoke_all_sessions(user)
@@ -282,20 +282,21 @@ def reactivate_user(user: User) -> None:
     user.status = "active"
 
 
-def set_status(actor: User, user: User, status: str) -> None:
+def set_status(actor: Actor | User, user: User, status: str) -> None:
     """Deactivate or reactivate `user` on `actor`'s authority, audit, commit.
 
     :raise AccountError: if the actor may not make this change.
     """
-    _check_may_manage(actor, user)
+    if status not in ("active", "inactive"):
+        raise AccountError("Status must be active or inactive.")
     if status == user.status:
         return
+    actor = _as_actor(actor)
+    authority.check(actor, "set_status", user, status=status)
     if status == "inactive":
         deactivate_user(user)
-    elif status == "active":
-        reactivate_user(user)
     else:
-        raise AccountError("Status must be active or inactive.")
+        reactivate_user(user)
     audit.record(
         "member.deactivated" if status == "inactive" else "member.reactivated",
         user.organization_id,
@@ -303,6 +304,85 @@ def set_status(actor: User, user: User, status: str) -> None:
         target=user.email,
     )
     db.session.commit()
+
+
+def remove_identity(actor: Actor | User, identity: OktaIdentity) -> None:
+    """Unlink one Okta identity from its member, audit, commit.
+
+    Owners' identities only by owners. The member's sessions are left alone:
+    the link decides future Okta sign-ins only.
+    :raise AccountError: if the actor may not.
+    """
+    actor = _as_actor(actor)
+    user = db.session.get(User, identity.user_id)
+    assert user is not None
+    authority.check(actor, "remove_identity", user)
+    audit.record(
+        "okta.identity_removed",
+        user.organization_id,
+        actor=actor,
+        target=user.email,
+        protocol=identity.protocol,
+        issuer=identity.issuer,
+        subject=identity.subject,
+    )
+    db.session.delete(identity)
+    db.session.commit()
+
+
+def remove_all_identities(actor: Actor | User, user: User) -> int:
+    """Unlink every Okta identity of `user`, audit, commit; return how many."""
+    actor = _as_actor(actor)
+    authority.check(actor, "remove_identity", user)
+    rows = list(
+        db.session.execute(db.select(OktaIdentity).filter_by(user_id=user.id)).scalars()
+    )
+    for identity in rows:
+        audit.record(
+            "okta.identity_removed",
+            user.organization_id,
+            actor=actor,
+            target=user.email,
+            protocol=identity.protocol,
+            issuer=identity.issuer,
+            subject=identity.subject,
+        )
+        db.session.delete(identity)
+    db.session.commit()
+    return len(rows)
+
+
+def unlock(actor: Actor | User, user: User) -> int:
+    """Clear the password sign-in lockout of `user`'s email, audit, commit.
+
+    Returns how many recorded failures were forgotten.
+    :raise AccountError: if the actor may not (an owner's only by owners).
+    """
+    actor = _as_actor(actor)
+    authority.check(actor, "unlock", user)
+    cleared = throttle.clear_account(user.email, commit=False)
+    audit.record(
+        "member.unlocked",
+        user.organization_id,
+        actor=actor,
+        target=user.email,
+        failures_cleared=cleared,
+    )
+    db.session.commit()
+    return cleared
+
+
+def end_link_tokens(user: User) -> None:
+    """Void every pending emailed link of `user` (not committed).
+
+    After an email change a link sent to the old address must not bind an
+    Okta account to the account any more.
+    """
+    db.session.execute(
+        db.update(LinkToken)
+        .where(LinkToken.user_id == user.id, LinkToken.used_at.is_(None))
+        .values(used_at=utcnow())
+    )
 
 
 # -- API keys ----------------------------------------------------------------
@@ -315,11 +395,17 @@ def create_api_key(
     scopes: list[str],
     user: User | None = None,
     actor: User | str,
+    role: str | None = None,
 ) -> tuple[ApiKey, str]:
     """Create an organization key (no `user`) or a personal key, audit, commit.
 
-    Returns the key and its secret; the secret exists nowhere else afterwards.
-    :raise AccountError: on an empty name or an unknown scope.
+    A personal key belongs to `actor` (the signed-in person); an organization
+    key acts with `role` ("admin" by default, or "owner"), never above its
+    creator's role.
+    `actor` "cli" is the server administrator. Returns the key and its secret;
+    the secret exists nowhere else afterwards.
+    :raise AccountError: on an empty name, an unknown scope, or a key the actor
+        may not create (core.authority).
     """
     name = name.strip()
     if not name or len(name) > 100:
@@ -327,11 +413,28 @@ def create_api_key(
     unknown = sorted(set(scopes) - set(SCOPES))
     if unknown or not scopes:
         raise AccountError(f"Scopes must be chosen from: {', '.join(SCOPES)}.")
+    if user is None and role is None:
+        role = "admin"  # the least an organization key for SCIM can act as
+    who = Actor.of_user(actor) if isinstance(actor, User) else Actor.command_line()
+    if user is not None and isinstance(actor, User) and user.id != actor.id:
+        raise AccountError("A personal key can only be created by its holder.")
+    if who.organization_id not in (None, org.id):
+        raise AccountError("That organization is not yours.")
+    problem = authority.key_creation_problem(
+        Actor.of_user(user) if user is not None else who,
+        scopes=list(scopes),
+        personal=user is not None,
+        role=role,
+    )
+    if problem:
+        raise authority.NotAllowed(problem)
     secret = new_api_key_secret()
     key = ApiKey(
         organization=org,
         user=user,
         created_by_id=actor.id if isinstance(actor, User) else None,
+        created_by_label=actor.email if isinstance(actor, User) else "command line",
+        role=None if user is not None else role,
         name=name,
         prefix=secret[:10],
         secret_hash=hash_token(secret),
@@ -345,6 +448,7 @@ def create_api_key(
         target=f"{name} ({key.prefix}…)",
         key_kind="personal" if user else "organization",
         scopes=key.scopes,
+        **({"acts_as": role} if user is None else {}),
     )
     db.session.commit()
     return key, secret
@@ -399,10 +503,6 @@ def rename_organization(org: Organization, name: str, *, actor: User | str) -> N
 # -- SCIM and SSO provisioning --------------------------------------------------
 
 
-class Conflict(AccountError):
-    """The change would give two accounts (or groups) the same unique value."""
-
-
 PROFILE_FIELDS = (
     "user_name",
     "email",
@@ -447,13 +547,11 @@ def find_user_by_user_name(org_id: int, user_name: str) -> User | None:
     ).scalar_one_or_none()
 
 
-def apply_user_profile(
-    user: User, values: dict[str, object]
-) -> dict[str, list[object]]:
-    """Apply the given profile values to `user`; return {field: [before, after]}.
+def plan_profile(user: User, values: dict[str, object]) -> dict[str, list[object]]:
+    """What applying `values` to `user` would change: {field: [before, after]}.
 
-    Keys missing from `values` are left alone. `active` False deactivates (all
-    sessions end), True reactivates. Not committed.
+    Keys missing from `values` are left alone; so are userName and email sent
+    as None (they are required). Changes nothing.
     :raise Conflict: if the userName or email belongs to another account.
     """
     changes: dict[str, list[object]] = {}
@@ -462,13 +560,11 @@ def apply_user_profile(
             continue
         after = values[field]
         if field == "active":
-            before_active = user.is_active
-            if after is not None and bool(after) != before_active:
-                (reactivate_user if after else deactivate_user)(user)
-                changes["active"] = [before_active, bool(after)]
+            if after is not None and bool(after) != user.is_active:
+                changes["active"] = [user.is_active, bool(after)]
             continue
         if field in ("user_name", "email") and after is None:
-            continue  # required: "not sent" keeps the current value
+            continue
         if field in ("given_name", "family_name", "display_name"):
             after = after or ""
         before = getattr(user, field)
@@ -480,29 +576,84 @@ def apply_user_profile(
                 raise Conflict(
                     f"userName {after} is already taken in this organization."
                 )
-            user.user_name_key = fold(str(after))
         if field == "email":
             other = find_user_by_email(user.organization_id, str(after))
             if other is not None and other.id != user.id:
                 raise Conflict(f"email {after} is already used by another member.")
-            user.email_key = fold(str(after))
-        setattr(user, field, after)
         changes[field] = [before, after]
+    return changes
+
+
+def check_profile_change(
+    actor: Actor, user: User, changes: dict[str, list[object]]
+) -> None:
+    """Ask core.authority whether `actor` may make these profile changes.
+
+    :raise AccountError: if not (an admin-level key changing an owner, the
+        last active owner deactivated, ...).
+    """
+    if not changes:
+        return
+    fields = set(changes) - {"active"}
+    if fields:
+        authority.check(actor, "edit_profile", user, fields=fields)
+    if "active" in changes:
+        status = "active" if changes["active"][1] else "inactive"
+        authority.check(actor, "set_status", user, status=status)
+
+
+def apply_profile(user: User, changes: dict[str, list[object]]) -> None:
+    """Apply changes planned by `plan_profile` (not committed).
+
+    `active` False deactivates (all sessions end), True reactivates. An email
+    set here comes from Okta; it ends the account's pending emailed links.
+    """
+    for field, (_before, after) in changes.items():
+        if field == "active":
+            (reactivate_user if after else deactivate_user)(user)
+            continue
+        setattr(user, field, after)
+        if field == "user_name":
+            user.user_name_key = fold(str(after))
+        if field == "email":
+            user.email_key = fold(str(after))
+            user.email_from_okta = True
+            end_link_tokens(user)
     if changes.keys() & {"given_name", "family_name", "display_name"}:
         user.refresh_name_key()
+
+
+def scim_update_user(
+    actor: Actor, user: User, values: dict[str, object]
+) -> dict[str, list[object]]:
+    """Apply SCIM profile values to `user` on `actor`'s authority; return changes.
+
+    Not committed.
+    :raise Conflict: if the userName or email belongs to another account.
+    :raise AccountError: if the actor may not make the change.
+    """
+    changes = plan_profile(user, values)
+    if not user.scim_managed:
+        changes["scim_managed"] = [False, True]
+    check_profile_change(actor, user, changes)
+    if "scim_managed" in changes:
+        user.scim_managed = True
+    apply_profile(user, {k: v for k, v in changes.items() if k != "scim_managed"})
     return changes
 
 
 def scim_create_user(
-    org_id: int, role: str, values: dict[str, object]
+    actor: Actor, org_id: int, role: str, values: dict[str, object]
 ) -> tuple[User, bool, dict[str, list[object]]]:
     """Create a user for SCIM, or adopt the existing account Okta means.
 
     An account with the same userName (or, failing that, the same email) that is
     not yet SCIM-managed is adopted: linked to SCIM and given Okta's values. That
     is what lets a team turn provisioning on after people already use the app.
+    Adopting changes the account, so it asks core.authority like an update.
     Returns (user, adopted, changes). Not committed.
     :raise Conflict: when the account is already SCIM-managed (a true duplicate).
+    :raise AccountError: when the actor may not change the adopted account.
     """
     user_name = str(values["user_name"])
     email = values.get("email")
@@ -523,9 +674,7 @@ def scim_create_user(
     if existing is not None:
         if existing.scim_managed:
             raise Conflict(f"userName {user_name} already exists.")
-        existing.scim_managed = True
-        changes = apply_user_profile(existing, values)
-        changes["scim_managed"] = [False, True]
+        changes = scim_update_user(actor, existing, values)
         return existing, True, changes
     if not email:
         raise AccountError("emails: a primary email address is required.")
@@ -551,8 +700,14 @@ def scim_create_user(
     return user, False, changes
 
 
-def delete_user(user: User) -> None:
-    """Delete a user and everything of theirs (sessions, keys, memberships)."""
+def delete_user(actor: Actor, user: User) -> None:
+    """Delete a user and everything of theirs (sessions, keys, memberships).
+
+    Not committed.
+    :raise AccountError: if the actor may not (an owner by an admin-level key,
+        the last active owner by anyone).
+    """
+    authority.check(actor, "delete", user)
     revoke_all_sessions(user)
     db.session.delete(user)
 

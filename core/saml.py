@@ -309,6 +309,7 @@ def start_request(
     browser_hash: str,
     next_url: str = "",
     link_token_hash: str | None = None,
+    link_user_id: int | None = None,
 ) -> str:
     """Record a new AuthnRequest for `org` (not committed); return Okta's URL for it.
 
@@ -326,6 +327,7 @@ def start_request(
             config_version=config.version,
             next_url=next_url,
             link_token_hash=link_token_hash,
+            link_user_id=link_user_id,
             browser_hash=browser_hash,
             created_at=now,
             expires_at=now + REQUEST_LIFETIME,

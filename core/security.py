@@ -14,6 +14,7 @@ from datetime import datetime
 from datetime import timedelta
 from functools import wraps
 from typing import Any
+from typing import NamedTuple
 from typing import TypeVar
 
 from argon2 import PasswordHasher
@@ -29,6 +30,7 @@ from flask.sessions import SecureCookieSessionInterface
 from flask_login import current_user
 from sqlalchemy.orm import joinedload
 
+from core.authority import key_role
 from core.extensions import db
 from core.models import ApiKey
 from core.models import User
@@ -110,13 +112,24 @@ def find_api_key(secret: str) -> ApiKey | None:
     ).scalar_one_or_none()
 
 
-def api_key_problem(key: ApiKey | None, scope: str) -> str | None:
+class KeyRefusal(NamedTuple):
+    """Why a key was refused: 401 (not a usable credential) or 403 (not allowed)."""
+
+    status: int
+    detail: str
+
+
+def api_key_problem(key: ApiKey | None, scope: str) -> KeyRefusal | None:
     """Why `key` may not be used for `scope`, in words an admin can act on; or None."""
     if key is None:
         return key_problem(found=False)
     return key_problem(
         revoked=key.revoked_at is not None,
+        personal=key.user is not None,
+        holder=key.user.email if key.user is not None else None,
+        holder_role=key.user.role if key.user is not None else None,
         user_active=None if key.user is None else key.user.is_active,
+        org_key_role=key.role,
         scopes=key.scope_list,
         scope=scope,
     )
@@ -126,19 +139,56 @@ def key_problem(
     *,
     found: bool = True,
     revoked: bool = False,
+    personal: bool = False,
+    holder: str | None = None,
+    holder_role: str | None = None,
     user_active: bool | None = None,
+    org_key_role: str | None = None,
     scopes: list[str] | None = None,
     scope: str = "",
-) -> str | None:
-    """The refusal rules for a key, on plain values (see `api_key_problem`)."""
+) -> KeyRefusal | None:
+    """The refusal rules for a key, on plain values (see `api_key_problem`).
+
+    A key never has more power than its holder: a personal key is judged by
+    its holder's role and status now, an organization key by its own role.
+    """
     if not found:
-        return "The API key is not valid. Create a key with the scim scope in API keys."
+        return KeyRefusal(
+            401,
+            "The API key is not valid. Create a key with the scim scope in API keys.",
+        )
     if revoked:
-        return "The API key was revoked. Create a new key with the scim scope."
-    if user_active is False:
-        return "The API key belongs to a deactivated member. Use an organization key."
+        return KeyRefusal(
+            401, "The API key was revoked. Create a new key with the scim scope."
+        )
+    if personal and user_active is False:
+        return KeyRefusal(
+            401,
+            "The API key belongs to a deactivated member. Use an organization key.",
+        )
     if scope not in (scopes or []):
-        return f"The API key lacks the {scope} scope. Create a key with that scope."
+        return KeyRefusal(
+            403, f"The API key lacks the {scope} scope. Create a key with that scope."
+        )
+    role = key_role(
+        personal=personal,
+        holder_role=holder_role,
+        holder_active=user_active is not False,
+        org_key_role=org_key_role or "",
+    )
+    if scope == "scim" and role not in ("admin", "owner"):
+        if personal:
+            return KeyRefusal(
+                403,
+                f"The API key belongs to {holder or 'a member'}, who is not an owner "
+                "or admin; only owners and admins may use the scim scope. An owner "
+                "or admin can create an organization key for Okta.",
+            )
+        return KeyRefusal(
+            403,
+            "The API key has no role to act with. An owner or admin should create "
+            "an organization key that acts as admin or owner.",
+        )
     return None
 
 

@@ -41,12 +41,13 @@ def configure_oidc(
     metadata_url: str,
     default_role: str,
     actor: User | str,
-) -> int:
+) -> linking.Invitations | None:
     """Save Okta OIDC settings after checking the metadata; commit.
 
     `client_secret` None keeps the stored one (the form never shows it again).
-    When Okta SSO is switched on for the first time, every active member not yet
-    linked is emailed a link to confirm; returns how many were invited.
+    When this changes which identities count (Okta switched on, or another
+    protocol or Okta), every active member not linked at the new one is emailed
+    a link to confirm; returns what was sent (None when nobody needed it).
     :raise OktaError: if the metadata URL or document is unusable, or a value
         is missing; nothing is saved then.
     """
@@ -60,7 +61,7 @@ def configure_oidc(
     ):
         raise OktaError("Enter the client secret from the app's General tab in Okta.")
     metadata = fetch_oidc_metadata(metadata_url)
-    first_time = not config.okta_enabled
+    before = identity_space(config)
     config.protocol = "oidc"
     config.oidc_client_id = client_id
     if client_secret:
@@ -70,7 +71,7 @@ def configure_oidc(
     return _switch_on(
         org,
         default_role,
-        first_time,
+        before,
         actor,
         protocol="oidc",
         client_id=client_id,
@@ -81,25 +82,24 @@ def configure_oidc(
 
 def configure_saml(
     org: Organization, *, metadata_url: str, default_role: str, actor: User | str
-) -> int:
+) -> linking.Invitations | None:
     """Save Okta SAML settings after fetching and checking the IdP metadata; commit.
 
-    Returns how many members were emailed a link (only when Okta SSO is switched
-    on for the first time), like `configure_oidc`.
+    Returns what was emailed to members who need to link, like `configure_oidc`.
     :raise OktaError: if the metadata is unusable; nothing is saved then.
     """
     _check_can_configure(org, default_role)
     metadata = fetch_saml_metadata(metadata_url)
     _check_entity_id_is_free(org, metadata.entity_id)
     config = provisioning.sso_config_for(org)
-    first_time = not config.okta_enabled
+    before = identity_space(config)
     config.protocol = "saml"
     config.metadata_url = metadata_url.strip()
     _store_saml_metadata(config, metadata)
     return _switch_on(
         org,
         default_role,
-        first_time,
+        before,
         actor,
         protocol="saml",
         entity_id=metadata.entity_id,
@@ -225,14 +225,24 @@ def _store_saml_metadata(config: SsoConfig, metadata: IdpMetadata) -> None:
     config.saml_certificates = list(metadata.certificates)
 
 
+def identity_space(config: SsoConfig) -> tuple[bool, str, str | None]:
+    """What decides which Okta identities count: on/off, protocol, issuer."""
+    return (config.okta_enabled, config.protocol, linking.current_issuer(config))
+
+
 def _switch_on(
     org: Organization,
     default_role: str,
-    first_time: bool,
+    before: tuple[bool, str, str | None],
     actor: User | str,
     **details: object,
-) -> int:
-    """Okta becomes the provider; audit, commit, invite on the first time."""
+) -> linking.Invitations | None:
+    """Okta becomes the provider; audit, commit.
+
+    When that changes which identities count (switched on, another protocol
+    or another Okta), every active member without an identity at the new one
+    is emailed the link; returns what was sent, or None when nobody needed it.
+    """
     config = provisioning.sso_config_for(org)
     config.provider = "okta"
     config.default_role = default_role
@@ -245,9 +255,9 @@ def _switch_on(
         **details,
     )
     _commit_saml_settings()
-    if first_time:
+    if identity_space(config) != before:
         return linking.invite_everyone(org, actor=actor)
-    return 0
+    return None
 
 
 def disable_sso(org: Organization, *, actor: User | str) -> bool:

@@ -51,6 +51,12 @@ def is_throttled(email: str, address: str) -> bool:
     )
 
 
+def account_locked(email: str) -> bool:
+    """Whether password sign-in for this email is locked out right now."""
+    limit = current_app.config["SIGNIN_MAX_FAILURES_PER_ACCOUNT"]
+    return recent_failures(account_key(email)) >= limit
+
+
 def record_failure(email: str, address: str) -> None:
     """Count one failed attempt against the account and the address."""
     now = utcnow()
@@ -67,10 +73,17 @@ def record_failure(email: str, address: str) -> None:
     db.session.commit()
 
 
-def clear_account(email: str) -> None:
-    """Forget an account's failures after it signs in successfully."""
-    db.session.execute(db.delete(SignInFailure).filter_by(key=account_key(email)))
-    db.session.commit()
+def clear_account(email: str, *, commit: bool = True) -> int:
+    """Forget an account's failures (after it signs in, or an admin unlocks it).
+
+    Returns how many were forgotten.
+    """
+    result = db.session.execute(
+        db.delete(SignInFailure).filter_by(key=account_key(email))
+    )
+    if commit:
+        db.session.commit()
+    return result.rowcount
 
 
 def saml_key(address: str) -> str:

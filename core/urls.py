@@ -1,23 +1,129 @@
-"""The URLs Gatehouse shows to Okta and puts in emails."""
+"""The URLs Gatehouse shows to Okta and puts in emails: from configuration only.
+
+The public base URL is configured once: asked for at first-run setup and stored
+in the database (so every app server agrees), or `PUBLIC_BASE_URL` in the
+environment or instance/config.py, which wins. It is never taken from the
+request: a Host header is whatever the client says, and a link built from it
+would send a member's single-use token to the client's choice of server.
+"""
 
 from __future__ import annotations
 
+import ipaddress
+from urllib.parse import urlsplit
+
 from flask import current_app
-from flask import has_request_context
-from flask import request
+from flask import g
+
+from core.extensions import db
+from core.models import SiteSetting
+
+SCIM_PATH = "/api/v1/scim"
+PUBLIC_BASE_URL_KEY = "public_base_url"
+MISSING_HELP = (
+    "Gatehouse does not know its public address yet, so it cannot show the "
+    "values to paste into Okta or email links. The server administrator sets it "
+    "with `flask site set-url https://gatehouse.example.com` (or the "
+    "PUBLIC_BASE_URL setting)."
+)
+
+
+class PublicUrlMissing(RuntimeError):
+    """No public base URL is configured; MISSING_HELP says how to set one."""
+
+    def __init__(self) -> None:
+        super().__init__(MISSING_HELP)
+
+
+def public_base_url() -> str | None:
+    """The configured public base URL without a trailing slash, or None.
+
+    `PUBLIC_BASE_URL` wins over the stored value. Read once per request.
+    """
+    configured = current_app.config.get("PUBLIC_BASE_URL") or ""
+    if configured:
+        return configured.rstrip("/")
+    if "public_base_url" in g:
+        return g.public_base_url
+    value = stored_public_base_url()
+    g.public_base_url = value
+    return value
+
+
+def stored_public_base_url() -> str | None:
+    """The public base URL saved at setup (or by `flask site set-url`), or None."""
+    row = db.session.get(SiteSetting, PUBLIC_BASE_URL_KEY)
+    return row.value.rstrip("/") if row is not None and row.value else None
 
 
 def public_url(path: str = "") -> str:
-    """`PUBLIC_BASE_URL` + path, or the request's own root when it is not set."""
-    base = current_app.config["PUBLIC_BASE_URL"]
+    """The public base URL + `path`.
+
+    :raise PublicUrlMissing: when none is configured.
+    """
+    base = public_base_url()
     if not base:
-        if not has_request_context():
-            raise RuntimeError(
-                "Set PUBLIC_BASE_URL: outside a web request Gatehouse cannot tell "
-                "the address people reach it at."
-            )
-        base = request.url_root.rstrip("/")
+        raise PublicUrlMissing()
     return base + path
 
 
-SCIM_PATH = "/api/v1/scim"
+def base_url_problem(text: str) -> str | None:
+    """What is wrong with a public base URL someone typed, or None.
+
+    An origin only (scheme, host, optional port): https, or http on this
+    machine (localhost, 127.0.0.1, ::1) for local trials.
+    """
+    text = text.strip()
+    if not text:
+        return "Enter the address people use to reach Gatehouse."
+    if len(text) > 200 or any(ord(ch) <= 0x20 or ord(ch) == 0x7F for ch in text):
+        return "Enter an address like https://gatehouse.example.com."
+    try:
+        parts = urlsplit(text)
+        host = parts.hostname or ""
+        parts.port  # noqa: B018 (raises ValueError on a bad port)
+    except ValueError:
+        return "Enter an address like https://gatehouse.example.com."
+    if parts.scheme not in ("https", "http") or not host:
+        return "Enter an address like https://gatehouse.example.com."
+    if parts.username is not None or parts.password is not None:
+        return "The address cannot contain a user name or password."
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        return "Enter only the scheme and host (and port), without a path."
+    if parts.scheme == "http" and not _is_loopback(host):
+        return "Use https (plain http is only for localhost, for local trials)."
+    return None
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def normalize_base_url(text: str) -> str:
+    """The form stored: scheme and host lower-cased, no trailing slash."""
+    parts = urlsplit(text.strip())
+    netloc = parts.netloc.lower()
+    return f"{parts.scheme.lower()}://{netloc}"
+
+
+def save_public_base_url(text: str) -> str:
+    """Validate and store the public base URL (the caller commits); return it.
+
+    :raise ValueError: with the problem, when the URL is not acceptable.
+    """
+    problem = base_url_problem(text)
+    if problem:
+        raise ValueError(problem)
+    value = normalize_base_url(text)
+    row = db.session.get(SiteSetting, PUBLIC_BASE_URL_KEY)
+    if row is None:
+        db.session.add(SiteSetting(key=PUBLIC_BASE_URL_KEY, value=value))
+    else:
+        row.value = value
+    g.pop("public_base_url", None)
+    return value

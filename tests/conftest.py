@@ -36,6 +36,8 @@ def make_app(tmp_path: Path, **overrides: Any) -> Flask:
         "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'test.sqlite'}",
         "WTF_CSRF_ENABLED": False,
         "OKTA_ALLOW_INSECURE_LOOPBACK": True,
+        # Where the test client's requests go; tests of an unset address pass "".
+        "PUBLIC_BASE_URL": "http://localhost",
     }
     config.update(overrides)
     app = create_app(config)
@@ -168,10 +170,12 @@ def scim_key(
     sync: bool = True,
     user_id: int | None = None,
     name: str = "okta",
+    role: str = "admin",
 ) -> str:
     """Switch SCIM sync on (or off) and return a new scim key's secret.
 
-    With `user_id`, the key is that member's personal key.
+    With `user_id`, the key is that member's personal key; otherwise an
+    organization key that acts as `role`.
     """
     with app.app_context():
         org = db.session.get(Organization, org_id)
@@ -184,6 +188,7 @@ def scim_key(
             scopes=["scim"],
             user=user,
             actor="cli" if user is None else user,
+            role=None if user is not None else role,
         )
         return secret
 

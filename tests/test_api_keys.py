@@ -87,10 +87,10 @@ def test_revoked_key_is_refused(app: Flask, owner_client: FlaskClient) -> None:
     assert "revoked" in owner_client.get("/api-keys").text
 
 
-def test_personal_key_dies_with_its_user(
+def test_personal_key_acts_with_its_holders_role_and_status_now(
     app: Flask, owner_client: FlaskClient, org: OrgInfo
 ) -> None:
-    mia = make_user(app, org.id, "mia@acme.test")
+    mia = make_user(app, org.id, "mia@acme.test", role="admin")
     client = app.test_client()
     sign_in(client, "mia@acme.test")
     secret = create_key(client, kind="personal")
@@ -100,16 +100,27 @@ def test_personal_key_dies_with_its_user(
     assert authenticate(app, secret) is None
     owner_client.post(f"/members/{mia}/status", data={"status": "active"})
     assert authenticate(app, secret) is not None
+    # Demoted to member: her scim key stops at once; promoted again, it works.
+    owner_client.post(f"/members/{mia}/role", data={"role": "member"})
+    assert authenticate(app, secret) is None
+    assert "Stopped working" in owner_client.get("/api-keys").text
+    owner_client.post(f"/members/{mia}/role", data={"role": "admin"})
+    assert authenticate(app, secret) is not None
 
 
-def test_member_can_only_make_personal_keys(app: Flask, org: OrgInfo) -> None:
+def test_a_member_can_create_no_key_and_the_form_offers_none(
+    app: Flask, org: OrgInfo
+) -> None:
     make_user(app, org.id, "mia@acme.test")
     client = app.test_client()
     sign_in(client, "mia@acme.test")
-    response = client.post(
-        "/api-keys", data={"name": "x", "kind": "organization", "scopes": "scim"}
-    )
-    assert response.status_code == 400
+    page = client.get("/api-keys").text
+    assert 'id="no-key-for-you"' in page and 'value="scim"' not in page
+    for kind in ("organization", "personal"):
+        response = client.post(
+            "/api-keys", data={"name": "x", "kind": kind, "scopes": "scim"}
+        )
+        assert response.status_code == 403
     with app.app_context():
         assert db.session.execute(db.select(db.func.count(ApiKey.id))).scalar() == 0
 
@@ -118,15 +129,17 @@ def test_member_sees_and_revokes_only_own_keys(
     app: Flask, owner_client: FlaskClient, org: OrgInfo
 ) -> None:
     org_secret = create_key(owner_client, name="org key")
-    make_user(app, org.id, "mia@acme.test")
+    mia_id = make_user(app, org.id, "mia@acme.test", role="admin")
     mia = app.test_client()
     sign_in(mia, "mia@acme.test")
     own = create_key(mia, name="mia key", kind="personal")
+    owner_client.post(f"/members/{mia_id}/role", data={"role": "member"})
     page = mia.get("/api-keys").text
     assert "mia key" in page and "org key" not in page
     org_key_id = key_row(app, org_secret)["id"]  # type: ignore[index]
     assert mia.post(f"/api-keys/{org_key_id}/revoke").status_code == 404
     assert authenticate(app, org_secret) is not None
+    owner_client.post(f"/members/{mia_id}/role", data={"role": "admin"})
     # Admins see and may revoke every key of the organization, personal ones too.
     assert "mia key" in owner_client.get("/api-keys").text
     own_id = key_row(app, own)["id"]  # type: ignore[index]

@@ -151,7 +151,7 @@ def test_test_config_replaces_file_and_environment(
 ) -> None:
     write_config(instance, "SMTP_HOST = 'smtp.from-file.example'\n")
     monkeypatch.setenv("PUBLIC_BASE_URL", "https://from-env.example")
-    app = make_app(tmp_path)
+    app = make_app(tmp_path, PUBLIC_BASE_URL="")
     try:
         assert app.config["SMTP_HOST"] == ""
         assert app.config["PUBLIC_BASE_URL"] == ""

@@ -10,6 +10,7 @@ from core.extensions import db
 from core.models import Group
 from core.models import GroupMember
 from core.models import OktaIdentity
+from core.models import SsoConfig
 from core.models import User
 from tests.conftest import OrgInfo
 from tests.conftest import get_user
@@ -39,6 +40,14 @@ def test_members_list_shows_the_columns(
         db.session.add(group)
         db.session.flush()
         db.session.add(GroupMember(group_id=group.id, user_id=ann))
+        db.session.add(
+            SsoConfig(
+                organization_id=org.id,
+                provider="okta",
+                protocol="oidc",
+                oidc_issuer="https://acme.okta.com",
+            )
+        )
         db.session.add(
             OktaIdentity(
                 organization_id=org.id,

@@ -522,7 +522,7 @@ def refusal_cases(app: Flask, org_id: int, owner_id: int) -> dict[str, Refusal]:
             org, name="old", scopes=["scim"], actor="cli"
         )
         provisioning.revoke_api_key(revoked, actor=owner)
-        member = provisioning.new_user(org, email="leaver@alpha.test")
+        member = provisioning.new_user(org, email="leaver@alpha.test", role="admin")
         db.session.commit()
         _personal, personal_secret = provisioning.create_api_key(
             org, name="mine", scopes=["scim"], user=member, actor=member
@@ -678,6 +678,8 @@ def test_a_deactivated_members_personal_key_stops_working_at_once(
         org = db.session.get(Organization, tenant.org_id)
         member = db.session.get(User, int(tenant.user_ids["own"]))
         assert org is not None and member is not None
+        member.role = "admin"  # only owners and admins hold scim keys
+        db.session.commit()
         _key, personal = provisioning.create_api_key(
             org, name="mine", scopes=["scim"], user=member, actor=member
         )

@@ -461,7 +461,8 @@ def test_crud_put_patch_deactivate_and_reactivate(
 def test_deactivation_ends_sessions_and_personal_keys(
     app: Flask, okta: Okta, org: OrgInfo, style: str
 ) -> None:
-    mia = make_user(app, org.id, "mia@acme.test", given_name="Mia")
+    # Only owners and admins hold scim keys: Mia is an admin.
+    mia = make_user(app, org.id, "mia@acme.test", given_name="Mia", role="admin")
     browser = app.test_client()
     assert sign_in(browser, "mia@acme.test").status_code == 302
     assert browser.get("/members").status_code == 200

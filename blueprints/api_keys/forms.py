@@ -34,6 +34,14 @@ class CreateKeyForm(FlaskForm):
         ],
         default="personal",
     )
+    role = RadioField(
+        "An organization key acts as",
+        choices=[
+            SelectChoice("admin", "Admin: manages members and admins, not owners"),
+            SelectChoice("owner", "Owner: may also change owners (owners only)"),
+        ],
+        default="admin",
+    )
     scopes = SelectMultipleField(
         "Scopes",
         choices=[

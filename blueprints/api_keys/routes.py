@@ -1,4 +1,9 @@
-"""Views of the api_keys blueprint."""
+"""Views of the api_keys blueprint.
+
+What a person may create is decided by core.authority (through
+core.provisioning.create_api_key); the form only leaves out what would be
+refused.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +20,9 @@ from blueprints.api_keys import bp
 from blueprints.api_keys.forms import CreateKeyForm
 from blueprints.api_keys.forms import RevokeKeyForm
 from core import provisioning
+from core.authority import Actor
+from core.authority import key_creation_problem
+from core.authority import key_warning
 from core.extensions import db
 from core.models import ApiKey
 
@@ -29,10 +37,18 @@ def visible_keys_query():  # type: ignore[no-untyped-def]
 
 
 def create_form() -> CreateKeyForm:
-    """The create form, offering organization keys only to owners and admins."""
+    """The create form: only the scopes, kinds and roles the user may choose."""
     form = CreateKeyForm()
+    actor = Actor.of_user(current_user)
+    form.scopes.choices = [
+        choice
+        for choice in form.scopes.choices
+        if not key_creation_problem(actor, scopes=[choice.value], personal=True, role=None)
+    ]
     if not current_user.is_admin:
         form.kind.choices = [form.kind.choices[0]]
+    if current_user.role != "owner":
+        form.role.choices = [form.role.choices[0]]
     return form
 
 
@@ -51,6 +67,7 @@ def render_index(form: CreateKeyForm, new_secret: str | None = None, status: int
         render_template(
             "api_keys/index.html",
             keys=keys,
+            warnings={key.id: key_warning(key) for key in keys},
             form=form,
             revoke_form=RevokeKeyForm(),
             new_secret=new_secret,
@@ -71,6 +88,8 @@ def index():  # type: ignore[no-untyped-def]
 def create():  # type: ignore[no-untyped-def]
     """Create a key and show its secret once (never stored, never shown again)."""
     form = create_form()
+    if not form.scopes.choices:
+        abort(403)
     if not form.validate_on_submit():
         return render_index(form, status=400)
     personal = form.kind.data != "organization"
@@ -81,6 +100,7 @@ def create():  # type: ignore[no-untyped-def]
             scopes=form.scopes.data,
             user=current_user if personal else None,
             actor=current_user,
+            role=None if personal else form.role.data,
         )
     except provisioning.AccountError as exc:
         form.form_errors.append(str(exc))

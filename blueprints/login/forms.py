@@ -41,6 +41,17 @@ class SetupForm(FlaskForm):
         validators=[DataRequired(), Length(max=100)],
         description="Printed in the server's output when it started.",
     )
+    public_url = StringField(
+        "Gatehouse's public address",
+        validators=[Length(max=200)],
+        description=(
+            "The address your people and Okta use to reach Gatehouse, e.g. "
+            "https://gatehouse.example.com. Filled in from this browser's address "
+            "bar: change it if people reach Gatehouse through another name. "
+            "Every emailed link and every value you paste into Okta is built from "
+            "it, never from a request."
+        ),
+    )
     organization = StringField(
         "Organization name",
         validators=[DataRequired(), Length(max=100)],

@@ -34,6 +34,9 @@ from core.security import verify_password
 from core.sessions import end_session
 from core.sessions import start_session
 from core.sso import sso_available
+from core.urls import base_url_problem
+from core.urls import save_public_base_url
+from core.urls import stored_public_base_url
 
 # How long the "choose your organization" step stays open after the password.
 CHOICE_SECONDS = 300
@@ -185,15 +188,26 @@ def setup() -> Response | str | tuple[str, int]:
     if not first_run.setup_needed():
         return redirect(url_for("login.login"))
     form = SetupForm()
+    configured = current_app.config.get("PUBLIC_BASE_URL") or None
+    page = {"form": form, "configured_url": configured}
+    if request.method == "GET":
+        # A suggestion only: the person setting up confirms or corrects it.
+        form.public_url.data = stored_public_base_url() or request.url_root.rstrip("/")
     if not form.validate_on_submit():
-        return render_template("login/setup.html", form=form)
+        return render_template("login/setup.html", **page)
     if not first_run.check_setup_code(form.setup_code.data):
         current_app.logger.warning("Wrong setup code from %s", request.remote_addr)
         form.setup_code.errors.append(
             "That is not the setup code. It is printed in the server's output "
             "(and stored in instance/setup_code)."
         )
-        return render_template("login/setup.html", form=form), 403
+        return render_template("login/setup.html", **page), 403
+    if not configured:
+        problem = base_url_problem(form.public_url.data or "")
+        if problem:
+            form.public_url.errors.append(problem)
+            return render_template("login/setup.html", **page), 400
+        save_public_base_url(form.public_url.data or "")
     try:
         org, owner = provisioning.create_organization(
             form.organization.data,
@@ -205,7 +219,7 @@ def setup() -> Response | str | tuple[str, int]:
         )
     except provisioning.AccountError as exc:
         form.form_errors.append(str(exc))
-        return render_template("login/setup.html", form=form), 400
+        return render_template("login/setup.html", **page), 400
     first_run.forget_setup_code()
     audit.record(
         "organization.created", org, actor=owner, target=org.name, plan=org.plan

@@ -44,3 +44,11 @@ class StatusForm(FlaskForm):
 
 class LinkEmailForm(FlaskForm):
     """A CSRF-protected POST to email a member the Okta link."""
+
+
+class RemoveIdentityForm(FlaskForm):
+    """A CSRF-protected POST to unlink one Okta identity."""
+
+
+class UnlockForm(FlaskForm):
+    """A CSRF-protected POST to clear a member's password sign-in lockout."""

@@ -12,10 +12,11 @@ from dataclasses import dataclass
 
 from sqlalchemy import Select
 
+from core import linking
 from core.extensions import db
 from core.models import Group
 from core.models import GroupMember
-from core.models import OktaIdentity
+from core.models import Organization
 from core.models import User
 from core.models import fold
 
@@ -92,9 +93,7 @@ def member_page(
             .order_by(Group.display_name_key)
         ):
             groups[user_id].append(name)
-        linked = set(
-            db.session.execute(
-                db.select(OktaIdentity.user_id).where(OktaIdentity.user_id.in_(ids))
-            ).scalars()
-        )
+        org = db.session.get(Organization, org_id)
+        assert org is not None
+        linked = linking.linked_user_ids(org, ids)
     return MemberPage(users, total, page, pages, has_next, dict(groups), linked)

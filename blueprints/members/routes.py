@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import abort
 from flask import current_app
 from flask import flash
+from flask import make_response
 from flask import redirect
 from flask import render_template
 from flask import request
@@ -16,11 +17,18 @@ from werkzeug.wrappers import Response
 from blueprints.members import bp
 from blueprints.members.forms import AddMemberForm
 from blueprints.members.forms import LinkEmailForm
+from blueprints.members.forms import RemoveIdentityForm
 from blueprints.members.forms import RoleForm
 from blueprints.members.forms import StatusForm
+from blueprints.members.forms import UnlockForm
 from blueprints.members.queries import member_page
+from blueprints.okta_oidc.forms import ContinueForm
+from blueprints.okta_oidc.routes import allow_form_to_okta
+from core import authority
 from core import linking
 from core import provisioning
+from core import throttle
+from core.authority import Actor
 from core.extensions import db
 from core.models import Group
 from core.models import GroupMember
@@ -28,6 +36,7 @@ from core.models import OktaIdentity
 from core.security import admin_required
 from core.security import same_org_user_or_404
 from core.sso import sso_available
+from core.urls import MISSING_HELP
 
 
 @bp.get("")
@@ -74,7 +83,7 @@ def new() -> Response | str | tuple[str, int]:
 
 @bp.get("/<int:user_id>")
 @login_required
-def show(user_id: int) -> str:
+def show(user_id: int) -> Response:
     """One member: profile, groups, Okta links, and (for admins) role and status."""
     user = same_org_user_or_404(user_id)
     groups = (
@@ -94,18 +103,39 @@ def show(user_id: int) -> str:
         .scalars()
         .all()
     )
-    role_form = RoleForm(role=user.role)
-    status_form = StatusForm(status="inactive" if user.is_active else "active")
-    return render_template(
-        "members/show.html",
-        user=user,
-        groups=groups,
-        identities=identities,
-        role_form=role_form,
-        status_form=status_form,
-        link_form=LinkEmailForm(),
-        okta_on=sso_available(current_user.organization),
+    org = current_user.organization
+    current = linking.linked_user_ids(org, [user.id]) if sso_available(org) else set()
+    config = org.sso_config
+    actor = Actor.of_user(current_user)
+    response = make_response(
+        render_template(
+            "members/show.html",
+            user=user,
+            groups=groups,
+            identities=identities,
+            is_current=lambda identity: (
+                config is not None
+                and sso_available(org)
+                and identity.protocol == config.protocol
+                and identity.issuer == linking.current_issuer(config)
+            ),
+            linked=user.id in current,
+            role_form=RoleForm(role=user.role),
+            status_form=StatusForm(status="inactive" if user.is_active else "active"),
+            link_form=LinkEmailForm(),
+            remove_form=RemoveIdentityForm(),
+            unlock_form=UnlockForm(),
+            continue_form=ContinueForm(),
+            may_manage_identities=authority.refusal(actor, "remove_identity", user)
+            is None,
+            may_unlock=authority.refusal(actor, "unlock", user) is None,
+            locked=throttle.account_locked(user.email),
+            okta_on=sso_available(org),
+        )
     )
+    if user.id == current_user.id and sso_available(org):
+        allow_form_to_okta(response, org)  # "Link my Okta account" goes to Okta
+    return response
 
 
 @bp.post("/<int:user_id>/role")
@@ -155,6 +185,54 @@ def send_okta_link(user_id: int) -> Response:
     elif not user.is_active:
         flash("Reactivate the member first.", "error")
     else:
-        linking.send_link_email(user, actor=current_user)
-        flash(f"Emailed {user.email} a link to confirm and link Okta.", "success")
+        result = linking.send_link_email(user, actor=current_user)
+        if result == linking.SENT:
+            flash(f"Emailed {user.email} a link to confirm and link Okta.", "success")
+        elif result == linking.NO_PUBLIC_URL:
+            flash(f"Nothing was sent. {MISSING_HELP}", "error")
+        else:
+            flash(
+                f"The email to {user.email} could not be sent: the mail server did "
+                "not accept it (see the server log). Nothing was sent.",
+                "error",
+            )
+    return redirect(url_for("members.show", user_id=user.id))
+
+
+@bp.post("/<int:user_id>/identities/<int:identity_id>/remove")
+@admin_required
+def remove_identity(user_id: int, identity_id: int) -> Response:
+    """Unlink one Okta identity of a member (owners' only by owners)."""
+    user = same_org_user_or_404(user_id)
+    identity = db.one_or_404(
+        db.select(OktaIdentity).filter_by(id=identity_id, user_id=user.id)
+    )
+    if not RemoveIdentityForm().validate_on_submit():
+        abort(400)
+    try:
+        provisioning.remove_identity(current_user, identity)
+    except provisioning.AccountError as exc:
+        flash(str(exc), "error")
+    else:
+        flash(
+            f"The Okta link of {user.email} was removed; Okta sign-in no longer "
+            "reaches this account through it.",
+            "success",
+        )
+    return redirect(url_for("members.show", user_id=user.id))
+
+
+@bp.post("/<int:user_id>/unlock")
+@admin_required
+def unlock(user_id: int) -> Response:
+    """Clear a member's password sign-in lockout (owners' only by owners)."""
+    user = same_org_user_or_404(user_id)
+    if not UnlockForm().validate_on_submit():
+        abort(400)
+    try:
+        provisioning.unlock(current_user, user)
+    except provisioning.AccountError as exc:
+        flash(str(exc), "error")
+    else:
+        flash(f"{user.email} can try their password again.", "success")
     return redirect(url_for("members.show", user_id=user.id))

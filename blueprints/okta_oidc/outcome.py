@@ -13,6 +13,7 @@ from flask import url_for
 
 from blueprints.okta_oidc.forms import ContinueForm
 from core import audit
+from core import linking
 from core.extensions import db
 from core.linking import OktaProfile
 from core.linking import Outcome
@@ -105,6 +106,7 @@ def finish(
         return render_template(
             "okta_oidc/confirm_first.html",
             email=outcome.user.email,
+            delivered=linking.last_delivered_link(outcome.user),
             form=ContinueForm(),
         ), 403
     return refuse(REFUSALS.get(outcome.kind, "You could not be signed in."), 403)

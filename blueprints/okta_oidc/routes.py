@@ -14,6 +14,8 @@ from flask import render_template
 from flask import request
 from flask import session
 from flask import url_for
+from flask_login import current_user
+from flask_login import login_required
 from joserfc.errors import JoseError
 from werkzeug.wrappers import Response
 
@@ -38,6 +40,8 @@ from core.models import User
 from core.security import content_security_policy
 from core.security import safe_next_url
 from core.sso import sso_available
+from core.urls import MISSING_HELP
+from core.urls import public_base_url
 from core.urls import public_url
 
 FLOW_KEY = "okta_flow"
@@ -60,21 +64,30 @@ OKTA_ERRORS = {
 
 
 def start_flow(
-    org: Organization, next_url: str | None, link_token: LinkToken | None = None
+    org: Organization,
+    next_url: str | None,
+    link_token: LinkToken | None = None,
+    *,
+    link_user: User | None = None,
 ) -> Response:
     """Remember what this sign-in is for and send the browser to Okta.
 
-    SAML organizations keep it server-side instead (see okta_saml.flow).
+    `link_token` (the emailed link) or `link_user` (the signed-in member's own
+    "Link my Okta account") names the account to bind. SAML organizations keep
+    all this server-side instead (see okta_saml.flow).
     """
     config = org.sso_config
     assert config is not None
+    if public_base_url() is None:
+        return refuse(MISSING_HELP, 503)
     if config.protocol == "saml":
-        return start_saml(org, next_url, link_token)
+        return start_saml(org, next_url, link_token, link_user)
     session[FLOW_KEY] = {
         "org_id": org.id,
         "version": config.version,
         "next": safe_next_url(next_url) or "",
         "link": link_token.token_hash if link_token else None,
+        "self": link_user.id if link_user is not None else None,
         "started": time.time(),
     }
     client = oidc_client_for(config)
@@ -203,7 +216,7 @@ def callback() -> Any:
         family_name=str(claims.get("family_name") or "")[:200],
         display_name=str(claims.get("name") or "")[:400],
     )
-    link_token = None
+    link_user = None
     if flow.get("link"):
         link_token = linking.find_link_token_by_hash(flow["link"])
         if link_token is None:
@@ -211,7 +224,15 @@ def callback() -> Any:
                 org, "link expired or already used", actor=profile.email or ""
             )
             return refuse("This link has expired or was already used.", 400)
-    outcome = linking.resolve_sign_in(org, "oidc", profile, link_token)
+        link_user = link_token.user
+    elif flow.get("self"):
+        # "Link my Okta account": only for the member who is still signed in
+        # in this browser (the flow lives in their session).
+        if not current_user.is_authenticated or current_user.id != flow["self"]:
+            _audit_refusal(org, "own-account link without that member's session")
+            return refuse("Sign in again, then link your Okta account.", 403)
+        link_user = current_user._get_current_object()
+    outcome = linking.resolve_sign_in(org, "oidc", profile, link_user)
     return finish(org, profile, outcome, flow.get("next"), method="okta-oidc")
 
 
@@ -245,10 +266,20 @@ def resend() -> Any:
     user = db.session.get(User, pending["user_id"])
     if user is None or not user.is_active:
         return refuse("Start again from the sign-in page.", 400)
-    if not linking.recently_sent(user):
-        linking.send_link_email(user, actor="okta sign-in")
+    if linking.recently_sent(user):
+        delivered = linking.last_delivered_link(user)
+        return render_template(
+            "okta_oidc/link_sent.html",
+            email=user.email,
+            result="recent",
+            sent_at=delivered.sent_at if delivered else None,
+        )
+    result = linking.send_link_email(user, actor="okta sign-in")
     session.pop(PENDING_KEY, None)
-    return render_template("okta_oidc/link_sent.html", email=user.email)
+    status = 200 if result == linking.SENT else 503
+    return render_template(
+        "okta_oidc/link_sent.html", email=user.email, result=result
+    ), status
 
 
 @bp.route("/okta/link/<token>", methods=("GET", "POST"))
@@ -267,7 +298,18 @@ def link(token: str) -> Any:
         render_template("okta_oidc/link.html", user=row.user, org=org, form=form)
     )
     # "Continue to Okta" posts here and is redirected to Okta's origin.
+    allow_form_to_okta(response, org)
+    return response
+
+
+def allow_form_to_okta(response: Response, org: Organization) -> Response:
+    """Let a page's form end in a redirect to the organization's Okta (CSP).
+
+    Browsers apply `form-action` to the redirects after a POST too.
+    """
     config = org.sso_config
+    if config is None:
+        return response
     okta = urlsplit(
         (config.saml_sso_url if config.protocol == "saml" else config.oidc_issuer) or ""
     )
@@ -276,3 +318,20 @@ def link(token: str) -> Any:
             f"{okta.scheme}://{okta.netloc}"
         )
     return response
+
+
+@bp.post("/okta/link-mine")
+@login_required
+def link_mine() -> Any:
+    """ "Link my Okta account" from the member's own page: an Okta round trip.
+
+    Whoever Okta says they are becomes this signed-in member's identity: the
+    member proves both sides (their session here, their account at Okta).
+    """
+    org = current_user.organization
+    if not ContinueForm().validate_on_submit():
+        return refuse("That request was not understood. Start again.", 400)
+    if not sso_available(org):
+        return render_template("login/sso_unavailable.html"), 404
+    user = current_user._get_current_object()
+    return start_flow(org, url_for("members.show", user_id=user.id), link_user=user)

@@ -16,6 +16,7 @@ from core import saml
 from core.extensions import db
 from core.models import LinkToken
 from core.models import Organization
+from core.models import User
 from core.security import hash_token
 from core.security import safe_next_url
 
@@ -34,7 +35,10 @@ def browser_value() -> str:
 
 
 def start_saml(
-    org: Organization, next_url: str | None, link_token: LinkToken | None = None
+    org: Organization,
+    next_url: str | None,
+    link_token: LinkToken | None = None,
+    link_user: User | None = None,
 ) -> Response:
     """Send an AuthnRequest to the organization's Okta (HTTP-Redirect binding).
 
@@ -42,7 +46,8 @@ def start_saml(
     browser's session: Okta's answer is a cross-site POST without our session
     cookie. The request is bound to this browser by the SAML cookie, so an
     answer cannot be replayed into another person's browser (login and
-    account-linking CSRF).
+    account-linking CSRF). `link_user` is the signed-in member asking to link
+    their own Okta account.
     """
     saml.forget_expired()
     value = browser_value()
@@ -51,6 +56,7 @@ def start_saml(
         browser_hash=hash_token(value),
         next_url=safe_next_url(next_url) or "",
         link_token_hash=link_token.token_hash if link_token else None,
+        link_user_id=link_user.id if link_user is not None else None,
     )
     db.session.commit()
     response = redirect(url)

@@ -21,6 +21,7 @@ from core.extensions import db
 from core.linking import OktaProfile
 from core.models import Organization
 from core.models import SamlRequest
+from core.models import User
 from core.saml import SamlError
 from core.security import hash_token
 from core.security import safe_next_url
@@ -209,7 +210,7 @@ def _sign_in(
         given_name=assertion.attribute("firstName")[:200],
         family_name=assertion.attribute("lastName")[:200],
     )
-    link_token = None
+    link_user = None
     if pending is not None and pending.link_token_hash:
         link_token = linking.find_link_token_by_hash(pending.link_token_hash)
         if link_token is None:
@@ -220,7 +221,12 @@ def _sign_in(
                 actor=profile.email or "",
             )
             return refuse("This link has expired or was already used.", 400)
-    outcome = linking.resolve_sign_in(org, "saml", profile, link_token)
+        link_user = link_token.user
+    elif pending is not None and pending.link_user_id is not None:
+        # "Link my Okta account", started by that member, signed in, in this
+        # browser (the request is bound to it by the SAML cookie).
+        link_user = db.session.get(User, pending.link_user_id)
+    outcome = linking.resolve_sign_in(org, "saml", profile, link_user)
     if pending is not None:
         next_url = pending.next_url
     else:

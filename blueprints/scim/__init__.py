@@ -25,6 +25,7 @@ from werkzeug.exceptions import HTTPException
 
 from blueprints.scim.errors import ScimError
 from core import audit
+from core.authority import Actor
 from core.extensions import csrf
 from core.extensions import db
 from core.models import PAID_PLANS
@@ -38,6 +39,7 @@ from core.security import hash_token
 from core.security import key_problem
 from core.security import note_api_key_use_by_id
 from core.urls import SCIM_PATH
+from core.urls import PublicUrlMissing
 from core.urls import public_url
 
 bp = Blueprint("scim", __name__, url_prefix=SCIM_PATH)
@@ -131,24 +133,36 @@ def authenticate() -> Response | None:
             )
         )
     key = load_key(secret.strip())
+    personal = key is not None and key.user_id is not None
     problem = key_problem(
         found=key is not None,
         revoked=key is not None and key.revoked_at is not None,
-        user_active=None
-        if key is None or key.user_status is None
-        else key.user_status == "active",
+        personal=personal,
+        holder=key.holder_email if key is not None else None,
+        holder_role=key.holder_role if key is not None else None,
+        user_active=None if not personal else key.user_status == "active",
+        org_key_role=key.role if key is not None else None,
         scopes=key.scopes.split() if key is not None else [],
         scope="scim",
     )
     if problem:
-        if key is not None and key.revoked_at is None and "scope" in problem:
-            return error_response(ScimError(403, problem))
-        return error_response(ScimError(401, problem))
+        if key is not None and problem.status == 403:
+            # A real key without the authority: show it on the activity page.
+            g.api_key_id, g.org_id = key.id, key.organization_id
+        return error_response(ScimError(problem.status, problem.detail))
     assert key is not None
     # Plain values, not ORM objects: they survive a rollback, and loading four
     # ORM objects on every request cost more than the rest of a lookup.
     g.api_key_id, g.api_key_prefix, g.org_id = key.id, key.prefix, key.organization_id
     g.default_role = key.default_role or "member"
+    # The key acts with its holder's role now (personal) or its own (organization).
+    g.actor = Actor(
+        "key",
+        key.holder_role if personal else key.role,
+        key.organization_id,
+        key.user_id,
+        f"api key {key.prefix}…",
+    )
     if key.plan not in PAID_PLANS:
         return error_response(
             ScimError(
@@ -186,7 +200,11 @@ _KEY_QUERY = (
         ApiKey.revoked_at,
         ApiKey.scopes,
         ApiKey.last_used_at,
+        ApiKey.user_id,
+        ApiKey.role,
         User.status.label("user_status"),
+        User.role.label("holder_role"),
+        User.email.label("holder_email"),
         Organization.name.label("org_name"),
         Organization.plan,
         SsoConfig.scim_enabled,
@@ -211,6 +229,13 @@ def handle_http_error(error: HTTPException) -> Response:
     db.session.rollback()
     allow = {k: v for k, v in error.get_headers() if k == "Allow"}
     return error_response(http_to_scim(error), allow)
+
+
+@bp.errorhandler(PublicUrlMissing)
+def handle_no_public_url(error: PublicUrlMissing) -> Response:
+    """Resource locations need the configured public address: say so."""
+    db.session.rollback()
+    return error_response(ScimError(503, str(error)))
 
 
 @bp.errorhandler(Exception)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from core import authority
+
 ERROR_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:Error"
 
 
@@ -41,3 +43,18 @@ def bad_request(detail: str, scim_type: str = "invalidValue") -> ScimError:
 def not_found(resource: str, resource_id: str) -> ScimError:
     """A 404 for a resource that does not exist in this organization."""
     return ScimError(404, f"{resource} {resource_id} not found")
+
+
+def account_error(error: authority.AccountError) -> ScimError:
+    """The SCIM form of a refused account change (core.authority's reasons).
+
+    A duplicate is 409 uniqueness, a missing authority 403, a change that would
+    leave no active owner 409, any other broken rule 400.
+    """
+    if isinstance(error, authority.Conflict):
+        return ScimError(409, str(error), "uniqueness")
+    if isinstance(error, authority.NotAllowed):
+        return ScimError(403, str(error))
+    if isinstance(error, authority.NoOwnerLeft):
+        return ScimError(409, str(error))
+    return bad_request(str(error))

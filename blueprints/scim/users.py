@@ -10,7 +10,7 @@ from blueprints.scim import note
 from blueprints.scim import read_json
 from blueprints.scim import scim_base_url
 from blueprints.scim import scim_response
-from blueprints.scim.errors import ScimError
+from blueprints.scim.errors import account_error
 from blueprints.scim.errors import bad_request
 from blueprints.scim.filters import Field
 from blueprints.scim.lists import check_if_match
@@ -142,12 +142,10 @@ def create_user() -> Response:
         raise bad_request("Send a primary email in emails (userName is not an email).")
     try:
         user, adopted, changes = provisioning.scim_create_user(
-            g.org_id, g.default_role, profile_values(data, everything=True)
+            g.actor, g.org_id, g.default_role, profile_values(data, everything=True)
         )
-    except provisioning.Conflict as exc:
-        raise ScimError(409, str(exc), "uniqueness") from exc
     except provisioning.AccountError as exc:
-        raise bad_request(str(exc)) from exc
+        raise account_error(exc) from exc
     flush_or_conflict(CONFLICT)
     if adopted:
         changes = {"adopted": [None, True], **changes}
@@ -166,12 +164,9 @@ def get_user(user_id: str) -> Response:
 def update(user: User, values: dict[str, object]) -> Response:
     """Apply profile values (from PUT or PATCH) and answer with the user."""
     try:
-        changes = provisioning.apply_user_profile(user, values)
-    except provisioning.Conflict as exc:
-        raise ScimError(409, str(exc), "uniqueness") from exc
-    if not user.scim_managed:
-        user.scim_managed = True
-        changes["scim_managed"] = [False, True]
+        changes = provisioning.scim_update_user(g.actor, user, values)
+    except provisioning.AccountError as exc:
+        raise account_error(exc) from exc
     flush_or_conflict(CONFLICT)
     note("User", user.id, user.user_name, scim_changes(changes))
     return render(user)
@@ -210,6 +205,9 @@ def delete_user(user_id: str) -> Response:
     user = load_user(user_id)
     check_if_match(user.updated_at)
     note("User", user.id, user.user_name, {"deleted": [False, True]})
-    provisioning.delete_user(user)
+    try:
+        provisioning.delete_user(g.actor, user)
+    except provisioning.AccountError as exc:
+        raise account_error(exc) from exc
     db.session.flush()
     return Response(status=204)

@@ -22,11 +22,14 @@ from blueprints.settings.forms import RefreshMetadataForm
 from blueprints.settings.forms import RenameForm
 from blueprints.settings.forms import ScimSyncForm
 from blueprints.settings.forms import SsoProviderForm
+from core import linking
 from core import provisioning
+from core.authority import key_warning
 from core.extensions import db
+from core.linking import members_to_relink
+from core.models import PROTOCOLS
 from core.models import ApiKey
 from core.models import Group
-from core.models import OktaIdentity
 from core.models import Organization
 from core.models import ScimRequest
 from core.models import User
@@ -41,7 +44,9 @@ from core.sso import configure_saml
 from core.sso import disable_sso
 from core.sso import refresh_saml_metadata
 from core.sso import set_idp_initiated
+from core.urls import MISSING_HELP
 from core.urls import SCIM_PATH
+from core.urls import public_base_url
 from core.urls import public_url
 
 
@@ -61,11 +66,7 @@ def organization() -> str:
             count.select_from(User).filter_by(organization_id=org.id, status="active")
         ),
         "groups": _count(count.select_from(Group).filter_by(organization_id=org.id)),
-        "linked": _count(
-            db.select(db.func.count(db.distinct(OktaIdentity.user_id))).filter_by(
-                organization_id=org.id
-            )
-        ),
+        "linked": linking.count_linked(org),
     }
     return render_template("settings/organization.html", org=org, counts=counts)
 
@@ -91,7 +92,8 @@ def render_settings(org: Organization, rename_form: RenameForm) -> str:
             provider="okta" if config is not None and config.okta_enabled else "none"
         ),
         scim_enabled=enabled,
-        scim_url=public_url(SCIM_PATH),
+        scim_url=optional_url(SCIM_PATH),
+        missing_url_help=MISSING_HELP,
         expiring=expiring_certificates(org),
     )
 
@@ -169,7 +171,8 @@ def provisioning_activity() -> str:
         errors_only=errors_only,
         next_before=rows[-1].id if more else None,
         first_page=before is None,
-        scim_url=public_url(SCIM_PATH),
+        scim_url=optional_url(SCIM_PATH),
+        missing_url_help=MISSING_HELP,
     )
 
 
@@ -191,16 +194,30 @@ def activity_summary(org_id: int) -> dict[str, object]:
             ScimRequest.created_at > since,
         )
     ).scalar_one()
-    keys = (
+    keys = activity_keys(org_id)
+    return {
+        "last_success": last_success,
+        "errors_24h": errors,
+        "keys": keys,
+        "warnings": {key.id: key_warning(key) for key in keys},
+    }
+
+
+def activity_keys(org_id: int) -> list[ApiKey]:
+    """The organization's keys with the scim scope, most recently used first."""
+    return list(
         db.session.execute(
             db.select(ApiKey)
             .where(ApiKey.organization_id == org_id, ApiKey.scopes.contains("scim"))
             .order_by(ApiKey.last_used_at.desc().nulls_last(), ApiKey.id.desc())
-        )
-        .scalars()
-        .all()
+        ).scalars()
     )
-    return {"last_success": last_success, "errors_24h": errors, "keys": keys}
+
+
+def optional_url(path: str) -> str | None:
+    """public_url(path), or None while no public address is configured."""
+    base = public_base_url()
+    return base + path if base else None
 
 
 def redirect_url() -> str:
@@ -208,8 +225,13 @@ def redirect_url() -> str:
     return public_url("/okta/callback")
 
 
-def okta_values() -> dict[str, str]:
-    """Everything the Okta admin pastes into Okta, for the OKTA AUTHENTICATION page."""
+def okta_values() -> dict[str, str] | None:
+    """Everything the Okta admin pastes into Okta, for the OKTA AUTHENTICATION page.
+
+    None while no public address is configured (the page says so).
+    """
+    if public_base_url() is None:
+        return None
     return {
         "redirect_url": redirect_url(),
         "acs_url": public_url("/api/v1/auth/login/okta/callback"),
@@ -280,12 +302,9 @@ def okta() -> Response | str | tuple[str, int]:
         form.form_errors.append(str(exc))
         return render_okta(org, form), 400
     message = f"Okta single sign-on ({form.protocol.data.upper()}) is saved."
-    if invited:
-        message += (
-            f" {invited} member(s) were emailed a link to confirm and link their "
-            "Okta account."
-        )
-    flash(message, "success")
+    if invited is not None:
+        message += " " + invited.summary()
+    flash(message, "success" if invited is None or not invited.failed else "error")
     return redirect(url_for("settings.okta"))
 
 
@@ -301,6 +320,8 @@ def render_okta(org: Organization, form: OktaForm) -> str:
         form=form,
         config=config,
         values=okta_values(),
+        missing_url_help=MISSING_HELP,
+        relink={protocol: members_to_relink(org, protocol) for protocol in PROTOCOLS},
         saml_saved=saml_saved,
         certificates=[
             certificate_facts(cert) for cert in (config.saml_certificates or [])
