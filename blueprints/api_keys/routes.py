@@ -43,7 +43,9 @@ def create_form() -> CreateKeyForm:
     form.scopes.choices = [
         choice
         for choice in form.scopes.choices
-        if not key_creation_problem(actor, scopes=[choice.value], personal=True, role=None)
+        if not key_creation_problem(
+            actor, scopes=[choice.value], personal=True, role=None
+        )
     ]
     if not current_user.is_admin:
         form.kind.choices = [form.kind.choices[0]]
