@@ -40,7 +40,6 @@ Action = Literal[
     "set_status",
     "delete",
     "edit_profile",
-    "adopt",
     "remove_identity",
     "unlock",
     "send_link",

@@ -25,7 +25,8 @@ class OktaError(Exception):
     """A metadata URL or document that cannot be used; the message says why."""
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
+    """Whether `host` names this machine (localhost or a loopback address)."""
     if host == "localhost":
         return True
     try:
@@ -48,7 +49,7 @@ def check_metadata_url(url: str) -> str:
         raise OktaError("The metadata URL must not contain a user name or password.")
     if parts.scheme == "http":
         allowed = current_app.config["OKTA_ALLOW_INSECURE_LOOPBACK"]
-        if not (allowed and _is_loopback(parts.hostname)):
+        if not (allowed and is_loopback(parts.hostname)):
             raise OktaError("The metadata URL must use https://.")
     return url
 

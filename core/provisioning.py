@@ -313,31 +313,25 @@ def remove_identity(actor: Actor | User, identity: OktaIdentity) -> None:
     the link decides future Okta sign-ins only.
     :raise AccountError: if the actor may not.
     """
-    actor = _as_actor(actor)
     user = db.session.get(User, identity.user_id)
     assert user is not None
-    authority.check(actor, "remove_identity", user)
-    audit.record(
-        "okta.identity_removed",
-        user.organization_id,
-        actor=actor,
-        target=user.email,
-        protocol=identity.protocol,
-        issuer=identity.issuer,
-        subject=identity.subject,
-    )
-    db.session.delete(identity)
-    db.session.commit()
+    _remove_identities(_as_actor(actor), user, [identity])
 
 
 def remove_all_identities(actor: Actor | User, user: User) -> int:
     """Unlink every Okta identity of `user`, audit, commit; return how many."""
-    actor = _as_actor(actor)
-    authority.check(actor, "remove_identity", user)
     rows = list(
         db.session.execute(db.select(OktaIdentity).filter_by(user_id=user.id)).scalars()
     )
-    for identity in rows:
+    _remove_identities(_as_actor(actor), user, rows)
+    return len(rows)
+
+
+def _remove_identities(
+    actor: Actor, user: User, identities: list[OktaIdentity]
+) -> None:
+    authority.check(actor, "remove_identity", user)
+    for identity in identities:
         audit.record(
             "okta.identity_removed",
             user.organization_id,
@@ -349,7 +343,6 @@ def remove_all_identities(actor: Actor | User, user: User) -> int:
         )
         db.session.delete(identity)
     db.session.commit()
-    return len(rows)
 
 
 def unlock(actor: Actor | User, user: User) -> int:

@@ -9,7 +9,6 @@ would send a member's single-use token to the client's choice of server.
 
 from __future__ import annotations
 
-import ipaddress
 from urllib.parse import urlsplit
 
 from flask import current_app
@@ -17,6 +16,7 @@ from flask import g
 
 from core.extensions import db
 from core.models import SiteSetting
+from core.okta import is_loopback
 
 SCIM_PATH = "/api/v1/scim"
 PUBLIC_BASE_URL_KEY = "public_base_url"
@@ -90,18 +90,9 @@ def base_url_problem(text: str) -> str | None:
         return "The address cannot contain a user name or password."
     if parts.path not in ("", "/") or parts.query or parts.fragment:
         return "Enter only the scheme and host (and port), without a path."
-    if parts.scheme == "http" and not _is_loopback(host):
+    if parts.scheme == "http" and not is_loopback(host):
         return "Use https (plain http is only for localhost, for local trials)."
     return None
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def normalize_base_url(text: str) -> str:

@@ -180,7 +180,10 @@ def send_okta_link(user_id: int) -> Response:
     user = same_org_user_or_404(user_id)
     if not LinkEmailForm().validate_on_submit():
         abort(400)
-    if not sso_available(current_user.organization):
+    refused = authority.refusal(Actor.of_user(current_user), "send_link", user)
+    if refused is not None:
+        flash(str(refused), "error")
+    elif not sso_available(current_user.organization):
         flash("Okta single sign-on is not set up for this organization.", "error")
     elif not user.is_active:
         flash("Reactivate the member first.", "error")
