@@ -3,7 +3,8 @@
 Secret-free on purpose: `SECRET_KEY` is generated into `instance/` on first start.
 """
 
-# Base URL shown to Okta (redirect URL, ACS, SCIM base). Empty: taken from the request.
+# Base URL shown to Okta and in emails (redirect URL, ACS, SCIM base, links).
+# Empty: the address saved at first-run setup (flask site set-url); never the request.
 PUBLIC_BASE_URL = ""
 
 # SQLAlchemy URL; empty means `sqlite:///<instance>/gatehouse.sqlite`.

@@ -9,6 +9,7 @@ would send a member's single-use token to the client's choice of server.
 
 from __future__ import annotations
 
+import re
 from urllib.parse import urlsplit
 
 from flask import current_app
@@ -25,6 +26,11 @@ MISSING_HELP = (
     "values to paste into Okta or email links. The server administrator sets it "
     "with `flask site set-url https://gatehouse.example.com` (or the "
     "PUBLIC_BASE_URL setting)."
+)
+
+
+_HOST_AND_PORT = re.compile(
+    r"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?)(?::[0-9]{1,5})?"
 )
 
 
@@ -88,6 +94,10 @@ def base_url_problem(text: str) -> str | None:
         return "Enter an address like https://gatehouse.example.com."
     if parts.username is not None or parts.password is not None:
         return "The address cannot contain a user name or password."
+    if not _HOST_AND_PORT.fullmatch(parts.netloc):
+        # Only host-name letters, an IP address, and an optional port: Okta
+        # and python3-saml refuse anything else, and "\" reads as a path.
+        return "Enter an address like https://gatehouse.example.com."
     if parts.path not in ("", "/") or parts.query or parts.fragment:
         return "Enter only the scheme and host (and port), without a path."
     if parts.scheme == "http" and not is_loopback(host):
