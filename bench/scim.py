@@ -268,6 +268,9 @@ def main() -> None:
         "pro",
     )
     flask(instance, "scim", "sync", "--org", "Bench", "--on")
+    port = free_port()
+    # SCIM meta.location comes from the configured public address, never the request.
+    flask(instance, "site", "set-url", f"http://127.0.0.1:{port}")
     secret = (
         flask(instance, "apikey", "create", "--org", "Bench", "--scope", "scim")
         .strip()
@@ -277,7 +280,6 @@ def main() -> None:
         "Authorization": f"Bearer {secret}",
         "Content-Type": "application/scim+json",
     }
-    port = free_port()
     server = start_server(instance, port, workdir)
     try:
         floor_seconds, floor_status = run_clients(

@@ -6,8 +6,9 @@ role, or the server administrator at the command line. The rules:
 
 - A member manages nobody; owners and admins manage their organization.
 - Only an owner may change, deactivate or delete an owner, make someone an
-  owner, or change an admin's or owner's email or userName (they are what an
-  Okta sign-in is matched on, so changing them is a way into the account).
+  owner, change an admin's or owner's email, userName or externalId (what an
+  Okta sign-in is matched on, so changing them is a way into the account), or
+  remove an admin's Okta link. Only an owner changes the Okta connection.
 - Nobody changes their own role or status (ask another admin).
 - No change may leave an organization without an active owner, whoever asks;
   the command line may still *make* an owner when none is left.
@@ -26,13 +27,17 @@ from typing import Literal
 
 from core.extensions import db
 from core.models import ApiKey
+from core.models import Organization
 from core.models import User
 
 RANK = {"member": 1, "admin": 2, "owner": 3}
 KEY_ROLES = ("admin", "owner")
-# Fields an Okta sign-in is matched on: changing them on an admin or owner
-# needs an owner's authority.
-IDENTIFYING_FIELDS = frozenset({"email", "user_name"})
+# Fields an Okta sign-in is matched on (the externalId holds the Okta user id):
+# changing them on an admin or owner needs an owner's authority.
+IDENTIFYING_FIELDS = frozenset({"email", "user_name", "external_id"})
+# An externalId set where there was none (Okta creating or adopting the
+# account): a profile change, but not a change of identity.
+FIRST_EXTERNAL_ID = "external_id_first_set"
 
 Action = Literal[
     "add_member",
@@ -76,6 +81,9 @@ class Actor:
     organization_id: int | None
     user_id: int | None = None
     label: str = ""
+    # For an organization key: who made it. It keeps working when they leave,
+    # but never lifts them back up (reactivate) on their behalf.
+    creator_id: int | None = None
 
     @classmethod
     def of_user(cls, user: User) -> Actor:
@@ -111,6 +119,19 @@ def key_role(
 
 
 def _active_owners_besides(user: User) -> int:
+    """Active owners other than `user`, counted under the organization's lock.
+
+    Two requests removing two owners at once must not both see the other one:
+    a no-op UPDATE of the organization row takes the row lock on PostgreSQL and
+    the write lock on SQLite (whose next read then sees every commit), so the
+    second request counts after the first has committed. The caller's
+    transaction holds the lock until it commits or rolls back.
+    """
+    db.session.execute(
+        db.update(Organization)
+        .where(Organization.id == user.organization_id)
+        .values(plan=Organization.plan)
+    )
     return db.session.execute(
         db.select(db.func.count())
         .select_from(User)
@@ -150,10 +171,28 @@ def refusal(
     is_self = actor.user_id is not None and actor.user_id == target.id
     if is_self and action in ("change_role", "set_status", "delete"):
         return NotAllowed("You cannot change your own role or status.")
+    if (
+        actor.creator_id is not None
+        and actor.creator_id == target.id
+        and action in ("change_role", "set_status")
+        and (action == "change_role" or status == "active")
+    ):
+        return NotAllowed(
+            "This organization key was made by the person it would reactivate or "
+            "promote; another owner or admin must do that."
+        )
     if action == "send_link":
         return None  # the email goes to the member's own address
     if target.role == "owner" and not actor.at_least("owner"):
         return NotAllowed(_owner_needed(actor, "change an owner"))
+    if (
+        action == "remove_identity"
+        and target.role == "admin"
+        and not actor.at_least("owner")
+        and not is_self
+    ):
+        # Without its identity an Okta-made admin account links by email again.
+        return NotAllowed(_owner_needed(actor, "remove an admin's Okta link"))
     if action == "change_role" and role == "owner" and not actor.at_least("owner"):
         return NotAllowed(_owner_needed(actor, "make someone an owner"))
     if (
@@ -205,6 +244,21 @@ def check(
     problem = refusal(actor, action, target, role=role, status=status, fields=fields)
     if problem is not None:
         raise problem
+
+
+def sso_settings_problem(actor: Actor) -> str | None:
+    """Why `actor` may not change the organization's Okta connection, or None.
+
+    Owners only (and the command line): the identity provider decides who signs
+    in as whom, owners included, so an admin who could point it at a provider
+    of their own could sign in as an owner.
+    """
+    if actor.at_least("owner"):
+        return None
+    return (
+        "Only an owner can change the Okta connection: the identity provider decides "
+        "who signs in as whom, owners included."
+    )
 
 
 def key_creation_problem(

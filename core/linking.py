@@ -8,12 +8,14 @@ organization's Okta can never vouch for an account of another.
 - With an explicit link request (the emailed single-use link, or "Link my Okta
   account" from the member's own signed-in session) the identity is bound to
   that account, whatever the email says.
-- Otherwise an existing account with the asserted email is linked on its own
-  only when Okta is the authority for it (`okta_is_authority`): Okta made it
-  (SCIM or an earlier just-in-time sign-in), it has no password, its email is
-  the one Okta set, it has no other identity at this Okta, and for OIDC a SCIM
-  externalId holding an Okta user id equals the `sub`. Every other account
-  (local, adopted by SCIM, anyone with a password) needs the emailed link.
+- Otherwise an existing account with the asserted email (or that email as its
+  SCIM userName) is linked on its own only when Okta is the authority for it
+  (`okta_is_authority`): Okta made it (SCIM or an earlier just-in-time
+  sign-in), it has no password, its email is the one Okta set, it has no other
+  identity at this Okta, and the subject agrees with what Okta provisioned (OIDC:
+  a SCIM externalId holding an Okta user id equals the `sub`; SAML: the NameID
+  is the account's userName or email). Every other account (local, adopted by
+  SCIM, anyone with a password) needs the emailed link.
 - An unknown person is created just in time with the default role.
 - An inactive user is refused.
 
@@ -69,7 +71,8 @@ class Outcome:
     """The result of an Okta sign-in attempt.
 
     kind: "signed_in" | "linked" | "created" | "needs_confirmation" | "inactive"
-          | "no_email" | "email_unverified" | "identity_taken" | "link_invalid"
+          | "no_email" | "email_unverified" | "identity_taken" | "email_taken"
+          | "link_invalid"
     """
 
     kind: str
@@ -136,7 +139,13 @@ def okta_is_authority(
         and external_id != profile.subject
     ):
         return False
-    return True
+    # SAML: the NameID is the Okta username (or email), which Okta also sends as
+    # the SCIM userName: another Okta user asserting this email in an attribute
+    # has another NameID.
+    return protocol != "saml" or fold(profile.subject) in (
+        user.user_name_key,
+        user.email_key,
+    )
 
 
 def _has_identity_at(user: User, protocol: str, issuer: str) -> bool:
@@ -173,7 +182,9 @@ def resolve_sign_in(
         return Outcome("no_email")
     if profile.email_verified is False:
         return Outcome("email_unverified")
-    user = provisioning.find_user_by_email(org, profile.email)
+    user = provisioning.find_user_by_email(
+        org, profile.email
+    ) or provisioning.find_user_by_user_name(org.id, profile.email)
     if user is not None:
         # A first sign-in of this person may have committed the account and its
         # identity (together) between the two lookups above: look again, now
@@ -225,6 +236,13 @@ def _link_on_request(
         return Outcome("identity_taken", user)
     if not user.is_active:
         return Outcome("inactive", user)
+    owner_of_email = (
+        provisioning.find_user_by_email(org, profile.email) if profile.email else None
+    )
+    if owner_of_email is not None and owner_of_email.id != user.id:
+        # Someone else's Okta account on this link (a forwarded link, or login
+        # CSRF): it would land its owner in this account from then on.
+        return Outcome("email_taken", user)
     if identity is None:
         link(user, protocol, profile)
     else:
@@ -320,6 +338,7 @@ def last_delivered_link(user: User) -> LinkToken | None:
 
 
 SENT = "sent"
+OUTBOX = "outbox"
 FAILED = "failed"
 NO_PUBLIC_URL = "no_public_url"
 
@@ -327,9 +346,11 @@ NO_PUBLIC_URL = "no_public_url"
 def send_link_email(user: User, *, actor: User | str) -> str:
     """Email `user` a fresh link to confirm and link their Okta account; commit.
 
-    Returns SENT, FAILED (the mail server refused or was unreachable; the link
-    is kept unsent) or NO_PUBLIC_URL (nothing was made or sent: a link needs
-    the configured public address, never the request's).
+    Returns SENT (the mail server took it), OUTBOX (no mail server is set up:
+    the message was written to instance/outbox/, not emailed), FAILED (the
+    mail server refused or was unreachable) or NO_PUBLIC_URL (nothing was made
+    or sent: a link needs the configured public address, never the request's).
+    Only SENT marks the link as emailed.
     """
     base = public_base_url()
     if not base:
@@ -362,6 +383,12 @@ def send_link_email(user: User, *, actor: User | str) -> str:
         )
         db.session.commit()
         return FAILED
+    if not current_app.config["SMTP_HOST"]:
+        audit.record(
+            "okta.link_email_sent", org, actor=actor, target=user.email, to="outbox"
+        )
+        db.session.commit()
+        return OUTBOX
     row.sent_at = utcnow()
     audit.record("okta.link_email_sent", org, actor=actor, target=user.email)
     db.session.commit()
@@ -451,11 +478,12 @@ class Invitations:
     sent: int = 0
     failed: int = 0
     not_sent: int = 0  # no public address configured: nothing was emailed
+    outbox: int = 0  # no mail server: written to instance/outbox/
 
     @property
     def total(self) -> int:
         """Members who should have had the email."""
-        return self.sent + self.failed + self.not_sent
+        return self.sent + self.failed + self.not_sent + self.outbox
 
     def summary(self) -> str:
         """One honest sentence for the page or the command line."""
@@ -464,6 +492,12 @@ class Invitations:
             parts.append(
                 f"{self.sent} member(s) were emailed a link to confirm and link "
                 "their Okta account."
+            )
+        if self.outbox:
+            parts.append(
+                f"No mail server is configured: the link emails for {self.outbox} "
+                "member(s) were written to the server's outbox (instance/outbox/), "
+                "not sent."
             )
         if self.failed:
             parts.append(
@@ -480,7 +514,9 @@ class Invitations:
 
 def invite_everyone(org: Organization, *, actor: User | str) -> Invitations:
     """Email the link to every active member not linked at the current Okta."""
-    counts = {SENT: 0, FAILED: 0, NO_PUBLIC_URL: 0}
+    counts = {SENT: 0, FAILED: 0, NO_PUBLIC_URL: 0, OUTBOX: 0}
     for user in unlinked_active_members(org):
         counts[send_link_email(user, actor=actor)] += 1
-    return Invitations(counts[SENT], counts[FAILED], counts[NO_PUBLIC_URL])
+    return Invitations(
+        counts[SENT], counts[FAILED], counts[NO_PUBLIC_URL], counts[OUTBOX]
+    )

@@ -353,6 +353,14 @@ def unlock(actor: Actor | User, user: User) -> int:
     """
     actor = _as_actor(actor)
     authority.check(actor, "unlock", user)
+    if not actor.is_server and email_in_other_organizations(user):
+        # The lockout guards the email across organizations: one
+        # organization's admin must not lift it for another's account.
+        raise authority.NotAllowed(
+            f"{user.email} also has an account in another organization on this "
+            "server, so only the server administrator can unlock it "
+            "(flask member unlock)."
+        )
     cleared = throttle.clear_account(user.email, commit=False)
     audit.record(
         "member.unlocked",
@@ -363,6 +371,19 @@ def unlock(actor: Actor | User, user: User) -> int:
     )
     db.session.commit()
     return cleared
+
+
+def email_in_other_organizations(user: User) -> bool:
+    """Whether another organization has an account with `user`'s email."""
+    return (
+        db.session.execute(
+            db.select(User.id).where(
+                User.email_key == user.email_key,
+                User.organization_id != user.organization_id,
+            )
+        ).first()
+        is not None
+    )
 
 
 def end_link_tokens(user: User) -> None:
@@ -588,6 +609,11 @@ def check_profile_change(
     if not changes:
         return
     fields = set(changes) - {"active"}
+    if "external_id" in changes and not changes["external_id"][0]:
+        # Okta setting the externalId for the first time (creating or adopting)
+        # is not a change of identity; changing or clearing one is.
+        fields.discard("external_id")
+        fields.add(authority.FIRST_EXTERNAL_ID)
     if fields:
         authority.check(actor, "edit_profile", user, fields=fields)
     if "active" in changes:

@@ -18,6 +18,7 @@ from flask_login import logout_user
 
 from core.extensions import db
 from core.extensions import login_manager
+from core.models import SamlRequest
 from core.models import User
 from core.models import UserSession
 from core.models import utcnow
@@ -47,20 +48,31 @@ def start_session(user: User) -> None:
 
 
 def end_session(user: User) -> None:
-    """Sign the current browser out and revoke its session row."""
+    """Sign the current browser out and revoke its session row.
+
+    A "Link my Okta account" started in SAML and not answered yet dies too:
+    the browser's next user must not finish it as this member.
+    """
+    forget_own_links(user)
     if user.session_token:
         db.session.execute(
             db.update(UserSession)
             .filter_by(token_hash=hash_token(user.session_token))
             .values(revoked_at=utcnow())
         )
-        db.session.commit()
+    db.session.commit()
     logout_user()
     session.clear()
 
 
+def forget_own_links(user: User) -> None:
+    """Drop `user`'s unanswered SAML own-account link requests (not committed)."""
+    db.session.execute(db.delete(SamlRequest).filter_by(link_user_id=user.id))
+
+
 def revoke_all_sessions(user: User) -> int:
     """Revoke every session of `user` (the caller commits); return how many."""
+    forget_own_links(user)
     result = db.session.execute(
         db.update(UserSession)
         .filter_by(user_id=user.id, revoked_at=None)

@@ -36,6 +36,7 @@ from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 from core import authority
+from core import provisioning
 from core.authority import Actor
 from core.authority import NoOwnerLeft
 from core.authority import NotAllowed
@@ -154,7 +155,8 @@ MATRIX: list[tuple[str, str, str, str, str]] = [
     ("ui", "admin", "admin", "make_owner", OWNER_ONLY),
     ("ui", "admin", "admin", "deactivate", ALLOW),
     ("ui", "admin", "admin", "reactivate", ALLOW),
-    ("ui", "admin", "admin", "remove_identity", ALLOW),
+    # An Okta-made admin without an identity links by email again: owners only.
+    ("ui", "admin", "admin", "remove_identity", OWNER_ONLY),
     ("ui", "admin", "admin", "unlock", ALLOW),
     ("ui", "admin", "member", "make_admin", ALLOW),
     ("ui", "admin", "member", "make_owner", OWNER_ONLY),
@@ -1140,7 +1142,8 @@ DECISIONS: list[tuple[str, str, str, str, str]] = [
     ("two", "admin", "admin", "change_role:member", ALLOW),
     ("two", "admin", "admin", "set_status:inactive", ALLOW),
     ("two", "admin", "admin", "delete", ALLOW),
-    ("two", "admin", "admin", "remove_identity", ALLOW),
+    ("two", "admin", "admin", "remove_identity", OWNER_ONLY),
+    ("two", "org:admin", "admin", "remove_identity", OWNER_ONLY),
     ("two", "admin", "member", "change_role:admin", ALLOW),
     ("two", "admin", "member", "unlock", ALLOW),
     ("two", "org:admin", "admin", "set_status:inactive", ALLOW),
@@ -1270,3 +1273,77 @@ def test_refusal(app: Flask, decision: tuple[str, str, str, str, str]) -> None:
         with pytest.raises(cls, match=".") as raised:
             authority.check(actor, action, target, **options)
         assert str(raised.value) == str(problem)
+
+
+def test_an_organization_key_never_reactivates_the_admin_who_made_it(
+    app: Flask,
+) -> None:
+    """A deactivated admin cannot lift themselves back in with their own org key."""
+    world = build_world(app, "two")
+    maker = world.ids["admin"]
+    with app.app_context():
+        org = db.session.get(User, maker).organization
+        _key, secret = authority_key(org, db.session.get(User, maker))
+    owner = signed_in(world, "owner")
+    owner.post(f"/members/{maker}/status", data={"status": "inactive"})
+    assert get_user(app, maker)["status"] == "inactive"
+    client = app.test_client()
+    before = snapshot(app, scim_writes=True)
+    response = scim_call(
+        client,
+        "PATCH",
+        f"/Users/{maker}",
+        secret,
+        patch({"op": "replace", "path": "active", "value": True}),
+    )
+    assert response.status_code == 403, response.text
+    assert "made by the person" in response.get_json(force=True)["detail"]
+    assert snapshot(app, scim_writes=True) == before
+    # The key still works for everyone else (a service credential), e.g. the
+    # other admin's name.
+    other = get_user(app, world.ids["admin2"])
+    response = scim_call(
+        client,
+        "PATCH",
+        f"/Users/{other['id']}",
+        secret,
+        patch({"op": "replace", "path": "name.givenName", "value": "Ada"}),
+    )
+    assert response.status_code == 200, response.text
+
+
+def test_an_admin_level_key_cannot_change_an_admins_external_id(app: Flask) -> None:
+    """The externalId holds the Okta user id an OIDC sign-in is matched on.
+
+    Okta setting it the first time (creating or adopting) is allowed; changing
+    or clearing an admin's needs an owner-level key.
+    """
+    world = build_world(app, "two")
+    secret = key_for(world, "org:admin")
+    target = world.ids["admin2"]
+    client = app.test_client()
+    first = patch(
+        {"op": "replace", "path": "externalId", "value": "00uAAAAAAAAAAAAAAAAA"}
+    )
+    response = scim_call(client, "PATCH", f"/Users/{target}", secret, first)
+    assert response.status_code == 200, response.text
+    before = snapshot(app, scim_writes=True)
+    for operation in (
+        {"op": "replace", "path": "externalId", "value": "00uBBBBBBBBBBBBBBBBB"},
+        {"op": "remove", "path": "externalId"},
+    ):
+        response = scim_call(
+            client, "PATCH", f"/Users/{target}", secret, patch(operation)
+        )
+        assert response.status_code == 403, response.text
+        assert "owner-level key" in response.get_json(force=True)["detail"]
+    assert snapshot(app, scim_writes=True) == before
+    assert get_user(app, target)["external_id"] == "00uAAAAAAAAAAAAAAAAA"
+
+
+def authority_key(org: Any, maker: User) -> tuple[Any, str]:
+    """An admin-level organization key made by `maker` (scim sync on)."""
+    provisioning.set_scim_sync(org, True, actor="cli")
+    return provisioning.create_api_key(
+        org, name="made by admin", scopes=["scim"], actor=maker, role="admin"
+    )

@@ -567,15 +567,23 @@ def test_identity_table_shows_protocol_subject_and_dates(
     assert 'id="okta-status"' in page.text and "linked" in page.text
 
 
-def test_member_sees_identities_but_no_remove_button(app: Flask, org: OrgInfo) -> None:
+def test_a_member_sees_only_their_own_identities_and_no_remove_button(
+    app: Flask, org: OrgInfo
+) -> None:
+    """Other members' Okta subjects and password status are no one else's business
+    (they would be a target list): only admins and the member see them."""
     mia = make_user(app, org.id, "mia@acme.test")
     make_user(app, org.id, "max@acme.test")
     add_identity(app, org.id, mia, "00u-mia-oidc")
     page = client_for(app, "max@acme.test").get(f"/members/{mia}")
-    [row] = identity_rows(page.text)
+    assert page.status_code == 200
+    assert identity_rows(page.text) == []
+    assert "00u-mia-oidc" not in page.text and "Password" not in page.text
+    own = client_for(app, "mia@acme.test").get(f"/members/{mia}")
+    [row] = identity_rows(own.text)
     assert row[:2] == ["OIDC not in use", "00u-mia-oidc"]
     assert row[5] == ""
-    assert "/identities/" not in page.text
+    assert "/identities/" not in own.text
 
 
 def test_admin_removes_a_members_identity(app: Flask, org: OrgInfo) -> None:

@@ -544,10 +544,13 @@ def test_a_local_member_is_signed_in_only_after_confirming_the_emailed_link(
     assert_nobody_signed_in(app, browser)
     assert identities(app) == []
     refused = events(app, "sign_in.refused")[-1]
-    assert (refused["reason"], refused["actor_user_id"]) == (
+    # Audited as the Okta person who tried, with Bob's account as the target.
+    assert (refused["reason"], refused["actor"], refused["actor_user_id"]) == (
         "needs_confirmation",
-        bob_id,
+        "bob@acme.test",
+        None,
     )
+    assert refused["target"] == "bob@acme.test"
 
     # "Email me the link again" sends a real message.
     assert inbox.to("bob@acme.test") == []
@@ -683,7 +686,8 @@ def test_an_okta_account_linked_to_someone_else_is_not_linked_through_the_email(
     assert_nobody_signed_in(app, browser)
     assert [row[1] for row in identities(app)] == [alice["id"]]
     refused = events(app, "sign_in.refused")[-1]
-    assert (refused["reason"], refused["actor_user_id"]) == ("identity_taken", bob_id)
+    assert (refused["reason"], refused["actor_user_id"]) == ("identity_taken", None)
+    assert refused["target"] == "bob@acme.test"
 
     # The link is still good for Bob's own Okta account.
     going = browser.post(path)
@@ -1236,10 +1240,9 @@ def test_an_identity_linked_in_one_organization_never_signs_into_another(
         (acme.id, acme_alice["id"], "oidc", provider, "00u-alice")
     ]
     refused = events(app, "sign_in.refused")[-1]
-    assert (refused["organization_id"], refused["actor_user_id"]) == (
-        globex.id,
-        globex_alice_id,
-    )
+    assert (refused["organization_id"], refused["actor_user_id"]) == (globex.id, None)
+    assert refused["target"] == "alice@shared.test"
+    assert user_row(app, globex.id, "alice@shared.test")["id"] == globex_alice_id  # type: ignore[index]
 
     # Bob signs into Acme, then into Globex: two separate accounts.
     acme_browser, globex_browser = app.test_client(), app.test_client()
@@ -1554,7 +1557,8 @@ def test_cli_sets_up_oidc_then_disables_it(new_app: AppMaker, provider: str) -> 
 
     assert result.exit_code == 0, result.output
     assert "Okta OIDC sign-in is configured for 'Acme'" in result.output
-    assert "1 member(s) were emailed a link" in result.output
+    # No mail server here: the page and the CLI say the link went to the outbox.
+    assert "1 member(s) were written to the server's outbox" in result.output
     [message] = outbox(app)
     assert f"{PUBLIC_BASE_URL}/okta/link/".encode() in message.read_bytes()
     config = sso_config(app, org.id)

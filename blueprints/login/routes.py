@@ -109,7 +109,10 @@ def login() -> Response | str | tuple[str, int]:
         form.password.errors.append("Wrong email or password.")
         return render_template("login/login.html", form=form), 401
 
-    throttle.clear_account(email)
+    if len(candidates) == 1:
+        # Only when this email opens one account: a success in one organization
+        # must not lift a lockout that guards the same email in another.
+        throttle.clear_account(email)
     active = [user for user in matched if user.is_active]
     for user in matched:
         if not user.is_active:

@@ -129,7 +129,8 @@ def show(user_id: int) -> Response:
             may_manage_identities=authority.refusal(actor, "remove_identity", user)
             is None,
             may_unlock=authority.refusal(actor, "unlock", user) is None,
-            locked=throttle.account_locked(user.email),
+            locked=throttle.account_locked(user.email)
+            and not provisioning.email_in_other_organizations(user),
             okta_on=sso_available(org),
         )
     )
@@ -193,6 +194,12 @@ def send_okta_link(user_id: int) -> Response:
             flash(f"Emailed {user.email} a link to confirm and link Okta.", "success")
         elif result == linking.NO_PUBLIC_URL:
             flash(f"Nothing was sent. {MISSING_HELP}", "error")
+        elif result == linking.OUTBOX:
+            flash(
+                f"No mail server is configured: the link for {user.email} was written "
+                "to the server's outbox (instance/outbox/), not emailed.",
+                "info",
+            )
         else:
             flash(
                 f"The email to {user.email} could not be sent: the mail server did "

@@ -33,6 +33,9 @@ REFUSALS = {
     "identity_taken": "This Okta account is already linked to another member of the "
     "organization. Sign in with the Okta account that belongs to you, or ask an "
     "administrator.",
+    "email_taken": "The Okta account you signed in with has the email of another "
+    "member of this organization, so it was not linked to this account. Sign in to "
+    "Okta with the account that belongs to the person this link was sent to.",
     "link_invalid": "This link belongs to another organization.",
 }
 
@@ -69,8 +72,13 @@ def finish(
 
     `method` names the protocol in the audit log: "okta-oidc" or "okta-saml".
     """
+    # A refused Okta person is not (yet) the account they reached: audit them by
+    # what Okta asserted, with the account as the target.
+    vouched = outcome.ok or outcome.kind == "inactive"
     actor = (
-        outcome.user if outcome.user is not None else (profile.email or profile.subject)
+        outcome.user
+        if vouched and outcome.user is not None
+        else (profile.email or profile.subject)
     )
     if outcome.ok:
         assert outcome.user is not None
@@ -93,6 +101,7 @@ def finish(
         "sign_in.refused",
         org,
         actor=actor,
+        target=outcome.user.email if outcome.user is not None else "",
         method=method,
         reason=outcome.kind,
         subject=profile.subject,

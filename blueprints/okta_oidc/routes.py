@@ -276,7 +276,7 @@ def resend() -> Any:
         )
     result = linking.send_link_email(user, actor="okta sign-in")
     session.pop(PENDING_KEY, None)
-    status = 200 if result == linking.SENT else 503
+    status = 200 if result in (linking.SENT, linking.OUTBOX) else 503
     return render_template(
         "okta_oidc/link_sent.html", email=user.email, result=result
     ), status

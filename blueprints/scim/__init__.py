@@ -162,6 +162,7 @@ def authenticate() -> Response | None:
         key.organization_id,
         key.user_id,
         f"api key {key.prefix}…",
+        creator_id=None if personal else key.created_by_id,
     )
     if key.plan not in PAID_PLANS:
         return error_response(
@@ -201,6 +202,7 @@ _KEY_QUERY = (
         ApiKey.scopes,
         ApiKey.last_used_at,
         ApiKey.user_id,
+        ApiKey.created_by_id,
         ApiKey.role,
         User.status.label("user_status"),
         User.role.label("holder_role"),

@@ -24,7 +24,9 @@ from blueprints.settings.forms import ScimSyncForm
 from blueprints.settings.forms import SsoProviderForm
 from core import linking
 from core import provisioning
+from core.authority import Actor
 from core.authority import key_warning
+from core.authority import sso_settings_problem
 from core.extensions import db
 from core.linking import members_to_relink
 from core.models import PROTOCOLS
@@ -251,6 +253,10 @@ def choose_sso() -> Response:
         abort(400)
     if form.provider.data == "okta":
         return redirect(url_for("settings.okta"))
+    problem = sso_settings_problem(Actor.of_user(current_user))
+    if problem:
+        flash(problem, "error")
+        return redirect(url_for("settings.index"))
     if disable_sso(org, actor=current_user):
         flash(
             "Okta single sign-on is off. Members keep their accounts and data.",
@@ -278,6 +284,10 @@ def okta() -> Response | str | tuple[str, int]:
         return render_okta(org, form)
     if not org.has_paid_plan:
         abort(403)
+    problem = sso_settings_problem(Actor.of_user(current_user))
+    if problem:
+        form.form_errors.append(problem)
+        return render_okta(org, form), 403
     if not form.validate_on_submit():
         return render_okta(org, form), 400
     try:
@@ -323,6 +333,7 @@ def render_okta(org: Organization, form: OktaForm) -> str:
         missing_url_help=MISSING_HELP,
         relink={protocol: members_to_relink(org, protocol) for protocol in PROTOCOLS},
         saml_saved=saml_saved,
+        may_change=sso_settings_problem(Actor.of_user(current_user)) is None,
         certificates=[
             certificate_facts(cert) for cert in (config.saml_certificates or [])
         ]

@@ -12,6 +12,9 @@ gives a key more power than it can be shown to have had. An owner can make an
 owner-level key when Okta must manage owners.
 """
 
+from datetime import UTC
+from datetime import datetime
+
 from alembic import op
 import sqlalchemy as sa
 
@@ -88,8 +91,14 @@ def upgrade():
     op.execute(
         """UPDATE "user" SET email_from_okta = TRUE WHERE source IN ('scim', 'sso')"""
     )
-    # Links emailed before this version: assume the mail server took them.
-    op.execute("UPDATE link_token SET sent_at = created_at")
+    # Links emailed before this version may carry a host taken from a request
+    # (the old fallback when no public URL was set): void every unused one.
+    # Members ask for a new link, built from the configured address.
+    now = datetime.now(UTC).replace(tzinfo=None)  # stored as naive UTC
+    op.get_bind().execute(
+        sa.text("UPDATE link_token SET used_at = :now WHERE used_at IS NULL"),
+        {"now": now},
+    )
 
 
 def downgrade():
