@@ -88,12 +88,27 @@ def run_migrations_online():
     connectable = get_engine()
 
     with connectable.connect() as connection:
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:
+            # SQLite changes a table by copying it and dropping the old one
+            # (Alembic's batch mode). With foreign keys enforced (as every
+            # Gatehouse connection has them), that DROP would run each
+            # ON DELETE CASCADE / SET NULL pointing at the table and wipe the
+            # rows that refer to it. The pragma only works outside a transaction.
+            connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            connection.commit()
         context.configure(
             connection=connection, target_metadata=get_metadata(), **conf_args
         )
 
         with context.begin_transaction():
             context.run_migrations()
+        if sqlite:
+            problems = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
+            connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+            connection.commit()
+            if problems:
+                raise RuntimeError(f"foreign keys broken by the migration: {problems}")
 
 
 if context.is_offline_mode():
