@@ -10,6 +10,7 @@ would send a member's single-use token to the client's choice of server.
 from __future__ import annotations
 
 import re
+import time
 from urllib.parse import urlsplit
 
 from flask import current_app
@@ -41,18 +42,35 @@ class PublicUrlMissing(RuntimeError):
         super().__init__(MISSING_HELP)
 
 
+# How long an app server keeps the stored address before reading it again: it
+# changes only by `flask site set-url`, and every SCIM response names it.
+STORED_URL_SECONDS = 30.0
+_CACHE_KEY = "gatehouse.public_base_url"
+
+
 def public_base_url() -> str | None:
     """The configured public base URL without a trailing slash, or None.
 
-    `PUBLIC_BASE_URL` wins over the stored value. Read once per request.
+    `PUBLIC_BASE_URL` wins over the stored value. The stored value is kept by
+    each app server for STORED_URL_SECONDS once known (so a change made on
+    another server is seen within that time); "not set" is never kept, so the
+    address saved at first-run setup is used at once everywhere.
     """
     configured = current_app.config.get("PUBLIC_BASE_URL") or ""
     if configured:
         return configured.rstrip("/")
+    cached = current_app.extensions.get(_CACHE_KEY)
+    if cached is not None and cached[1] > time.monotonic():
+        return cached[0]
     if "public_base_url" in g:
         return g.public_base_url
     value = stored_public_base_url()
     g.public_base_url = value
+    if value is not None:
+        current_app.extensions[_CACHE_KEY] = (
+            value,
+            time.monotonic() + STORED_URL_SECONDS,
+        )
     return value
 
 
@@ -127,4 +145,5 @@ def save_public_base_url(text: str) -> str:
     else:
         row.value = value
     g.pop("public_base_url", None)
+    current_app.extensions.pop(_CACHE_KEY, None)
     return value

@@ -329,6 +329,38 @@ def test_stored_url_is_used_when_nothing_is_configured(app: Flask) -> None:
         assert public_url("/okta/callback") == STORED + "/okta/callback"
 
 
+def set_stored_row(app: Flask, value: str) -> None:
+    """Change the stored address behind this app server's back (another server)."""
+    with app.app_context():
+        db.session.merge(SiteSetting(key="public_base_url", value=value))
+        db.session.commit()
+
+
+def test_a_known_address_is_kept_for_a_while_and_then_read_again(
+    app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each app server keeps the stored address briefly (SCIM names it in every
+    response); a change made elsewhere is seen once that time is up."""
+    store_url(app, STORED)
+    with app.app_context():
+        assert public_url() == STORED
+    set_stored_row(app, "https://moved.example")
+    with app.app_context():
+        assert public_url() == STORED  # kept
+    monkeypatch.setattr("core.urls.time.monotonic", lambda: 10.0**9)
+    with app.app_context():
+        assert public_url() == "https://moved.example"
+
+
+def test_not_set_is_never_kept(app: Flask) -> None:
+    """Right after setup stores the address, every server uses it."""
+    with app.app_context(), pytest.raises(PublicUrlMissing):
+        public_url()
+    set_stored_row(app, STORED)
+    with app.app_context():
+        assert public_url() == STORED
+
+
 def test_no_url_raises_and_never_falls_back_to_the_request(app: Flask) -> None:
     with app.test_request_context("/", headers=attacker_headers()):
         with pytest.raises(PublicUrlMissing) as raised:
