@@ -23,6 +23,7 @@ from core.extensions import db
 from core.extensions import login_manager
 from core.extensions import migrate
 from core.extensions import oauth
+from core.params import RowIdConverter
 from core.security import SessionInterface
 from core.security import add_security_headers
 
@@ -54,6 +55,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     finish_config(app)
 
     init_extensions(app)
+    app.url_map.converters["id"] = RowIdConverter
     register_blueprints(app)
     register_error_handlers(app)
     register_commands(app)

@@ -54,3 +54,7 @@ AUDIT_PER_PAGE = 50
 SCIM_MAX_BODY_BYTES = 1024 * 1024
 SCIM_ACTIVITY_RETENTION_DAYS = 30
 SCIM_MAX_PAGE_SIZE = 1000
+
+# Largest request body outside SCIM and the SAML ACS (which set their own caps):
+# forms are small, so a 50 MB POST /login is refused (413) before it is parsed.
+MAX_CONTENT_LENGTH = 256 * 1024

@@ -42,7 +42,13 @@ def check_metadata_url(url: str) -> str:
         raise OktaError("Enter the metadata URL.")
     if len(url) > 1000:
         raise OktaError("The metadata URL is too long.")
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (raises ValueError on a bad port)
+    except ValueError as exc:  # "https://[::1", "https://host:99999"
+        raise OktaError(
+            "The metadata URL is not a valid address; copy it again from Okta."
+        ) from exc
     if parts.scheme not in ("https", "http") or not parts.hostname:
         raise OktaError("The metadata URL must be a full https:// address.")
     if parts.username or parts.password:

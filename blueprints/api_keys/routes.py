@@ -117,7 +117,7 @@ def create_form_blank() -> CreateKeyForm:
     return form
 
 
-@bp.post("/<int:key_id>/revoke")
+@bp.post("/<id:key_id>/revoke")
 @login_required
 def revoke(key_id: int) -> Response:
     """Revoke a key: admins any key of the organization, members their own.

@@ -10,6 +10,7 @@ from flask_login import current_user
 from blueprints.audit import bp
 from core.extensions import db
 from core.models import AuditEvent
+from core.params import query_row_id
 from core.security import admin_required
 
 
@@ -22,7 +23,7 @@ def index() -> str:
     """
     org_id = current_user.organization_id
     kind = request.args.get("kind", "")[:60]
-    before = request.args.get("before", type=int)
+    before = query_row_id("before")
     per_page = current_app.config["AUDIT_PER_PAGE"]
     query = db.select(AuditEvent).where(AuditEvent.organization_id == org_id)
     if kind:

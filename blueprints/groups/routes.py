@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from flask import current_app
 from flask import render_template
-from flask import request
 from flask_login import current_user
 from flask_login import login_required
 
@@ -13,6 +12,7 @@ from core.extensions import db
 from core.models import Group
 from core.models import GroupMember
 from core.models import User
+from core.params import query_page
 
 
 @bp.get("")
@@ -29,7 +29,7 @@ def index() -> str:
     return render_template("groups/index.html", rows=rows)
 
 
-@bp.get("/<int:group_id>")
+@bp.get("/<id:group_id>")
 @login_required
 def show(group_id: int) -> str:
     """One group and its members, paged.
@@ -51,7 +51,7 @@ def show(group_id: int) -> str:
         query.with_only_columns(db.func.count()).order_by(None)
     ).scalar_one()
     pages = max(1, -(-total // per_page))
-    page = min(max(1, request.args.get("page", 1, type=int)), pages)
+    page = min(max(1, query_page()), pages)
     members = (
         db.session.execute(
             query.order_by(User.email_key).limit(per_page).offset((page - 1) * per_page)

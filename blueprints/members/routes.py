@@ -33,6 +33,7 @@ from core.extensions import db
 from core.models import Group
 from core.models import GroupMember
 from core.models import OktaIdentity
+from core.params import query_page
 from core.security import admin_required
 from core.security import same_org_user_or_404
 from core.sso import sso_available
@@ -49,7 +50,7 @@ def index() -> str:
         current_user.organization_id,
         search=search,
         status=status,
-        page=request.args.get("page", 1, type=int),
+        page=query_page(),
         per_page=current_app.config["MEMBERS_PER_PAGE"],
     )
     return render_template(
@@ -81,7 +82,7 @@ def new() -> Response | str | tuple[str, int]:
     return redirect(url_for("members.show", user_id=user.id))
 
 
-@bp.get("/<int:user_id>")
+@bp.get("/<id:user_id>")
 @login_required
 def show(user_id: int) -> Response:
     """One member: profile, groups, Okta links, and (for admins) role and status."""
@@ -139,7 +140,7 @@ def show(user_id: int) -> Response:
     return response
 
 
-@bp.post("/<int:user_id>/role")
+@bp.post("/<id:user_id>/role")
 @admin_required
 def change_role(user_id: int) -> Response:
     """Change a member's role."""
@@ -156,7 +157,7 @@ def change_role(user_id: int) -> Response:
     return redirect(url_for("members.show", user_id=user.id))
 
 
-@bp.post("/<int:user_id>/status")
+@bp.post("/<id:user_id>/status")
 @admin_required
 def change_status(user_id: int) -> Response:
     """Deactivate or reactivate a member."""
@@ -174,7 +175,7 @@ def change_status(user_id: int) -> Response:
     return redirect(url_for("members.show", user_id=user.id))
 
 
-@bp.post("/<int:user_id>/okta-link")
+@bp.post("/<id:user_id>/okta-link")
 @admin_required
 def send_okta_link(user_id: int) -> Response:
     """Email a member a fresh link to confirm and link their Okta account."""
@@ -209,7 +210,7 @@ def send_okta_link(user_id: int) -> Response:
     return redirect(url_for("members.show", user_id=user.id))
 
 
-@bp.post("/<int:user_id>/identities/<int:identity_id>/remove")
+@bp.post("/<id:user_id>/identities/<id:identity_id>/remove")
 @admin_required
 def remove_identity(user_id: int, identity_id: int) -> Response:
     """Unlink one Okta identity of a member (owners' only by owners)."""
@@ -232,7 +233,7 @@ def remove_identity(user_id: int, identity_id: int) -> Response:
     return redirect(url_for("members.show", user_id=user.id))
 
 
-@bp.post("/<int:user_id>/unlock")
+@bp.post("/<id:user_id>/unlock")
 @admin_required
 def unlock(user_id: int) -> Response:
     """Clear a member's password sign-in lockout (owners' only by owners)."""

@@ -37,6 +37,7 @@ from core.models import ScimRequest
 from core.models import User
 from core.models import utcnow
 from core.okta import OktaError
+from core.params import query_row_id
 from core.saml import SP_METADATA_PATH
 from core.saml import CertificateFacts
 from core.saml import certificate_facts
@@ -151,7 +152,7 @@ def provisioning_activity() -> str:
     """Every SCIM request of the organization, newest first, with a summary."""
     org = current_user.organization
     errors_only = request.args.get("errors") == "1"
-    before = request.args.get("before", type=int)
+    before = query_row_id("before")
     per_page = current_app.config["AUDIT_PER_PAGE"]
     query = db.select(ScimRequest).where(ScimRequest.organization_id == org.id)
     if errors_only:
