@@ -38,7 +38,8 @@ from sqlalchemy.exc import IntegrityError
 from core import audit
 from core import provisioning
 from core.extensions import db
-from core.mailer import send_email
+from core.mailer import checked_message
+from core.mailer import send_message
 from core.models import LinkToken
 from core.models import OktaIdentity
 from core.models import Organization
@@ -359,30 +360,29 @@ def send_link_email(user: User, *, actor: User | str) -> str:
     row = db.session.execute(
         db.select(LinkToken).filter_by(token_hash=hash_token(token))
     ).scalar_one()
-    url = f"{base}/okta/link/{token}"
     org = user.organization
-    context = {"user": user, "org": org, "url": url, "days": LINK_TOKEN_DAYS}
-    db.session.commit()
+    context = {
+        "user": user,
+        "org": org,
+        "url": f"{base}/okta/link/{token}",
+        "days": LINK_TOKEN_DAYS,
+    }
     try:
-        send_email(
+        message = checked_message(
             user.email,
             f"Confirm and link your Okta account to {org.name}",
             render_template("email/link_okta_account.txt", **context),
             render_template("email/link_okta_account.html", **context),
         )
+    except ValueError as exc:
+        db.session.rollback()  # no link is left behind for a mail never sent
+        return _failed(user, actor, exc)
+    db.session.commit()
+    try:
+        send_message(message)
     except OSError as exc:
-        current_app.logger.exception(
-            "Could not send the Okta link email to %s", user.email
-        )
-        audit.record(
-            "okta.link_email_failed",
-            org,
-            actor=actor,
-            target=user.email,
-            error=str(exc)[:200],
-        )
-        db.session.commit()
-        return FAILED
+        db.session.delete(row)
+        return _failed(user, actor, exc)
     if not current_app.config["SMTP_HOST"]:
         audit.record(
             "okta.link_email_sent", org, actor=actor, target=user.email, to="outbox"
@@ -393,6 +393,22 @@ def send_link_email(user: User, *, actor: User | str) -> str:
     audit.record("okta.link_email_sent", org, actor=actor, target=user.email)
     db.session.commit()
     return SENT
+
+
+def _failed(user: User, actor: User | str, error: Exception) -> str:
+    """Log and audit a link email that could not be sent; commit; FAILED."""
+    current_app.logger.error(
+        "Could not send the Okta link email to %s: %s", user.email, error
+    )
+    audit.record(
+        "okta.link_email_failed",
+        user.organization_id,
+        actor=actor,
+        target=user.email,
+        error=str(error)[:200],
+    )
+    db.session.commit()
+    return FAILED
 
 
 def current_issuer(config: SsoConfig) -> str | None:

@@ -30,12 +30,34 @@ def build_message(
     return message
 
 
+def checked_message(
+    to: str, subject: str, text: str, html: str | None = None
+) -> EmailMessage:
+    """`build_message`, serialised once so that a header it cannot write fails now.
+
+    :raise ValueError: (UnicodeError included) when a header or body cannot be
+        written, e.g. a line separator in the subject.
+    """
+    message = build_message(to, subject, text, html)
+    message.as_bytes()
+    return message
+
+
 def send_email(to: str, subject: str, text: str, html: str | None = None) -> None:
     """Send one message, by SMTP or into the outbox.
 
     :raise OSError: (including smtplib errors) when the SMTP server refuses it.
+    :raise ValueError: when the message cannot be written (see checked_message).
     """
-    message = build_message(to, subject, text, html)
+    send_message(checked_message(to, subject, text, html))
+
+
+def send_message(message: EmailMessage) -> None:
+    """Send a built message, by SMTP or into the outbox.
+
+    :raise OSError: (including smtplib errors) when the SMTP server refuses it.
+    """
+    to, subject = message["To"], message["Subject"]
     config = current_app.config
     if not config["SMTP_HOST"]:
         _write_to_outbox(message)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from datetime import UTC
 from datetime import datetime
 from typing import Any
@@ -81,6 +82,15 @@ def parse_row_id(text: object) -> int | None:
     if isinstance(text, str) and _ID.fullmatch(text):
         return int(text)
     return None
+
+
+def unsafe_characters(text: str) -> bool:
+    """Whether `text` has control or line/paragraph separator characters.
+
+    Unicode categories Cc (tab, newline, NUL, DEL, U+0085 ...), Zl (U+2028) and
+    Zp (U+2029): none belongs in a name, and in an email header they break it.
+    """
+    return any(unicodedata.category(ch) in ("Cc", "Zl", "Zp") for ch in text)
 
 
 def fold(text: str) -> str:

@@ -32,6 +32,7 @@ from core.models import SsoConfig
 from core.models import User
 from core.models import fold
 from core.models import parse_row_id
+from core.models import unsafe_characters
 from core.models import utcnow
 from core.security import SCOPES
 from core.security import hash_password
@@ -69,8 +70,8 @@ def organization_name_problem(name: str) -> str | None:
         return "Enter the organization's name."
     if len(name) > 100:
         return "Use at most 100 characters."
-    if any(ord(ch) < 0x20 for ch in name):
-        return "The name cannot contain control characters."
+    if unsafe_characters(name):
+        return "The name cannot contain control or line-separator characters."
     return None
 
 
@@ -213,6 +214,8 @@ def add_member(
     email = normalize_email(email)
     if role not in ROLES:
         raise AccountError(f"Role must be one of {', '.join(ROLES)}.")
+    if unsafe_characters(given_name) or unsafe_characters(family_name):
+        raise AccountError("Names cannot contain control or line-separator characters.")
     authority.check(Actor.of_user(actor), "add_member", role=role)
     if password:
         problem = password_problem(password)

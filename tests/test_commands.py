@@ -210,7 +210,7 @@ def test_org_create_refuses_a_weak_password(
         ("", "Enter the organization's name"),
         ("   ", "Enter the organization's name"),
         ("x" * 101, "at most 100 characters"),
-        ("Bad\nName", "control characters"),
+        ("Bad\nName", "control or line-separator characters"),
     ],
 )
 def test_org_create_refuses_a_bad_name(

@@ -279,16 +279,18 @@ def patch_group(group_id: str) -> Response:
         patched = apply_operations(
             current, others, attributes=("displayName", "externalId"), schemas=SCHEMAS
         )
-        name = patched.get("displayName")
-        if not isinstance(name, str) or not name.strip() or len(name) > 400:
-            raise bad_request("displayName must be a non-empty string.")
-        changes.update(rename(group, name.strip()))
-        external_id = patched.get("externalId")
-        if external_id is not None and not isinstance(external_id, str):
-            raise bad_request("externalId must be a string.")
-        if external_id != group.external_id:
-            changes["externalId"] = [group.external_id, external_id]
-            group.external_id = external_id
+        # The same checks as POST and PUT: one validation path per attribute.
+        checked = parse_group(
+            {
+                "schemas": [GROUP_SCHEMA],
+                "displayName": patched.get("displayName"),
+                "externalId": patched.get("externalId"),
+            }
+        )
+        changes.update(rename(group, checked.display_name))
+        if checked.external_id != group.external_id:
+            changes["externalId"] = [group.external_id, checked.external_id]
+            group.external_id = checked.external_id
     group.scim_managed = True
     flush_or_conflict(CONFLICT)
     note("Group", group.id, group.display_name, changes)

@@ -16,6 +16,7 @@ from typing import Any
 from blueprints.scim.errors import bad_request
 from core.models import Group
 from core.models import User
+from core.models import unsafe_characters
 from core.provisioning import AccountError
 from core.provisioning import normalize_email
 
@@ -210,8 +211,8 @@ def _string(
         raise bad_request(f"{attribute} is required.")
     if len(value) > limit:
         raise bad_request(f"{attribute} is longer than {limit} characters.")
-    if any(ord(ch) < 0x20 for ch in value):
-        raise bad_request(f"{attribute} contains control characters.")
+    if unsafe_characters(value):
+        raise bad_request(f"{attribute} contains control or line-separator characters.")
     return value
 
 
