@@ -284,15 +284,19 @@ def _link_or_retry(
 
 def issue_link_token(user: User) -> str:
     """A new single-use link token for `user` (not committed); returns the secret."""
+    return _new_link_token(user)[1]
+
+
+def _new_link_token(user: User) -> tuple[LinkToken, str]:
+    """A new link token row for `user` (not committed) and its secret."""
     token = secrets.token_urlsafe(32)
-    db.session.add(
-        LinkToken(
-            token_hash=hash_token(token),
-            user_id=user.id,
-            expires_at=utcnow() + timedelta(days=LINK_TOKEN_DAYS),
-        )
+    row = LinkToken(
+        token_hash=hash_token(token),
+        user_id=user.id,
+        expires_at=utcnow() + timedelta(days=LINK_TOKEN_DAYS),
     )
-    return token
+    db.session.add(row)
+    return row, token
 
 
 def find_link_token(token: str) -> LinkToken | None:
@@ -356,10 +360,7 @@ def send_link_email(user: User, *, actor: User | str) -> str:
     base = public_base_url()
     if not base:
         return NO_PUBLIC_URL
-    token = issue_link_token(user)
-    row = db.session.execute(
-        db.select(LinkToken).filter_by(token_hash=hash_token(token))
-    ).scalar_one()
+    row, token = _new_link_token(user)
     org = user.organization
     context = {
         "user": user,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from flask import abort
 from flask import current_app
 from flask import flash
@@ -33,6 +35,7 @@ from core.extensions import db
 from core.models import Group
 from core.models import GroupMember
 from core.models import OktaIdentity
+from core.models import User
 from core.params import query_page
 from core.security import admin_required
 from core.security import same_org_user_or_404
@@ -140,21 +143,33 @@ def show(user_id: int) -> Response:
     return response
 
 
+def _change(
+    user: User, change: Callable[[], object], done: Callable[[], str]
+) -> Response:
+    """Make a change on the member's page: flash what happened, or why not."""
+    try:
+        change()
+    except provisioning.AccountError as exc:
+        flash(str(exc), "error")
+    else:
+        flash(done(), "success")
+    return redirect(url_for("members.show", user_id=user.id))
+
+
 @bp.post("/<id:user_id>/role")
 @admin_required
 def change_role(user_id: int) -> Response:
     """Change a member's role."""
     user = same_org_user_or_404(user_id)
     form = RoleForm()
-    if form.validate_on_submit():
-        try:
-            provisioning.change_role(current_user, user, form.role.data)
-            flash(f"{user.email} is now {user.role}.", "success")
-        except provisioning.AccountError as exc:
-            flash(str(exc), "error")
-    else:
+    if not form.validate_on_submit():
         flash("Choose a valid role.", "error")
-    return redirect(url_for("members.show", user_id=user.id))
+        return redirect(url_for("members.show", user_id=user.id))
+    return _change(
+        user,
+        lambda: provisioning.change_role(current_user, user, form.role.data),
+        lambda: f"{user.email} is now {user.role}.",
+    )
 
 
 @bp.post("/<id:user_id>/status")
@@ -163,16 +178,40 @@ def change_status(user_id: int) -> Response:
     """Deactivate or reactivate a member."""
     user = same_org_user_or_404(user_id)
     form = StatusForm()
-    if form.validate_on_submit():
-        try:
-            provisioning.set_status(current_user, user, form.status.data)
-            word = "reactivated" if user.is_active else "deactivated and signed out"
-            flash(f"{user.email} was {word}.", "success")
-        except provisioning.AccountError as exc:
-            flash(str(exc), "error")
-    else:
+    if not form.validate_on_submit():
         flash("That request was not understood.", "error")
-    return redirect(url_for("members.show", user_id=user.id))
+        return redirect(url_for("members.show", user_id=user.id))
+    return _change(
+        user,
+        lambda: provisioning.set_status(current_user, user, form.status.data),
+        lambda: (
+            f"{user.email} was "
+            + ("reactivated." if user.is_active else "deactivated and signed out.")
+        ),
+    )
+
+
+def _link_email_result(user: User, result: str) -> tuple[str, str]:
+    """The flash (message, category) saying what became of a link email."""
+    return {
+        linking.SENT: (
+            f"Emailed {user.email} a link to confirm and link Okta.",
+            "success",
+        ),
+        linking.NO_PUBLIC_URL: (f"Nothing was sent. {MISSING_HELP}", "error"),
+        linking.OUTBOX: (
+            f"No mail server is configured: the link for {user.email} was written "
+            "to the server's outbox (instance/outbox/), not emailed.",
+            "info",
+        ),
+    }.get(
+        result,
+        (
+            f"The email to {user.email} could not be sent: the mail server did "
+            "not accept it (see the server log). Nothing was sent.",
+            "error",
+        ),
+    )
 
 
 @bp.post("/<id:user_id>/okta-link")
@@ -190,23 +229,9 @@ def send_okta_link(user_id: int) -> Response:
     elif not user.is_active:
         flash("Reactivate the member first.", "error")
     else:
-        result = linking.send_link_email(user, actor=current_user)
-        if result == linking.SENT:
-            flash(f"Emailed {user.email} a link to confirm and link Okta.", "success")
-        elif result == linking.NO_PUBLIC_URL:
-            flash(f"Nothing was sent. {MISSING_HELP}", "error")
-        elif result == linking.OUTBOX:
-            flash(
-                f"No mail server is configured: the link for {user.email} was written "
-                "to the server's outbox (instance/outbox/), not emailed.",
-                "info",
-            )
-        else:
-            flash(
-                f"The email to {user.email} could not be sent: the mail server did "
-                "not accept it (see the server log). Nothing was sent.",
-                "error",
-            )
+        flash(
+            *_link_email_result(user, linking.send_link_email(user, actor=current_user))
+        )
     return redirect(url_for("members.show", user_id=user.id))
 
 
@@ -220,17 +245,14 @@ def remove_identity(user_id: int, identity_id: int) -> Response:
     )
     if not RemoveIdentityForm().validate_on_submit():
         abort(400)
-    try:
-        provisioning.remove_identity(current_user, identity)
-    except provisioning.AccountError as exc:
-        flash(str(exc), "error")
-    else:
-        flash(
+    return _change(
+        user,
+        lambda: provisioning.remove_identity(current_user, identity),
+        lambda: (
             f"The Okta link of {user.email} was removed; Okta sign-in no longer "
-            "reaches this account through it.",
-            "success",
-        )
-    return redirect(url_for("members.show", user_id=user.id))
+            "reaches this account through it."
+        ),
+    )
 
 
 @bp.post("/<id:user_id>/unlock")
@@ -240,10 +262,8 @@ def unlock(user_id: int) -> Response:
     user = same_org_user_or_404(user_id)
     if not UnlockForm().validate_on_submit():
         abort(400)
-    try:
-        provisioning.unlock(current_user, user)
-    except provisioning.AccountError as exc:
-        flash(str(exc), "error")
-    else:
-        flash(f"{user.email} can try their password again.", "success")
-    return redirect(url_for("members.show", user_id=user.id))
+    return _change(
+        user,
+        lambda: provisioning.unlock(current_user, user),
+        lambda: f"{user.email} can try their password again.",
+    )
