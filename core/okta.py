@@ -1,23 +1,20 @@
 """Everything that talks to an organization's Okta over the network.
 
-Metadata is fetched with a short timeout and a size cap, over https only (plain
-http to 127.0.0.1/localhost only when OKTA_ALLOW_INSECURE_LOOPBACK is set, for
-local trials and tests). Every failure is an `OktaError` whose message can be
-shown to the admin as it is.
+Metadata is fetched through `core.outbound` (https only, public addresses only,
+no redirects, time and size caps). Every failure is an `OktaError` whose message
+can be shown to the admin as it is.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import json
 from typing import Any
 from urllib.parse import urlsplit
 
 import requests
-from flask import current_app
 
-FETCH_TIMEOUT_SECONDS = 5
-MAX_METADATA_BYTES = 512 * 1024
+from core import outbound
+
 WELL_KNOWN = "/.well-known/openid-configuration"
 
 
@@ -25,67 +22,28 @@ class OktaError(Exception):
     """A metadata URL or document that cannot be used; the message says why."""
 
 
-def is_loopback(host: str) -> bool:
-    """Whether `host` names this machine (localhost or a loopback address)."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def check_metadata_url(url: str) -> str:
     """Return the URL stripped, or raise OktaError saying what is wrong with it."""
-    url = (url or "").strip()
-    if not url:
+    if not (url or "").strip():
         raise OktaError("Enter the metadata URL.")
-    if len(url) > 1000:
-        raise OktaError("The metadata URL is too long.")
     try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 (raises ValueError on a bad port)
-    except ValueError as exc:  # "https://[::1", "https://host:99999"
-        raise OktaError(
-            "The metadata URL is not a valid address; copy it again from Okta."
-        ) from exc
-    if parts.scheme not in ("https", "http") or not parts.hostname:
-        raise OktaError("The metadata URL must be a full https:// address.")
-    if parts.username or parts.password:
-        raise OktaError("The metadata URL must not contain a user name or password.")
-    if parts.scheme == "http":
-        allowed = current_app.config["OKTA_ALLOW_INSECURE_LOOPBACK"]
-        if not (allowed and is_loopback(parts.hostname)):
-            raise OktaError("The metadata URL must use https://.")
-    return url
+        return outbound.check_url(url, "The metadata URL")
+    except outbound.OutboundError as exc:
+        raise OktaError(str(exc)) from exc
 
 
 def fetch(url: str, accept: str) -> bytes:
-    """GET `url` (already checked) with a timeout and a size cap.
+    """GET `url` (already checked) through the guarded fetcher.
 
     Redirects are not followed: a metadata URL that moves is a configuration
     error the admin should see, not something to chase to another host.
-    :raise OktaError: on network errors, non-200 answers and oversized bodies.
+    :raise OktaError: on refused destinations, network errors, non-200 answers
+        and oversized bodies.
     """
     try:
-        with requests.get(
-            url,
-            headers={"Accept": accept, "User-Agent": "Gatehouse"},
-            timeout=FETCH_TIMEOUT_SECONDS,
-            allow_redirects=False,
-            stream=True,
-        ) as response:
-            if response.status_code != 200:
-                raise OktaError(
-                    f"The metadata URL answered HTTP {response.status_code}; "
-                    "check the URL you copied from Okta."
-                )
-            body = b""
-            for chunk in response.iter_content(65536):
-                body += chunk
-                if len(body) > MAX_METADATA_BYTES:
-                    raise OktaError("The metadata document is too large.")
-            return body
+        response = outbound.get(url, accept)
+    except outbound.OutboundError as exc:
+        raise OktaError(f"Gatehouse did not fetch the metadata URL: {exc}") from exc
     except requests.Timeout as exc:
         raise OktaError("Okta did not answer in time; check the metadata URL.") from exc
     except requests.RequestException as exc:
@@ -93,6 +51,17 @@ def fetch(url: str, accept: str) -> bytes:
             "Could not reach the metadata URL; check the address and that this "
             "server can reach Okta."
         ) from exc
+    if 300 <= response.status_code < 400:
+        raise OktaError(
+            "The metadata URL redirects elsewhere; Gatehouse does not follow "
+            "redirects. Copy the URL again from the app's Sign On tab in Okta."
+        )
+    if response.status_code != 200:
+        raise OktaError(
+            f"The metadata URL answered HTTP {response.status_code}; "
+            "check the URL you copied from Okta."
+        )
+    return response.content
 
 
 def fetch_oidc_metadata(url: str) -> dict[str, Any]:

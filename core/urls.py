@@ -18,7 +18,7 @@ from flask import g
 
 from core.extensions import db
 from core.models import SiteSetting
-from core.okta import is_loopback
+from core.outbound import is_loopback_name
 
 SCIM_PATH = "/api/v1/scim"
 PUBLIC_BASE_URL_KEY = "public_base_url"
@@ -118,7 +118,7 @@ def base_url_problem(text: str) -> str | None:
         return "Enter an address like https://gatehouse.example.com."
     if parts.path not in ("", "/") or parts.query or parts.fragment:
         return "Enter only the scheme and host (and port), without a path."
-    if parts.scheme == "http" and not is_loopback(host):
+    if parts.scheme == "http" and not is_loopback_name(host):
         return "Use https (plain http is only for localhost, for local trials)."
     return None
 

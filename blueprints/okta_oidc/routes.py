@@ -37,6 +37,8 @@ from core.linking import OktaProfile
 from core.models import LinkToken
 from core.models import Organization
 from core.models import User
+from core.okta import OktaError
+from core.outbound import OutboundError
 from core.security import content_security_policy
 from core.security import safe_next_url
 from core.sso import sso_available
@@ -90,12 +92,18 @@ def start_flow(
         "self": link_user.id if link_user is not None else None,
         "started": time.time(),
     }
-    client = oidc_client_for(config)
     try:
+        client = oidc_client_for(config)
         return client.authorize_redirect(
             public_url(url_for("okta_oidc.callback")), nonce=secrets.token_urlsafe(24)
         )
-    except (requests.RequestException, AuthlibBaseError, ValueError):
+    except (
+        OktaError,
+        OutboundError,
+        requests.RequestException,
+        AuthlibBaseError,
+        ValueError,
+    ):
         audit.record(
             "sign_in.refused",
             org,
@@ -170,8 +178,8 @@ def callback() -> Any:
         )
     if "error" in request.args:
         return okta_error_page(org)
-    client = oidc_client_for(config)
     try:
+        client = oidc_client_for(config)
         metadata = client.load_server_metadata()
         issuer = metadata["issuer"]
         # RFC 9207: when Okta names itself in the redirect, it must be our issuer.
@@ -196,6 +204,8 @@ def callback() -> Any:
     except (
         AuthlibBaseError,
         JoseError,
+        OktaError,
+        OutboundError,
         requests.RequestException,
         KeyError,
         ValueError,
