@@ -54,6 +54,10 @@ AUDIT_PER_PAGE = 50
 SCIM_MAX_BODY_BYTES = 1024 * 1024
 SCIM_ACTIVITY_RETENTION_DAYS = 30
 SCIM_MAX_PAGE_SIZE = 1000
+# Members listed in one GET /Groups page, all groups together: a page stops
+# before the group that would pass it (it always holds at least one group), and
+# itemsPerPage says how many groups came back.
+SCIM_MAX_LISTED_MEMBERS = 10000
 
 # Largest request body outside SCIM and the SAML ACS (which set their own caps):
 # forms are small, so a 50 MB POST /login is refused (413) before it is parsed.

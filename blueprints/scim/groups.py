@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Response
+from flask import current_app
 from flask import g
 from flask import request
 
@@ -78,19 +79,44 @@ def wants_members() -> bool:
     return not attributes or "members" in attributes
 
 
-def members_of(group_ids: list[int]) -> dict[int, list[User]]:
-    """Members of each group, ordered by id."""
-    result: dict[int, list[User]] = {group_id: [] for group_id in group_ids}
+def members_of(group_ids: list[int]) -> dict[int, list[tuple[int, str]]]:
+    """(id, userName) of each group's members, ordered by id: only the columns a
+    Group resource shows, so a large group costs tuples, not ORM objects."""
+    result: dict[int, list[tuple[int, str]]] = {group_id: [] for group_id in group_ids}
     if group_ids:
         rows = db.session.execute(
-            db.select(GroupMember.group_id, User)
+            db.select(GroupMember.group_id, User.id, User.user_name)
             .join(User, User.id == GroupMember.user_id)
             .where(GroupMember.group_id.in_(group_ids))
             .order_by(User.id)
         )
-        for group_id, user in rows:
-            result[group_id].append(user)
+        for group_id, user_id, user_name in rows:
+            result[group_id].append((user_id, user_name))
     return result
+
+
+def within_member_budget(groups: list[Group]) -> list[Group]:
+    """The leading groups whose members together fit SCIM_MAX_LISTED_MEMBERS.
+
+    At least one group is kept. A client pages on with startIndex and the
+    response's itemsPerPage (RFC 7644 §3.4.2.4 lets a page be shorter than count).
+    """
+    budget = current_app.config["SCIM_MAX_LISTED_MEMBERS"]
+    sizes = dict(
+        db.session.execute(
+            db.select(GroupMember.group_id, db.func.count())
+            .where(GroupMember.group_id.in_([group.id for group in groups]))
+            .group_by(GroupMember.group_id)
+        ).all()
+    )
+    kept: list[Group] = []
+    listed = 0
+    for group in groups:
+        listed += sizes.get(group.id, 0)
+        if kept and listed > budget:
+            break
+        kept.append(group)
+    return kept
 
 
 def render(group: Group, status: int = 200) -> Response:
@@ -143,14 +169,15 @@ def list_groups() -> Response:
         FIELDS,
         SCHEMAS,
     )
-    members = members_of([group.id for group in page.rows]) if wants_members() else {}
+    groups = page.rows
+    members: dict[int, list[tuple[int, str]]] = {}
+    if wants_members() and groups:
+        groups = within_member_budget(groups)
+        members = members_of([group.id for group in groups])
     base = scim_base_url()
     resources = [
-        projected(
-            to_scim_group(group, base, members.get(group.id) if members else None),
-            GROUP_SCHEMA,
-        )
-        for group in page.rows
+        projected(to_scim_group(group, base, members.get(group.id)), GROUP_SCHEMA)
+        for group in groups
     ]
     return scim_response(list_response(resources, page.total, page.start_index))
 
@@ -218,32 +245,79 @@ def _ids_in_filter(node: tuple) -> list[str]:
     raise bad_request('Select members with value eq "<id>".', "invalidFilter")
 
 
-def _member_operation(
-    group: Group, operation: Operation
-) -> tuple[list[int], list[int]]:
-    """Apply one operation on `members`; return (added, removed)."""
+def _member_step(operation: Operation) -> tuple[str, list[str] | None]:
+    """One operation on `members` as a step: (op, member values, or None for all)."""
     path = operation.path
     if path is not None and path.value_filter is not None:
         if operation.op != "remove":
             raise bad_request(
                 "Only remove may select members with a filter.", "invalidPath"
             )
-        return [], provisioning.remove_group_members(
-            group, resolve(_ids_in_filter(path.value_filter))
-        )
+        return "remove", _ids_in_filter(path.value_filter)
     value = operation.value
-    if operation.op == "remove":
-        if value is None:
-            return [], provisioning.remove_group_members(
-                group, sorted(provisioning.group_member_ids(group))
-            )
-        return [], provisioning.remove_group_members(
-            group, resolve(member_ids(value if isinstance(value, list) else [value]))
-        )
-    ids = resolve(member_ids(value if isinstance(value, list) else [value]))
-    if operation.op == "replace":
-        return provisioning.set_group_members(group, ids)
-    return provisioning.add_group_members(group, ids), []
+    if operation.op == "remove" and value is None:
+        return "remove", None
+    return operation.op, member_ids(value if isinstance(value, list) else [value])
+
+
+def _split_operations(
+    operations: list[Operation],
+) -> tuple[list[tuple[str, list[str] | None]], list[Operation]]:
+    """Membership steps (in order) and the operations on anything else."""
+    steps: list[tuple[str, list[str] | None]] = []
+    others: list[Operation] = []
+    for operation in operations:
+        path = operation.path
+        if path is not None and path.attribute.lower() == "members":
+            steps.append(_member_step(operation))
+        elif path is None and any(key.lower() == "members" for key in operation.value):
+            rest = {}
+            for key, value in operation.value.items():
+                if key.lower() == "members":
+                    steps.append(_member_step(Operation(operation.op, None, value)))
+                else:
+                    rest[key] = value
+            if rest:
+                others.append(Operation(operation.op, None, rest))
+        else:
+            others.append(operation)
+    return steps, others
+
+
+def _apply_membership(
+    group: Group, steps: list[tuple[str, list[str] | None]]
+) -> dict[str, list[object]]:
+    """Resolve every member value once, then change the membership set-wise."""
+    resolve([value for _, values in steps for value in values or ()])
+    # resolve() refused any value that is not a row id of this organization.
+    changed = provisioning.change_group_members(
+        group,
+        [
+            (op, None if values is None else [parse_row_id(v) or 0 for v in values])
+            for op, values in steps
+        ],
+    )
+    return membership_changes(*changed)
+
+
+def _apply_attributes(group: Group, others: list[Operation]) -> dict[str, list[object]]:
+    """Rename and set externalId through the same checks as POST and PUT."""
+    current = {"displayName": group.display_name, "externalId": group.external_id}
+    patched = apply_operations(
+        current, others, attributes=("displayName", "externalId"), schemas=SCHEMAS
+    )
+    checked = parse_group(
+        {
+            "schemas": [GROUP_SCHEMA],
+            "displayName": patched.get("displayName"),
+            "externalId": patched.get("externalId"),
+        }
+    )
+    changes = rename(group, checked.display_name)
+    if checked.external_id != group.external_id:
+        changes["externalId"] = [group.external_id, checked.external_id]
+        group.external_id = checked.external_id
+    return changes
 
 
 @bp.patch("/Groups/<group_id>")
@@ -251,46 +325,10 @@ def patch_group(group_id: str) -> Response:
     """Patch a group: add/remove/replace members, rename, externalId."""
     group = load_group(group_id)
     check_if_match(group.updated_at)
-    operations = parse_operations(read_json(), SCHEMAS)
-    added: list[int] = []
-    removed: list[int] = []
-    others: list[Operation] = []
-    for operation in operations:
-        path = operation.path
-        if path is not None and path.attribute.lower() == "members":
-            plus, minus = _member_operation(group, operation)
-        elif path is None and any(key.lower() == "members" for key in operation.value):
-            members = next(
-                v for k, v in operation.value.items() if k.lower() == "members"
-            )
-            plus, minus = _member_operation(
-                group, Operation(operation.op, None, members)
-            )
-            rest = {k: v for k, v in operation.value.items() if k.lower() != "members"}
-            if rest:
-                others.append(Operation(operation.op, None, rest))
-        else:
-            others.append(operation)
-            continue
-        added, removed = added + plus, removed + minus
-    changes = membership_changes(added, removed)
+    steps, others = _split_operations(parse_operations(read_json(), SCHEMAS))
+    changes = _apply_membership(group, steps) if steps else {}
     if others:
-        current = {"displayName": group.display_name, "externalId": group.external_id}
-        patched = apply_operations(
-            current, others, attributes=("displayName", "externalId"), schemas=SCHEMAS
-        )
-        # The same checks as POST and PUT: one validation path per attribute.
-        checked = parse_group(
-            {
-                "schemas": [GROUP_SCHEMA],
-                "displayName": patched.get("displayName"),
-                "externalId": patched.get("externalId"),
-            }
-        )
-        changes.update(rename(group, checked.display_name))
-        if checked.external_id != group.external_id:
-            changes["externalId"] = [group.external_id, checked.external_id]
-            group.external_id = checked.external_id
+        changes.update(_apply_attributes(group, others))
     group.scim_managed = True
     flush_or_conflict(CONFLICT)
     note("Group", group.id, group.display_name, changes)

@@ -20,10 +20,13 @@ from blueprints.scim.errors import ScimError
 from blueprints.scim.errors import bad_request
 from blueprints.scim.filters import FilterError
 from blueprints.scim.filters import parse_filter
+from blueprints.scim.schema import MAX_VALUES
 from blueprints.scim.schema import PATCH_SCHEMA
 from core.models import fold
 from core.models import parse_row_id
 
+# Operations per request, where each key of a path-less value counts as one: that
+# is how Entra sends many changes in one operation, and each key is a path.
 MAX_OPERATIONS = 1000
 OPS = ("add", "replace", "remove")
 
@@ -97,10 +100,7 @@ def parse_operations(body: Any, schemas: tuple[str, ...]) -> list[Operation]:
     raw_operations = body.get("Operations", body.get("operations"))
     if not isinstance(raw_operations, list) or not raw_operations:
         raise bad_request("Operations must be a non-empty list.", "invalidSyntax")
-    if len(raw_operations) > MAX_OPERATIONS:
-        raise ScimError(
-            413, f"At most {MAX_OPERATIONS} operations per request.", "tooMany"
-        )
+    _check_operation_count(raw_operations)
     operations = []
     for raw in raw_operations:
         if not isinstance(raw, dict) or not isinstance(raw.get("op"), str):
@@ -125,6 +125,22 @@ def parse_operations(body: Any, schemas: tuple[str, ...]) -> list[Operation]:
             )
         operations.append(Operation(op, path, raw.get("value")))
     return operations
+
+
+def _check_operation_count(raw_operations: list) -> None:
+    """Refuse more than MAX_OPERATIONS operations, counting path-less keys."""
+    count = 0
+    for raw in raw_operations:
+        value = raw.get("value") if isinstance(raw, dict) else None
+        path_less = isinstance(raw, dict) and not raw.get("path")
+        count += max(1, len(value)) if path_less and isinstance(value, dict) else 1
+        if count > MAX_OPERATIONS:
+            raise ScimError(
+                413,
+                f"At most {MAX_OPERATIONS} operations per request (each attribute "
+                "of an operation without a path counts as one).",
+                "tooMany",
+            )
 
 
 # -- evaluating value filters against one item of a multi-valued attribute ---------
@@ -298,7 +314,7 @@ def _apply_multi(
                 for item in items:
                     item["primary"] = False
             items = items + list(new_items)
-        resource[attribute] = items
+        resource[attribute] = _bounded(attribute, items)
         return
     selected = [
         item
@@ -327,7 +343,18 @@ def _apply_multi(
                 item[path.sub] = value
             elif isinstance(value, dict):
                 item.update(value)
-    resource[attribute] = items
+    resource[attribute] = _bounded(attribute, items)
+
+
+def _bounded(attribute: str, items: list) -> list:
+    """`items`, or 400 when a PATCH has grown the attribute past MAX_VALUES.
+
+    Checked as each operation is applied: value filters are matched against
+    every item, so the bound also keeps a PATCH's cost linear in its size.
+    """
+    if len(items) > MAX_VALUES:
+        raise bad_request(f"{attribute} can hold at most {MAX_VALUES} values.")
+    return items
 
 
 def _item_from_filter(node: tuple | None) -> dict:

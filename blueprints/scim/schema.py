@@ -26,6 +26,9 @@ ENTERPRISE_USER_SCHEMA = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:
 LIST_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
 PATCH_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 
+# Items a multi-valued attribute (emails) may hold, in any request.
+MAX_VALUES = 100
+
 MAX_STRING = {
     "userName": 320,
     "email": 320,
@@ -92,8 +95,11 @@ def to_scim_user(user: User, base_url: str, groups: list[Group] | None = None) -
     return {key: value for key, value in resource.items() if value not in (None, {})}
 
 
-def to_scim_group(group: Group, base_url: str, members: list[User] | None) -> dict:
-    """A group as a SCIM Group resource; `members=None` leaves the list out."""
+def to_scim_group(
+    group: Group, base_url: str, members: list[tuple[int, str]] | None
+) -> dict:
+    """A group as a SCIM Group resource; `members` are (id, userName) pairs, and
+    None leaves the list out."""
     resource: dict[str, Any] = {
         "schemas": [GROUP_SCHEMA],
         "id": str(group.id),
@@ -107,12 +113,12 @@ def to_scim_group(group: Group, base_url: str, members: list[User] | None) -> di
     if members is not None:
         resource["members"] = [
             {
-                "value": str(user.id),
-                "display": user.user_name,
-                "$ref": f"{base_url}/Users/{user.id}",
+                "value": str(user_id),
+                "display": user_name,
+                "$ref": f"{base_url}/Users/{user_id}",
                 "type": "User",
             }
-            for user in members
+            for user_id, user_name in members
         ]
     return resource
 
@@ -231,6 +237,8 @@ def _primary_email(emails: Any) -> str | None:
         isinstance(item, dict) for item in emails
     ):
         raise bad_request("emails must be a list of objects.")
+    if len(emails) > MAX_VALUES:
+        raise bad_request(f"emails can hold at most {MAX_VALUES} values.")
     candidates = [item for item in emails if item.get("value")]
     if not candidates:
         return None
