@@ -16,6 +16,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 import default_config
 from core import first_run
+from core import housekeeping
 from core.commands import register_commands
 from core.errors import register_error_handlers
 from core.extensions import csrf
@@ -34,7 +35,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     Configuration, later wins: `default_config.py`, `instance/config.py`, then
     environment variables of the same names. `test_config` replaces the last two.
     The instance folder is `./instance`, or `GATEHOUSE_INSTANCE` (or the test
-    config's `INSTANCE_PATH`) when set.
+    config's `INSTANCE_PATH`) when set. A test config with TESTING leaves
+    automatic pruning off unless it sets HOUSEKEEPING_AUTOMATIC.
     """
     test_config = dict(test_config or {})
     instance_path = test_config.pop("INSTANCE_PATH", None) or os.environ.get(
@@ -49,6 +51,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.config.from_object(default_config)
     if test_config:
         app.config.update(test_config)
+        # Tests see every row they write: automatic pruning (which adds a
+        # site_setting row and deletes old ones after a response) only where
+        # a test asks for it.
+        if app.testing and "HOUSEKEEPING_AUTOMATIC" not in test_config:
+            app.config["HOUSEKEEPING_AUTOMATIC"] = False
     else:
         app.config.from_pyfile("config.py", silent=True)
         load_environment(app)
@@ -59,6 +66,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     register_blueprints(app)
     register_error_handlers(app)
     register_commands(app)
+    housekeeping.init_app(app)
     app.after_request(add_security_headers)
     if app.config["TRUST_PROXY"]:
         hops = int(app.config["TRUST_PROXY"])
@@ -96,15 +104,23 @@ def finish_config(app: Flask) -> None:
     """Derive the settings that depend on others: secret key, database URL."""
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = load_or_create_secret_key(Path(app.instance_path))
-    if not app.config.get("SQLALCHEMY_DATABASE_URI"):
-        url = app.config["DATABASE_URL"] or "sqlite:///" + os.path.join(
-            app.instance_path, "gatehouse.sqlite"
-        )
-        # Heroku-style URLs name the dialect "postgres"; SQLAlchemy wants "postgresql".
-        if url.startswith("postgres://"):
-            url = "postgresql://" + url.removeprefix("postgres://")
-        app.config["SQLALCHEMY_DATABASE_URI"] = url
+    url = app.config.get("SQLALCHEMY_DATABASE_URI") or app.config["DATABASE_URL"]
+    app.config["SQLALCHEMY_DATABASE_URI"] = database_uri(
+        url or "sqlite:///" + os.path.join(app.instance_path, "gatehouse.sqlite")
+    )
     app.config["PUBLIC_BASE_URL"] = app.config["PUBLIC_BASE_URL"].rstrip("/")
+
+
+def database_uri(url: str) -> str:
+    """SQLAlchemy's URL for `url`, with PostgreSQL going through psycopg 3.
+
+    `postgresql://` and Heroku-style `postgres://` would otherwise mean psycopg2,
+    which Gatehouse does not install; a URL that names its driver is kept.
+    """
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url.removeprefix(prefix)
+    return url
 
 
 def load_or_create_secret_key(instance: Path) -> str:

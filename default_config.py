@@ -59,6 +59,14 @@ SCIM_MAX_PAGE_SIZE = 1000
 # itemsPerPage says how many groups came back.
 SCIM_MAX_LISTED_MEMBERS = 10000
 
+# How long audit events are kept, in days (older ones are deleted).
+AUDIT_RETENTION_DAYS = 400
+# Delete audit events and SCIM activity past their retention automatically,
+# at most every 10 minutes, after a response has been sent (one app server
+# at a time). Off: run `flask prune` from cron instead. Tests leave it off
+# unless they set it.
+HOUSEKEEPING_AUTOMATIC = True
+
 # Largest request body outside SCIM and the SAML ACS (which set their own caps):
 # forms are small, so a 50 MB POST /login is refused (413) before it is parsed.
 MAX_CONTENT_LENGTH = 256 * 1024

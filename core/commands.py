@@ -10,15 +10,21 @@ import click
 from flask import Flask
 from flask import current_app
 from flask.cli import AppGroup
+from flask.cli import with_appcontext
 
 from core import provisioning
 from core.authority import KEY_ROLES
 from core.authority import Actor
 from core.extensions import db
+from core.housekeeping import count_due
+from core.housekeeping import cutoffs
+from core.housekeeping import note_pruned
+from core.housekeeping import prune
 from core.models import PLANS
 from core.models import ROLES
 from core.models import Organization
 from core.models import User
+from core.models import utcnow
 from core.okta import OktaError
 from core.provisioning import AccountError
 from core.saml import certificate_facts
@@ -417,8 +423,45 @@ def site_show() -> None:
         click.echo("Public address: not set. " + MISSING_HELP)
 
 
+@click.command("prune")
+@with_appcontext
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Only count what would be deleted; delete nothing.",
+)
+def prune_command(dry_run: bool) -> None:
+    """Delete audit events and SCIM activity older than their retention.
+
+    Audit events older than AUDIT_RETENTION_DAYS (default 400) and SCIM
+    provisioning activity older than SCIM_ACTIVITY_RETENTION_DAYS (default 30)
+    are deleted in batches, one transaction each, so the app keeps working
+    while a large backlog goes. Gatehouse also does this by itself every ten
+    minutes (HOUSEKEEPING_AUTOMATIC); run this from cron when that is off, or
+    once after lowering a retention.
+    """
+    now = utcnow()
+    config = current_app.config
+    limits = cutoffs(now)
+    counts = count_due(now) if dry_run else prune(now)
+    if not dry_run:
+        note_pruned(now)
+    verb = "Would delete" if dry_run else "Deleted"
+    click.echo(
+        f"{verb} {counts['audit_event']} audit event(s) older than "
+        f"{config['AUDIT_RETENTION_DAYS']} days (before "
+        f"{limits['audit_event']:%Y-%m-%d %H:%M} UTC)."
+    )
+    click.echo(
+        f"{verb} {counts['scim_request']} SCIM activity row(s) older than "
+        f"{config['SCIM_ACTIVITY_RETENTION_DAYS']} days (before "
+        f"{limits['scim_request']:%Y-%m-%d %H:%M} UTC)."
+    )
+
+
 def register_commands(app: Flask) -> None:
     """Add the command groups to `flask`."""
+    app.cli.add_command(prune_command)
     app.cli.add_command(org_cli)
     app.cli.add_command(member_cli)
     app.cli.add_command(site_cli)

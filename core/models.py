@@ -395,12 +395,20 @@ class ApiKey(db.Model):
 
 
 class AuditEvent(db.Model):
-    """Who did what, when: sign-ins, SCIM changes, settings and key changes."""
+    """Who did what, when: sign-ins, SCIM changes, settings and key changes.
+
+    A refusal an attacker can repeat at will is one row per organization, kind,
+    key and window that counts its repeats (core.audit.record_repeated):
+    `created_at` is the first occurrence, `last_at` the latest, `repeat_count`
+    how many. Deleted after AUDIT_RETENTION_DAYS (core.housekeeping).
+    """
 
     __tablename__ = "audit_event"
     __table_args__ = (
         Index("ix_audit_org_id", "organization_id", "id"),
         Index("ix_audit_org_kind_id", "organization_id", "kind", "id"),
+        Index("ix_audit_created_at", "created_at"),
+        Index("ux_audit_repeat_key", "repeat_key", unique=True),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -417,6 +425,13 @@ class AuditEvent(db.Model):
     target: Mapped[str] = mapped_column(String(400), default="")
     ip: Mapped[str] = mapped_column(String(64), default="")
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # How many times this event happened (more than 1 only for aggregated rows).
+    repeat_count: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    # The latest occurrence of an aggregated row (None for ordinary events).
+    last_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # SHA-256 of organization|kind|key while the row still counts repeats; NULL
+    # for ordinary events and for aggregated rows whose window is over.
+    repeat_key: Mapped[str | None] = mapped_column(String(64))
 
     @property
     def details_text(self) -> str:

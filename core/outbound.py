@@ -23,9 +23,13 @@ wrong with it and never repeats what the other server said.
 
 from __future__ import annotations
 
+import contextvars
 import ipaddress
 import socket
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -50,10 +54,55 @@ READ_CHUNK = 64 * 1024
 MAX_URL_LENGTH = 1000
 # RFC 6052's well-known NAT64 prefix carries an IPv4 address in its last 32 bits.
 NAT64 = ipaddress.ip_network("64:ff9b::/96")
+# Never the public internet, whatever this Python's `is_global` says about them
+# (its tables change between patch releases).
+NOT_PUBLIC = tuple(
+    ipaddress.ip_network(network)
+    for network in (
+        "0.0.0.0/8",
+        "100.64.0.0/10",
+        "192.0.0.0/24",
+        "192.0.2.0/24",
+        "198.18.0.0/15",
+        "198.51.100.0/24",
+        "203.0.113.0/24",
+        "240.0.0.0/4",
+        "64:ff9b:1::/48",
+        "100::/64",
+        "2001::/23",
+        "2001:db8::/32",
+        "3fff::/20",
+        "5f00::/16",
+        "fc00::/7",
+        "fec0::/10",
+    )
+)
+# Addresses of one host tried in turn, at most.
+MAX_ADDRESSES = 4
 
 
 class OutboundError(Exception):
     """A request Gatehouse will not make, or an answer it will not read."""
+
+
+# The running request's deadline and the sockets it opened: `_Guarded.request`
+# sets them, `_CheckedConnect` (same thread) honours and fills them, and a timer
+# shuts the sockets when the deadline passes, so no phase (resolving,
+# connecting, TLS, status line, headers, body) outlives TOTAL_SECONDS.
+_deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "outbound_deadline", default=None
+)
+_sockets: contextvars.ContextVar[list[socket.socket] | None] = contextvars.ContextVar(
+    "outbound_sockets", default=None
+)
+# getaddrinfo cannot be interrupted; it runs here and is waited for with a timeout.
+_resolver = ThreadPoolExecutor(max_workers=4, thread_name_prefix="outbound-dns")
+
+
+def _remaining() -> float:
+    """Seconds left before the running request's deadline (TOTAL_SECONDS if none)."""
+    deadline = _deadline.get()
+    return TOTAL_SECONDS if deadline is None else deadline - time.monotonic()
 
 
 def allow_loopback() -> bool:
@@ -103,13 +152,25 @@ def address_problem(
 ) -> str | None:
     """Why Gatehouse will not connect to `address`, or None when it may."""
     if isinstance(address, ipaddress.IPv6Address):
-        embedded = address.ipv4_mapped or (
-            ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
-            if address in NAT64
-            else None
-        )
-        if embedded is not None:
-            return address_problem(embedded, loopback_ok)
+        # IPv4 carried inside IPv6 (mapped, NAT64, 6to4, Teredo) is judged as IPv4.
+        embedded = [
+            candidate
+            for candidate in (
+                address.ipv4_mapped,
+                ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+                if address in NAT64
+                else None,
+                address.sixtofour,
+                *(address.teredo or ()),
+            )
+            if candidate is not None
+        ]
+        for inner in embedded:
+            problem = address_problem(inner, loopback_ok)
+            if problem is not None:
+                return problem
+        if address.ipv4_mapped is not None:
+            return None
     if address.is_loopback:
         return None if loopback_ok else "this server itself (loopback)"
     if address.is_unspecified:
@@ -122,7 +183,7 @@ def address_problem(
         return "a reserved address"
     if address.is_private:
         return "a private network address"
-    if not address.is_global:
+    if not address.is_global or any(address in net for net in NOT_PUBLIC):
         return "a reserved address"
     return None
 
@@ -133,8 +194,13 @@ def resolve_checked(host: str, port: int, loopback_ok: bool) -> list[str]:
     One refused address refuses the host: an attacker's name that resolves to
     both a public and an internal address must not get the internal one.
     """
+    lookup = _resolver.submit(socket.getaddrinfo, host, port, 0, socket.SOCK_STREAM)
     try:
-        infos = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)
+        infos = lookup.result(
+            timeout=max(0.0, min(CONNECT_TIMEOUT_SECONDS, _remaining()))
+        )
+    except FutureTimeout as exc:
+        raise OutboundError(f"The host {host} could not be found in time.") from exc
     except (socket.gaierror, UnicodeError) as exc:
         raise OutboundError(f"The host {host} could not be found.") from exc
     addresses: list[str] = []
@@ -166,11 +232,14 @@ class _CheckedConnect:
     def _new_conn(self) -> socket.socket:
         addresses = resolve_checked(self._dns_host, self.port, self.loopback_ok)
         last_error: OSError | None = None
-        for address in addresses:
+        for address in addresses[:MAX_ADDRESSES]:
+            remaining = _remaining()
+            if remaining <= 0:
+                break
             try:
-                return urllib3_connection.create_connection(
+                sock = urllib3_connection.create_connection(
                     (address, self.port),
-                    self.timeout,
+                    min(CONNECT_TIMEOUT_SECONDS, remaining),
                     source_address=self.source_address,
                     socket_options=self.socket_options,
                 )
@@ -180,6 +249,12 @@ class _CheckedConnect:
                 ) from exc
             except OSError as exc:
                 last_error = exc
+                continue
+            sock.settimeout(self.timeout)  # each read's own cap
+            opened = _sockets.get()
+            if opened is not None:
+                opened.append(sock)
+            return sock
         raise NewConnectionError(
             self,  # type: ignore[arg-type]
             f"Failed to establish a new connection: {last_error}",
@@ -238,12 +313,39 @@ class _Guarded:
         kwargs["stream"] = True
         kwargs["timeout"] = (CONNECT_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS)
         deadline = time.monotonic() + TOTAL_SECONDS
-        response = super().request(method, url, *args, **kwargs)  # type: ignore[misc]
+        opened: list[socket.socket] = []
+        expired = threading.Event()
+        timer = threading.Timer(TOTAL_SECONDS, _cut, args=(opened, expired))
+        timer.daemon = True
+        tokens = (_deadline.set(deadline), _sockets.set(opened))
+        timer.start()
         try:
-            _read_capped(response, host or "", deadline)
+            response = super().request(method, url, *args, **kwargs)  # type: ignore[misc]
+            try:
+                _read_capped(response, host or "", deadline)
+            finally:
+                response.close()
+        except (requests.RequestException, OSError) as exc:
+            if expired.is_set():
+                raise OutboundError(f"{host} did not answer in time.") from exc
+            raise
         finally:
-            response.close()
+            timer.cancel()
+            _deadline.reset(tokens[0])
+            _sockets.reset(tokens[1])
+        if expired.is_set():
+            raise OutboundError(f"{host} did not answer in time.")
         return response
+
+
+def _cut(opened: list[socket.socket], expired: threading.Event) -> None:
+    """The deadline passed: end the request's connections wherever they are."""
+    expired.set()
+    for sock in list(opened):
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
 
 
 def _read_capped(response: requests.Response, host: str, deadline: float) -> None:

@@ -1,23 +1,32 @@
-"""Shared fixtures: a fresh app and SQLite file per test, and small builders.
+"""Shared fixtures: a fresh app and database per test, and small builders.
 
 Builders return ids and plain values, never ORM objects (they would be detached
 once the app context that loaded them ends).
+
+The database is a SQLite file in the test's folder, or, when
+GATEHOUSE_TEST_DATABASE_URL names a PostgreSQL server (`make test-postgres`), a
+database of this test run's own (one per xdist worker) whose tables are emptied
+before each test's first app. Apps made in one test share its database either
+way, like the workers of one install.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy
 from argon2 import PasswordHasher
 from flask import Flask
 from flask.testing import FlaskClient
 from flask.testing import FlaskCliRunner
 
 from app import create_app
+from app import database_uri
 from core import provisioning
 from core.extensions import db
 from core.models import Organization
@@ -27,13 +36,67 @@ from tests.okta_helpers import mailbox  # noqa: F401 (a fixture for every module
 PASSWORD = "correct horse battery staple"
 
 
+SERVER_URL = os.environ.get("GATEHOUSE_TEST_DATABASE_URL", "")
+ON_POSTGRES = SERVER_URL.startswith(("postgresql", "postgres:"))
+# Apps made during the running test, disposed of at its end; and whether the
+# test's database was emptied yet (its first make_app does it).
+_apps: list[Flask] = []
+_emptied = {"done": False}
+
+
+def database_url() -> str:
+    """This test run's database on the PostgreSQL server (created on first use)."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    name = f"gatehouse_test_{worker}"
+    if not _created.get(name):
+        server = sqlalchemy.create_engine(
+            database_uri(SERVER_URL), isolation_level="AUTOCOMMIT"
+        )
+        with server.connect() as connection:
+            connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        server.dispose()
+        _created[name] = True
+    return database_uri(SERVER_URL).rsplit("/", 1)[0] + "/" + name
+
+
+_created: dict[str, bool] = {}
+
+
+def _empty_postgres_tables() -> None:
+    """Create the tables once per run, then empty them (ids start again at 1)."""
+    if not _created.get("tables"):
+        db.create_all()
+        _created["tables"] = True
+    names = ", ".join(f'"{table.name}"' for table in db.metadata.sorted_tables)
+    db.session.execute(sqlalchemy.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    db.session.commit()
+
+
+@pytest.fixture(autouse=True)
+def _one_database_per_test() -> Iterator[None]:
+    """Each test starts on an empty database; its apps' connections close after."""
+    _emptied["done"] = False
+    yield
+    while _apps:
+        app = _apps.pop()
+        with app.app_context():
+            db.engine.dispose()
+
+
 def make_app(tmp_path: Path, **overrides: Any) -> Flask:
-    """An app with its own instance folder and SQLite file, schema created."""
+    """An app with its own instance folder and the test's database, schema created.
+
+    On SQLite the database is a file in `tmp_path` (so apps of one folder share
+    it); pass SQLALCHEMY_DATABASE_URI to choose another.
+    """
     config = {
         "TESTING": True,
         "INSTANCE_PATH": str(tmp_path / "instance"),
         "SECRET_KEY": "test-secret-key",
-        "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'test.sqlite'}",
+        "SQLALCHEMY_DATABASE_URI": (
+            database_url() if ON_POSTGRES else f"sqlite:///{tmp_path / 'test.sqlite'}"
+        ),
         "WTF_CSRF_ENABLED": False,
         "OKTA_ALLOW_INSECURE_LOOPBACK": True,
         # Where the test client's requests go; tests of an unset address pass "".
@@ -41,8 +104,14 @@ def make_app(tmp_path: Path, **overrides: Any) -> Flask:
     }
     config.update(overrides)
     app = create_app(config)
+    _apps.append(app)
     with app.app_context():
-        db.create_all()
+        if db.engine.dialect.name == "postgresql":
+            if not _emptied["done"]:
+                _empty_postgres_tables()
+                _emptied["done"] = True
+        else:
+            db.create_all()
     return app
 
 

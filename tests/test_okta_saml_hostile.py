@@ -71,6 +71,7 @@ from core import linking
 from core import provisioning
 from core import sso
 from core.extensions import db
+from core.models import AuditEvent
 from core.models import Organization
 from core.models import User
 from tests.conftest import OrgInfo
@@ -1438,7 +1439,7 @@ def test_the_database_refuses_two_organizations_one_okta_app(
         db.session.rollback()
 
 
-def test_refused_answers_are_throttled_per_address_without_more_audit_rows(
+def test_refused_answers_are_throttled_per_address_with_one_counted_audit_row(
     tmp_path: Path, idp: SamlIdp
 ) -> None:
     app = make_app(
@@ -1452,10 +1453,20 @@ def test_refused_answers_are_throttled_per_address_without_more_audit_rows(
     for _ in range(3):
         assert post(client, "not base64!").status_code == 400
     assert len(refusals(app)) == 3
-    answer = post(client, b64(idp.response_xml(None)))  # even an honest one
-    assert answer.status_code == 429
-    assert "Too many sign-in attempts" in answer.get_data(as_text=True)
-    assert len(refusals(app)) == 3
+    for _ in range(20):
+        answer = post(client, b64(idp.response_xml(None)))  # even an honest one
+        assert answer.status_code == 429
+        assert "Too many sign-in attempts" in answer.get_data(as_text=True)
+    # The flood is one row (no organization: the body is not read) with a count.
+    throttled = refusals(app)[3:]
+    assert [(e["failure"], e["organization_id"]) for e in throttled] == [
+        ("throttled", None)
+    ]
+    with app.app_context():
+        counts = db.session.execute(
+            db.select(AuditEvent.repeat_count).order_by(AuditEvent.id)
+        ).scalars()
+        assert list(counts)[-1] == 20
     assert_nobody_signed_in(app, client)
     other = app.test_client()
     other.environ_base["REMOTE_ADDR"] = "192.0.2.7"

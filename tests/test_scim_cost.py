@@ -83,7 +83,7 @@ def add_users(app: Flask, org_id: int, count: int, prefix: str = "u") -> list[in
                 "email_key": fold(email),
                 "user_name": email,
                 "user_name_key": fold(email),
-                "name": f"User {n}",
+                "display_name": f"User {n}",
                 "role": "member",
                 "status": "active",
                 "source": "scim",
@@ -232,6 +232,86 @@ def test_emails_up_to_the_bound_are_fine(
         patch_body({"op": "add", "value": keys}),
     )
     assert response.status_code == 200, response.json
+
+
+@pytest.mark.parametrize(
+    "operations",
+    [
+        # An item padded with made-up keys, then filters that walk them.
+        [
+            {
+                "op": "add",
+                "path": "emails",
+                "value": [
+                    {"value": "a@acme.test", **{f"k{n}": n for n in range(5000)}}
+                ],
+            }
+        ],
+        # One operation spreading made-up keys into every selected item.
+        [
+            {
+                "op": "add",
+                "path": "emails[value pr]",
+                "value": {f"k{n}": 1 for n in range(50)},
+            }
+        ],
+        [{"op": "replace", "path": "emails[value pr].nickname", "value": "x"}],
+        [{"op": "add", "value": {'emails[type eq "work"].junk': "x"}}],
+        [
+            {
+                "op": "add",
+                "path": "emails",
+                "value": [{"value": "b@acme.test", "type": {}}],
+            }
+        ],
+        [
+            {
+                "op": "add",
+                "path": "emails",
+                "value": [{"value": "c@acme.test" + "x" * 400}],
+            }
+        ],
+    ],
+    ids=[
+        "padded item",
+        "spread keys",
+        "unknown sub",
+        "unknown sub key",
+        "object",
+        "long",
+    ],
+)
+def test_email_items_hold_only_their_sub_attributes(
+    app: Flask, org: OrgInfo, client: FlaskClient, secret: str, operations: list
+) -> None:
+    user_id = a_user(app, org.id)
+    before = snapshot(app, scim_writes=True)
+
+    response = call(
+        client, secret, "PATCH", f"/Users/{user_id}", patch_body(*operations)
+    )
+
+    assert response.status_code == 400, response.json
+    assert snapshot(app, scim_writes=True) == before
+
+
+def test_a_path_filter_makes_at_most_ten_comparisons(
+    app: Flask, org: OrgInfo, client: FlaskClient, secret: str
+) -> None:
+    user_id = a_user(app, org.id)
+    clauses = " or ".join(f'value eq "x{n}"' for n in range(11))
+    operation = {"op": "replace", "path": f"emails[{clauses}].type", "value": "work"}
+
+    response = call(client, secret, "PATCH", f"/Users/{user_id}", patch_body(operation))
+
+    assert response.status_code == 400
+    assert response.json["scimType"] == "invalidPath"
+    ten = " or ".join(f'value eq "x{n}"' for n in range(10))
+    fine = {"op": "add", "path": f"emails[{ten}].type", "value": "work"}
+    assert (
+        call(client, secret, "PATCH", f"/Users/{user_id}", patch_body(fine)).status_code
+        == 200
+    )
 
 
 # -- case 3: group PATCH reads the member set once -------------------------------

@@ -85,8 +85,18 @@ def login() -> Response | str | tuple[str, int]:
     org_ids = sorted({user.organization_id for user in candidates})
 
     if throttle.is_throttled(email, address):
+        # Counted, not written one by one: a client hammering a locked account
+        # adds one row per organization, account and address per window.
+        # Without an account the email is left out of the key (anyone can make
+        # up a new one per request).
         for org_id in org_ids or [None]:
-            audit.record("sign_in.refused", org_id, actor=email, reason="throttled")
+            audit.record_repeated(
+                "sign_in.refused",
+                org_id,
+                key=f"{fold(email) if org_id is not None else '*'}|{address}",
+                actor=email,
+                reason="throttled",
+            )
         db.session.commit()
         form.password.errors.append(
             "Too many failed sign-ins. Wait 15 minutes and try again, or ask an "

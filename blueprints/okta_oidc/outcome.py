@@ -8,6 +8,7 @@ from typing import Any
 from flask import flash
 from flask import redirect
 from flask import render_template
+from flask import request
 from flask import session
 from flask import url_for
 
@@ -56,6 +57,35 @@ def audit_refusal(
     """Audit a refused Okta sign-in and commit."""
     audit.record(
         "sign_in.refused", org, actor=actor, method=method, reason=reason, **details
+    )
+    db.session.commit()
+
+
+def audit_repeated_refusal(
+    org: Organization | None,
+    reason: str,
+    *,
+    method: str,
+    key: str | None = None,
+    **details: Any,
+) -> None:
+    """Audit a refusal anyone can repeat for free, counted, and commit.
+
+    For refusals that need no verified answer from Okta (no sign-in in
+    progress, a forged state, a flood past the throttle): one row per
+    organization, reason (or `key`, when the reason carries text the client
+    chose) and client address per window, whose count grows
+    (core.audit.record_repeated).
+    """
+    address = request.remote_addr or ""
+    audit.record_repeated(
+        "sign_in.refused",
+        org,
+        key=f"{method}|{key if key is not None else reason}|{address}",
+        actor="anonymous",
+        method=method,
+        reason=reason,
+        **details,
     )
     db.session.commit()
 

@@ -26,10 +26,10 @@ from blueprints.okta_oidc.forms import ContinueForm
 from blueprints.okta_oidc.outcome import FLOW_SECONDS
 from blueprints.okta_oidc.outcome import PENDING_KEY
 from blueprints.okta_oidc.outcome import audit_refusal
+from blueprints.okta_oidc.outcome import audit_repeated_refusal
 from blueprints.okta_oidc.outcome import finish
 from blueprints.okta_oidc.outcome import refuse
 from blueprints.okta_saml.flow import start_saml
-from core import audit
 from core import linking
 from core import provisioning
 from core.extensions import db
@@ -103,15 +103,9 @@ def start_flow(
         requests.RequestException,
         AuthlibBaseError,
         ValueError,
+        RecursionError,
     ):
-        audit.record(
-            "sign_in.refused",
-            org,
-            actor="anonymous",
-            method="okta-oidc",
-            reason="Okta metadata unreachable",
-            commit=True,
-        )
+        audit_repeated_refusal(org, "Okta metadata unreachable", method="okta-oidc")
         return refuse(
             "Gatehouse could not reach your organization's Okta. Try again in a "
             "moment; if it keeps failing, ask your administrator to check the "
@@ -139,6 +133,17 @@ def _audit_refusal(
     audit_refusal(org, reason, method="okta-oidc", actor=actor, **details)
 
 
+def _audit_repeated(
+    org: Organization | None, reason: str, key: str | None = None, **details: Any
+) -> None:
+    """A callback refusal that needs no verified answer from Okta: counted.
+
+    Anyone can repeat these for free (a bare GET, or a flow they started
+    themselves), so they are one row per reason and client address per window.
+    """
+    audit_repeated_refusal(org, reason, method="okta-oidc", key=key, **details)
+
+
 @bp.get("/okta/callback")
 def callback() -> Any:
     """Okta's redirect back: verify everything, then apply the sign-in rules."""
@@ -149,7 +154,7 @@ def callback() -> Any:
         or org is None
         or time.time() - flow.get("started", 0) > FLOW_SECONDS
     ):
-        _audit_refusal(
+        _audit_repeated(
             org, "no sign-in in progress (expired, replayed or another browser)"
         )
         return refuse(
@@ -159,7 +164,7 @@ def callback() -> Any:
         )
     config = org.sso_config
     if not sso_available(org) or config is None or config.version != flow["version"]:
-        _audit_refusal(org, "Okta settings changed during sign-in")
+        _audit_repeated(org, "Okta settings changed during sign-in")
         return refuse("Your organization's Okta settings changed. Start again.", 400)
     state = request.args.get("state", "")
     if f"_state_{client_name(config)}_{state}" not in session:
@@ -170,7 +175,7 @@ def callback() -> Any:
             # An error without any state (RFC 6749 asks for it; some servers
             # leave it out) is still worth explaining; it spends nothing.
             return okta_error_page(org)
-        _audit_refusal(org, "state does not match the sign-in in progress")
+        _audit_repeated(org, "state does not match the sign-in in progress")
         return refuse(
             "This answer does not belong to the sign-in you started. Start again "
             "from the sign-in page.",
@@ -209,8 +214,11 @@ def callback() -> Any:
         requests.RequestException,
         KeyError,
         ValueError,
+        RecursionError,
     ) as exc:
-        _audit_refusal(org, "Okta's answer failed verification", error=str(exc)[:300])
+        # Also free to repeat: a made-up code with the state of a sign-in
+        # the client started itself. The row keeps the first error.
+        _audit_repeated(org, "Okta's answer failed verification", error=str(exc)[:300])
         return refuse(
             "Okta's answer could not be verified, so you were not signed in. Start "
             "again; if it keeps happening, ask your administrator to check the Okta "
@@ -249,9 +257,12 @@ def callback() -> Any:
 def okta_error_page(org: Organization) -> Any:
     """Okta answered with an error (`error=...`): say what to ask, and audit it."""
     code = request.args.get("error", "")[:100]
-    _audit_refusal(
+    # Anyone can send an error to the callback: counted per code we know (any
+    # other code shares one row, or each made-up code would open its own).
+    _audit_repeated(
         org,
         f"Okta returned {code}",
+        key=f"Okta returned {code if code in OKTA_ERRORS else '(other)'}",
         description=request.args.get("error_description", "")[:300],
     )
     return refuse(

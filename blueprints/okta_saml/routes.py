@@ -9,6 +9,7 @@ from flask import Response
 from flask import request
 
 from blueprints.okta_oidc.outcome import audit_refusal
+from blueprints.okta_oidc.outcome import audit_repeated_refusal
 from blueprints.okta_oidc.outcome import finish
 from blueprints.okta_oidc.outcome import refuse
 from blueprints.okta_saml import bp
@@ -117,7 +118,14 @@ def _message(kind: str) -> tuple[str, int]:
 
 
 def _refused(org: Organization | None, kind: str, reason: str, **details: Any) -> Any:
-    """Refuse, audit, and count the refusal against the client's address."""
+    """Refuse, audit, and count the refusal against the client's address.
+
+    One audit row each, also for refusals that come before any signature is
+    checked: the count makes the ACS answer 429 after
+    SAML_MAX_FAILURES_PER_ADDRESS of them per window, and from then on the
+    address costs one counted row (see `acs`), so their volume is bounded per
+    address like wrong passwords are.
+    """
     throttle.count_saml_failure(request.remote_addr or "")
     audit_refusal(org, reason, method=METHOD, failure=kind, **details)
     return refuse(*_message(kind))
@@ -133,7 +141,15 @@ def acs() -> Any:
     then verified against that organization's own certificates and entity ID.
     """
     if throttle.saml_throttled(request.remote_addr or ""):
-        # Not audited: a flood must not turn into a flood of audit rows.
+        # Counted on one row per address and window (the body is not read, so
+        # no organization): a flood must not turn into a flood of audit rows.
+        audit_repeated_refusal(
+            None,
+            "too many refused answers from this address",
+            method=METHOD,
+            key="throttled",
+            failure="throttled",
+        )
         return refuse(*_message("throttled"))
     # Refuse big bodies before the form is read (Werkzeug would parse any size).
     request.max_content_length = MAX_ACS_BODY_BYTES

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import timedelta
 from typing import Any
 
 from flask import Blueprint
@@ -47,7 +46,6 @@ csrf.exempt(bp)
 
 SCIM_MEDIA_TYPE = "application/scim+json"
 ACCEPTED_MEDIA_TYPES = (SCIM_MEDIA_TYPE, "application/json")
-_last_prune = 0.0
 
 
 def scim_base_url() -> str:
@@ -272,7 +270,6 @@ def finish_request(response: Response) -> Response:
             _record_activity(response.status_code, None)
             _audit_change()
             db.session.commit()
-            _prune_activity()
             return response
         except IntegrityError:
             db.session.rollback()
@@ -293,7 +290,6 @@ def finish_request(response: Response) -> Response:
     except (SQLAlchemyError, UnicodeError):
         db.session.rollback()
         current_app.logger.exception("Could not record a failed SCIM request")
-    _prune_activity()
     return response
 
 
@@ -343,25 +339,6 @@ def _audit_change() -> None:
         target=label or "",
         changes=changes,
     )
-
-
-def _prune_activity() -> None:
-    """Drop activity older than the retention, at most every ten minutes per process."""
-    global _last_prune
-    now = time.monotonic()
-    if now - _last_prune < 600:
-        return
-    _last_prune = now
-    cutoff = utcnow() - timedelta(
-        days=current_app.config["SCIM_ACTIVITY_RETENTION_DAYS"]
-    )
-    try:
-        db.session.execute(
-            db.delete(ScimRequest).where(ScimRequest.created_at < cutoff)
-        )
-        db.session.commit()
-    except SQLAlchemyError:
-        db.session.rollback()
 
 
 from blueprints.scim import discovery  # noqa: E402,F401

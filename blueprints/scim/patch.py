@@ -20,8 +20,10 @@ from blueprints.scim.errors import ScimError
 from blueprints.scim.errors import bad_request
 from blueprints.scim.filters import FilterError
 from blueprints.scim.filters import parse_filter
+from blueprints.scim.schema import MAX_STRING
 from blueprints.scim.schema import MAX_VALUES
 from blueprints.scim.schema import PATCH_SCHEMA
+from blueprints.scim.schema import SUB_ATTRIBUTES
 from core.models import fold
 from core.models import parse_row_id
 
@@ -29,6 +31,9 @@ from core.models import parse_row_id
 # is how Entra sends many changes in one operation, and each key is a path.
 MAX_OPERATIONS = 1000
 OPS = ("add", "replace", "remove")
+# Comparisons in one value filter of a PATCH path (`emails[type eq "work"]` has
+# one): each is matched against every item, for every operation.
+MAX_PATH_COMPARISONS = 10
 
 
 @dataclass(frozen=True)
@@ -74,6 +79,11 @@ def parse_path(text: str, schemas: tuple[str, ...]) -> Path:
             raise bad_request(
                 f"Bad filter in path {text!r}: {exc}", "invalidPath"
             ) from exc
+        if _comparisons(value_filter) > MAX_PATH_COMPARISONS:
+            raise bad_request(
+                f"A path filter may make at most {MAX_PATH_COMPARISONS} comparisons.",
+                "invalidPath",
+            )
         if tail and not tail.startswith("."):
             raise bad_request(f"Unexpected {tail!r} in path {text!r}.", "invalidPath")
         attribute, sub = head, tail[1:] or None
@@ -83,6 +93,15 @@ def parse_path(text: str, schemas: tuple[str, ...]) -> Path:
     if not attribute or not all(ch.isalnum() or ch in "_-$:" for ch in attribute):
         raise bad_request(f"{text!r} is not a valid path.", "invalidPath")
     return Path(attribute, value_filter, sub)
+
+
+def _comparisons(node: tuple) -> int:
+    """How many comparisons a parsed filter makes."""
+    if node[0] in ("and", "or"):
+        return _comparisons(node[1]) + _comparisons(node[2])
+    if node[0] == "not":
+        return _comparisons(node[1])
+    return 1
 
 
 def parse_operations(body: Any, schemas: tuple[str, ...]) -> list[Operation]:
@@ -286,10 +305,19 @@ def _apply_multi(
     items: list[dict] = [
         item for item in resource.get(attribute) or [] if isinstance(item, dict)
     ]
+    if path.sub is not None:
+        _check_item(attribute, {path.sub: value})
+    elif op != "remove" and isinstance(value, dict):
+        _check_item(attribute, value)
     if path.value_filter is None and path.sub is None:
         new_items = value if isinstance(value, list) else [value]
         if op != "remove" and not all(isinstance(item, dict) for item in new_items):
             raise bad_request(f"{attribute} values must be objects.")
+        if op != "remove":
+            if len(new_items) > MAX_VALUES:
+                raise bad_request(f"{attribute} can hold at most {MAX_VALUES} values.")
+            for item in new_items:
+                _check_item(attribute, item)
         if op == "remove":
             if value is None:
                 items = []
@@ -344,6 +372,28 @@ def _apply_multi(
             elif isinstance(value, dict):
                 item.update(value)
     resource[attribute] = _bounded(attribute, items)
+
+
+def _check_item(attribute: str, item: dict) -> None:
+    """400 unless `item` has only the attribute's sub-attributes, with short
+    scalar values: an item with made-up keys would make every later filter
+    comparison walk them."""
+    allowed = SUB_ATTRIBUTES.get(attribute)
+    if allowed is None:
+        return
+    if len(item) > len(allowed):
+        raise bad_request(f"An item of {attribute} has too many sub-attributes.")
+    for key, value in item.items():
+        if not isinstance(key, str) or key.lower() not in allowed:
+            raise bad_request(
+                f"{attribute} items have only {', '.join(allowed)}; not {key!r}.",
+                "invalidPath",
+            )
+        if isinstance(value, str):
+            if len(value) > MAX_STRING["email"]:
+                raise bad_request(f"{attribute}.{key} is too long.")
+        elif value is not None and not isinstance(value, bool | int):
+            raise bad_request(f"{attribute}.{key} must be a string or a boolean.")
 
 
 def _bounded(attribute: str, items: list) -> list:

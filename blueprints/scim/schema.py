@@ -26,8 +26,10 @@ ENTERPRISE_USER_SCHEMA = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:
 LIST_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
 PATCH_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 
-# Items a multi-valued attribute (emails) may hold, in any request.
-MAX_VALUES = 100
+# Items a multi-valued attribute (emails) may hold, in any request, and the
+# sub-attributes an item may have (RFC 7643 §4.1.2; all scalars).
+MAX_VALUES = 20
+SUB_ATTRIBUTES = {"emails": ("value", "type", "primary", "display")}
 
 MAX_STRING = {
     "userName": 320,
