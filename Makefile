@@ -1,5 +1,6 @@
 # Gatehouse: `make run` serves the app, `make test` runs the whole suite.
-# Both start from a fresh clone: they create .venv and install what is needed.
+# Both start from a fresh clone: they create .venv and install what is needed
+# (`make test` also the Debian packages the suite drives: tools/system-packages).
 
 PYTHON ?= python3
 VENV := .venv
@@ -8,7 +9,8 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 WORKERS ?= 2
 
-.PHONY: install install-dev migrate run dev test lint fmt bench clean
+.PHONY: install install-dev migrate run dev test test-postgres system-packages \
+	system-packages-postgres lint fmt bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,14 +33,28 @@ migrate: install
 	$(BIN)/flask db upgrade
 
 run: migrate
-	$(BIN)/gunicorn --bind $(HOST):$(PORT) --workers $(WORKERS) \
-		--access-logfile - 'app:create_app()'
+	GATEHOUSE_BIND=$(HOST):$(PORT) GATEHOUSE_WORKERS=$(WORKERS) \
+		$(BIN)/gunicorn -c gunicorn.conf.py 'app:create_app()'
 
 dev: migrate
 	$(BIN)/flask run --debug --host $(HOST) --port $(PORT)
 
-test: install-dev
-	$(BIN)/pytest $(PYTEST_ARGS)
+# Debian packages: installed when running as root, else the exact command is
+# printed and make stops (the suite never skips what it cannot run).
+system-packages:
+	tools/system-packages test
+
+system-packages-postgres:
+	tools/system-packages test-postgres
+
+# With a coverage report (statements and branches); below the floor set in
+# pyproject.toml, the run fails.
+test: system-packages install-dev
+	$(BIN)/pytest --cov --cov-report=term $(PYTEST_ARGS)
+
+# The whole suite again on a throwaway PostgreSQL server (tools/with-postgres).
+test-postgres: system-packages-postgres install-dev
+	tools/with-postgres $(BIN)/pytest $(PYTEST_ARGS)
 
 lint: install-dev
 	$(BIN)/ruff check .
@@ -52,6 +68,8 @@ bench: install-dev
 	$(BIN)/python bench/members.py
 	$(BIN)/python bench/scim.py
 	$(BIN)/python bench/saml.py
+	$(BIN)/python bench/worst_case.py
+	$(BIN)/python bench/serving.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -157,6 +157,7 @@ def register_blueprints(app: Flask) -> None:
     from blueprints.api_keys import bp as api_keys_bp
     from blueprints.audit import bp as audit_bp
     from blueprints.groups import bp as groups_bp
+    from blueprints.health import bp as health_bp
     from blueprints.login import bp as login_bp
     from blueprints.members import bp as members_bp
     from blueprints.okta_oidc import bp as okta_oidc_bp
@@ -174,5 +175,6 @@ def register_blueprints(app: Flask) -> None:
         scim_bp,
         okta_oidc_bp,
         okta_saml_bp,
+        health_bp,
     ):
         app.register_blueprint(blueprint)

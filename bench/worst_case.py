@@ -7,8 +7,9 @@ Each case is the costliest request of its kind that Gatehouse accepts (and, for
 PATCH, the largest one it refuses), sent `--repeat` times alone, then again while
 two background writers keep creating SCIM users and signing in with a password:
 
-1. user PATCH: 99 emails added, then 900 path-less value-path keys, each matched
-   against all 100 emails (the most filter work the caps allow);
+1. user PATCH: 19 emails set, then 999 path-less value-path keys whose filters
+   make 10 comparisons each against all of them (the most filter work the caps
+   allow: 20 emails, 1,000 operations, 10 comparisons per path);
    and a 1 MiB PATCH of 20,000 keys (refused: too many operations);
 2. group PATCH: 1,000 operations (500 adds, 500 filtered removes) on a group of
    `--big-group` members;
@@ -46,6 +47,8 @@ from bench.scim import bulk_insert  # noqa: E402
 from bench.scim import flask  # noqa: E402
 from bench.scim import free_port  # noqa: E402
 from bench.scim import start_server  # noqa: E402
+from blueprints.scim.patch import MAX_PATH_COMPARISONS  # noqa: E402
+from blueprints.scim.schema import MAX_VALUES  # noqa: E402
 
 PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
@@ -230,11 +233,16 @@ def run_case(
 
 
 def user_patch_body() -> str:
-    emails = [{"value": f"e{n}@bench.test", "type": "other"} for n in range(99)]
-    keys = {
-        f'emails[value eq "e{n % 99}@bench.test"].display': f"Email {n}"
-        for n in range(900)
-    }
+    """The most filter work the caps allow: MAX_VALUES - 1 emails, then 999 keys
+    whose filters each make MAX_PATH_COMPARISONS comparisons against all of them."""
+    size = MAX_VALUES - 1
+    emails = [{"value": f"e{n}@bench.test", "type": "other"} for n in range(size)]
+    keys = {}
+    for n in range(999):
+        padding = " or ".join(
+            f'value eq "no{n}-{k}@bench.test"' for k in range(MAX_PATH_COMPARISONS - 1)
+        )
+        keys[f'emails[{padding} or value eq "e{n % size}@bench.test"].display'] = "E"
     return json.dumps(
         {
             "schemas": [PATCH],
@@ -318,7 +326,7 @@ def main() -> None:
             timed(port, "GET", f"/api/v1/scim/Users/{patch_target}", None, headers)
         cases = [
             (
-                "user PATCH, 1,000 ops over 100 emails",
+                "user PATCH, 1,000 ops x 10 comparisons",
                 ("PATCH", f"/api/v1/scim/Users/{patch_target}", user_patch_body()),
             ),
             (

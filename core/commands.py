@@ -69,21 +69,45 @@ def fail(message: str) -> None:
 @click.option("--owner-email", required=True, help="Email of the first owner.")
 @click.option("--owner-password", required=True, help="Password of the first owner.")
 @click.option(
+    "--owner-given-name",
+    default="",
+    help="Given (first) name of the first owner, e.g. Ann.",
+)
+@click.option(
+    "--owner-family-name",
+    default="",
+    help="Family (last) name of the first owner, e.g. Example. Without names, "
+    "SCIM shows the owner's name as the email's local part.",
+)
+@click.option(
     "--plan", type=click.Choice(PLANS), default="free", show_default=True, help="Plan."
 )
-def org_create(name: str, owner_email: str, owner_password: str, plan: str) -> None:
+def org_create(
+    name: str,
+    owner_email: str,
+    owner_password: str,
+    owner_given_name: str,
+    owner_family_name: str,
+    plan: str,
+) -> None:
     """Create an organization and its owner."""
     try:
         org, owner = provisioning.create_organization(
-            name, owner_email=owner_email, owner_password=owner_password, plan=plan
+            name,
+            owner_email=owner_email,
+            owner_password=owner_password,
+            plan=plan,
+            owner_given_name=owner_given_name,
+            owner_family_name=owner_family_name,
         )
     except AccountError as exc:
         fail(str(exc))
         return
     provisioning.audit_cli("organization.created", org, target=org.name, plan=plan)
-    click.echo(
-        f"Created organization {org.name!r} ({org.plan}) with owner {owner.email}."
-    )
+    who = owner.email
+    if owner.full_name != owner.email:
+        who = f"{owner.full_name} <{owner.email}>"
+    click.echo(f"Created organization {org.name!r} ({org.plan}) with owner {who}.")
 
 
 @org_cli.command("set-plan")

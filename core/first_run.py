@@ -2,30 +2,29 @@
 
 Whoever reaches a fresh install first must not be able to claim it, so `/setup`
 asks for a code that only the person who started the server can read: it is
-printed to the server's output at start and kept in `instance/setup_code`
-(mode 0600) so every worker process shares it. It is deleted once setup is done.
+printed to the server's output at start. It is kept in the database (the
+`site_setting` table), so every worker and every app server of the install
+prints and accepts the same code, and deleted once setup is done.
 """
 
 from __future__ import annotations
 
 import hmac
-import os
 import secrets
 import sys
-from pathlib import Path
+from contextlib import nullcontext
 
 import click
 from flask import Flask
-from flask import current_app
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import ProgrammingError
 
 from core.extensions import db
 from core.models import Organization
+from core.models import SiteSetting
 
-
-def _code_path(app: Flask) -> Path:
-    return Path(app.instance_path) / "setup_code"
+CODE_KEY = "setup_code"
 
 
 def setup_needed() -> bool:
@@ -33,28 +32,38 @@ def setup_needed() -> bool:
     return db.session.execute(db.select(Organization.id).limit(1)).first() is None
 
 
-def setup_code(app: Flask) -> str:
-    """Return the install's setup code, creating it on first use."""
-    path = _code_path(app)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return path.read_text().strip()
-    code = "-".join(secrets.token_hex(3).upper() for _ in range(3))
-    with os.fdopen(fd, "w") as handle:
-        handle.write(code)
-    return code
+def setup_code(app: Flask | None = None) -> str:
+    """Return the install's setup code, creating it on first use (committed).
+
+    Several workers or servers starting at once all get the code the first of
+    them stored (the key is the table's primary key).
+    """
+    with app.app_context() if app is not None else nullcontext():
+        row = db.session.get(SiteSetting, CODE_KEY)
+        if row is not None:
+            return row.value
+        code = "-".join(secrets.token_hex(3).upper() for _ in range(3))
+        db.session.add(SiteSetting(key=CODE_KEY, value=code))
+        try:
+            db.session.commit()
+        except IntegrityError:  # another worker stored its code first
+            db.session.rollback()
+            stored = db.session.get(SiteSetting, CODE_KEY)
+            assert stored is not None
+            return stored.value
+        return code
 
 
 def check_setup_code(candidate: str) -> bool:
     """Compare a submitted code with the install's, in constant time."""
-    expected = setup_code(current_app._get_current_object())  # type: ignore[attr-defined]
+    expected = setup_code()
     return hmac.compare_digest(candidate.strip().upper().encode(), expected.encode())
 
 
 def forget_setup_code() -> None:
-    """Delete the code once the first organization exists."""
-    _code_path(current_app._get_current_object()).unlink(missing_ok=True)  # type: ignore[attr-defined]
+    """Delete the code once the first organization exists (and commit)."""
+    db.session.execute(db.delete(SiteSetting).where(SiteSetting.key == CODE_KEY))
+    db.session.commit()
 
 
 def announce_setup_code(app: Flask) -> None:
@@ -75,7 +84,7 @@ def announce_setup_code(app: Flask) -> None:
             db.session.remove()
         if not needed:
             return
-        code = setup_code(app)
+        code = setup_code()
     base = app.config["PUBLIC_BASE_URL"]
     where = f"{base}/setup" if base else "/setup on this server"
     print(

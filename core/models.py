@@ -49,10 +49,12 @@ def utcnow() -> datetime:
 class UTCDateTime(TypeDecorator):
     """A timestamp stored in UTC and always read back timezone-aware.
 
-    SQLite has no timezone type and returns naive datetimes; tag them on the way out.
+    PostgreSQL stores it as `timestamp with time zone` (given and read back
+    aware); SQLite has no timezone type, so it stores naive UTC and the value is
+    tagged UTC on the way out.
     """
 
-    impl = DateTime
+    impl = DateTime(timezone=True)
     cache_ok = True
 
     def process_bind_param(
@@ -62,14 +64,17 @@ class UTCDateTime(TypeDecorator):
             return None
         if value.tzinfo is None:
             raise ValueError("naive datetime given to a UTC column")
-        return value.astimezone(UTC).replace(tzinfo=None)
+        value = value.astimezone(UTC)
+        return value if dialect.name == "postgresql" else value.replace(tzinfo=None)
 
     def process_result_value(
         self, value: datetime | None, dialect: Any
     ) -> datetime | None:
         if value is None:
             return None
-        return value.replace(tzinfo=UTC)
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
 
 
 _ID = re.compile(r"[0-9]{1,18}")
@@ -162,6 +167,9 @@ class User(UserMixin, db.Model):
     email_from_okta: Mapped[bool] = mapped_column(
         Boolean, default=False, server_default=db.false()
     )
+    # SCIM `emails[].primary` of the one address kept, as the IdP sent it; None
+    # when it said nothing (the kept address is then the primary one).
+    email_primary: Mapped[bool | None] = mapped_column(Boolean)
     # SCIM: set once Okta manages this account (created or adopted by SCIM).
     scim_managed: Mapped[bool] = mapped_column(Boolean, default=False)
     external_id: Mapped[str | None] = mapped_column(String(400))

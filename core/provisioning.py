@@ -97,6 +97,13 @@ def create_organization(
     if problem:
         raise AccountError(f"Password: {problem}")
     email = normalize_email(owner_email)
+    for label, value in (
+        ("Given name", owner_given_name),
+        ("Family name", owner_family_name),
+    ):
+        problem = person_name_problem(value)
+        if problem:
+            raise AccountError(f"{label}: {problem}")
     if find_organization(name) is not None:
         raise AccountError(f"An organization named {name.strip()!r} already exists.")
     org = Organization(name=name.strip(), name_key=fold(name), plan=plan)
@@ -119,6 +126,15 @@ def create_organization(
     return org, owner
 
 
+def person_name_problem(name: str) -> str | None:
+    """Say what is wrong with a given or family name (may be empty), or None."""
+    if len(name.strip()) > 200:
+        return "Use at most 200 characters."
+    if unsafe_characters(name):
+        return "A name cannot contain control or line-separator characters."
+    return None
+
+
 def organization_summaries() -> list[tuple[str, str, int]]:
     """(name, plan, number of users) for every organization, by name."""
     rows = db.session.execute(
@@ -134,16 +150,19 @@ def organization_summaries() -> list[tuple[str, str, int]]:
 
 
 def normalize_email(email: str) -> str:
-    """Check an email's syntax and return it normalized (domain lower-cased).
+    """Check an email's syntax and return it trimmed, otherwise as it was sent.
 
+    Case is kept ("Ada@Example.com" stays so): what Okta or a person typed is
+    what Gatehouse shows and returns. Comparisons and uniqueness use the
+    case-folded `email_key` (`fold`), never the stored text.
     :raise AccountError: if it is not a valid address.
     """
+    email = email.strip()
     try:
-        return validate_email(email.strip(), check_deliverability=False).normalized
+        validate_email(email, check_deliverability=False)
     except EmailNotValidError as exc:
-        raise AccountError(
-            f"{email.strip() or 'That'} is not a valid email address."
-        ) from exc
+        raise AccountError(f"{email or 'That'} is not a valid email address.") from exc
+    return email
 
 
 def find_user_by_email(org: Organization | int, email: str) -> User | None:
@@ -523,6 +542,7 @@ def rename_organization(org: Organization, name: str, *, actor: User | str) -> N
 PROFILE_FIELDS = (
     "user_name",
     "email",
+    "email_primary",
     "given_name",
     "family_name",
     "display_name",
@@ -712,6 +732,7 @@ def scim_create_user(
     )
     user.scim_managed = True
     user.external_id = values.get("external_id")  # type: ignore[assignment]
+    user.email_primary = values.get("email_primary")  # type: ignore[assignment]
     if values.get("active") is False:
         user.status = "inactive"
     changes = {

@@ -12,76 +12,44 @@ way, like the workers of one install.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-import sqlalchemy
 from argon2 import PasswordHasher
 from flask import Flask
 from flask.testing import FlaskClient
 from flask.testing import FlaskCliRunner
+from hypothesis import settings as hypothesis_settings
 
 from app import create_app
-from app import database_uri
 from core import provisioning
 from core.extensions import db
 from core.models import Organization
 from core.models import User
+from tests import databases
 from tests.okta_helpers import mailbox  # noqa: F401 (a fixture for every module)
 
 PASSWORD = "correct horse battery staple"
 
-
-SERVER_URL = os.environ.get("GATEHOUSE_TEST_DATABASE_URL", "")
-ON_POSTGRES = SERVER_URL.startswith(("postgresql", "postgres:"))
-# Apps made during the running test, disposed of at its end; and whether the
-# test's database was emptied yet (its first make_app does it).
-_apps: list[Flask] = []
-_emptied = {"done": False}
-
-
-def database_url() -> str:
-    """This test run's database on the PostgreSQL server (created on first use)."""
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
-    name = f"gatehouse_test_{worker}"
-    if not _created.get(name):
-        server = sqlalchemy.create_engine(
-            database_uri(SERVER_URL), isolation_level="AUTOCOMMIT"
-        )
-        with server.connect() as connection:
-            connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
-        server.dispose()
-        _created[name] = True
-    return database_uri(SERVER_URL).rsplit("/", 1)[0] + "/" + name
-
-
-_created: dict[str, bool] = {}
-
-
-def _empty_postgres_tables() -> None:
-    """Create the tables once per run, then empty them (ids start again at 1)."""
-    if not _created.get("tables"):
-        db.create_all()
-        _created["tables"] = True
-    names = ", ".join(f'"{table.name}"' for table in db.metadata.sorted_tables)
-    db.session.execute(sqlalchemy.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-    db.session.commit()
+# The same examples every run (a red run is red everywhere, a green one is not
+# luck), and no .hypothesis/ folder. `pytest --hypothesis-profile=explore`
+# draws new examples, to hunt.
+hypothesis_settings.register_profile(
+    "ci", derandomize=True, database=None, print_blob=True
+)
+hypothesis_settings.register_profile("explore", database=None, print_blob=True)
+hypothesis_settings.load_profile("ci")
 
 
 @pytest.fixture(autouse=True)
 def _one_database_per_test() -> Iterator[None]:
     """Each test starts on an empty database; its apps' connections close after."""
-    _emptied["done"] = False
+    databases.start_test()
     yield
-    while _apps:
-        app = _apps.pop()
-        with app.app_context():
-            db.engine.dispose()
+    databases.end_test()
 
 
 def make_app(tmp_path: Path, **overrides: Any) -> Flask:
@@ -95,34 +63,39 @@ def make_app(tmp_path: Path, **overrides: Any) -> Flask:
         "INSTANCE_PATH": str(tmp_path / "instance"),
         "SECRET_KEY": "test-secret-key",
         "SQLALCHEMY_DATABASE_URI": (
-            database_url() if ON_POSTGRES else f"sqlite:///{tmp_path / 'test.sqlite'}"
+            databases.url() or f"sqlite:///{tmp_path / 'test.sqlite'}"
         ),
         "WTF_CSRF_ENABLED": False,
         "OKTA_ALLOW_INSECURE_LOOPBACK": True,
         # Where the test client's requests go; tests of an unset address pass "".
         "PUBLIC_BASE_URL": "http://localhost",
     }
+    config.update(databases.engine_options())
     config.update(overrides)
     app = create_app(config)
-    _apps.append(app)
-    with app.app_context():
-        if db.engine.dialect.name == "postgresql":
-            if not _emptied["done"]:
-                _empty_postgres_tables()
-                _emptied["done"] = True
-        else:
-            db.create_all()
+    databases.prepare(app)
     return app
+
+
+FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
 
 
 @pytest.fixture
 def quick_passwords(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Cheap argon2 parameters, for modules where passwords are not under test and
-    the owners' hashes and sign-ins would otherwise be most of the time."""
+    """Cheap argon2 parameters, also for the decoy hash checked when no account
+    matches (otherwise every sign-in with an unknown email pays the full cost)."""
+    monkeypatch.setattr("core.security._hasher", FAST_HASHER)
     monkeypatch.setattr(
-        "core.security._hasher",
-        PasswordHasher(time_cost=1, memory_cost=8, parallelism=1),
+        "core.security._DUMMY_HASH", FAST_HASHER.hash("no account's password")
     )
+
+
+@pytest.fixture(autouse=True)
+def _quick_passwords_unless_real(request: pytest.FixtureRequest) -> None:
+    """Fast passwords everywhere except in tests marked `real_passwords`
+    (the tests of hashing itself)."""
+    if request.node.get_closest_marker("real_passwords") is None:
+        request.getfixturevalue("quick_passwords")
 
 
 @pytest.fixture
@@ -260,6 +233,28 @@ def scim_key(
             role=None if user is not None else role,
         )
         return secret
+
+
+def every_row(app: Flask) -> dict[str, list[dict[str, Any]]]:
+    """Every row of every table, for `restore_rows`."""
+    with app.app_context(), db.engine.connect() as connection:
+        return {
+            table.name: [
+                dict(row._mapping) for row in connection.execute(table.select())
+            ]
+            for table in db.metadata.sorted_tables
+        }
+
+
+def restore_rows(app: Flask, rows: dict[str, list[dict[str, Any]]]) -> None:
+    """Put back what `every_row` read, in one transaction (SQLite and PostgreSQL):
+    what isolates the examples of a property test sharing one database."""
+    with app.app_context(), db.engine.begin() as connection:
+        for table in reversed(db.metadata.sorted_tables):
+            connection.execute(table.delete())
+        for table in db.metadata.sorted_tables:
+            if rows[table.name]:
+                connection.execute(table.insert(), rows[table.name])
 
 
 def snapshot(app: Flask, *, scim_writes: bool = False) -> dict[str, list[tuple]]:

@@ -1,8 +1,9 @@
 """Helpers shared by the SAML sign-in tests: connect Okta, go through the IdP.
 
 The app under test answers at PUBLIC_BASE_URL (its SP entity ID); the IdP is
-`tests.saml_idp.SamlIdp`. The test client posts the IdP's form to the ACS as a
-browser would.
+`tests.saml_idp.SamlIdp`. Okta's form reaches the ACS as a cross-site POST, so
+`post_from_okta` sends it with only the cookies a browser would send then (the
+SameSite=None ones), and puts what the answer sets back into the test's client.
 """
 
 from __future__ import annotations
@@ -11,7 +12,10 @@ from typing import Any
 
 from flask import Flask
 from flask.testing import FlaskClient
+from werkzeug.http import parse_date
+from werkzeug.test import TestResponse
 
+from blueprints.okta_saml.flow import BROWSER_COOKIE
 from core.extensions import db
 from core.models import SamlRequest
 from tests.conftest import OrgInfo
@@ -64,12 +68,81 @@ def start(client: FlaskClient, org: str = "Acme", **params: str) -> str:
     return response.headers["Location"]
 
 
+def cross_site_cookies(client: FlaskClient) -> dict[str, str]:
+    """The cookies of `client` that a browser sends with a cross-site POST.
+
+    Only SameSite=None cookies go with a POST from another site (Lax and Strict
+    ones, and those without the attribute, which browsers treat as Lax, stay
+    behind), and a browser keeps a SameSite=None cookie only when it is Secure.
+    The app sets two cookies: its session and the SAML browser cookie.
+    """
+    names = (client.application.config["SESSION_COOKIE_NAME"], BROWSER_COOKIE)
+    sent = {}
+    for name in names:
+        cookie = client.get_cookie(name, path="/")
+        if (
+            cookie is not None
+            and (cookie.same_site or "").lower() == "none"
+            and cookie.secure
+        ):
+            sent[name] = cookie.value
+    return sent
+
+
+def store_cookies(client: FlaskClient, response: TestResponse) -> None:
+    """Keep in `client` the cookies `response` sets or deletes, as a browser does.
+
+    A browser stores what the answer to a cross-site POST sets: that is how the
+    session started at the ACS reaches the person's next page.
+    """
+    for header in response.headers.getlist("Set-Cookie"):
+        pair, *attributes = header.split(";")
+        name, _, value = pair.strip().partition("=")
+        options: dict[str, str] = {}
+        for attribute in attributes:
+            key, _, option = attribute.strip().partition("=")
+            options[key.lower()] = option
+        path = options.get("path") or "/"
+        expires = parse_date(options.get("expires"))
+        if options.get("max-age") == "0" or (
+            expires is not None and expires.timestamp() == 0
+        ):
+            client.delete_cookie(name, path=path)
+            continue
+        client.set_cookie(
+            name,
+            value,
+            path=path,
+            max_age=int(options["max-age"]) if options.get("max-age") else None,
+            secure="secure" in options,
+            httponly="httponly" in options,
+            samesite=options.get("samesite"),
+        )
+
+
+def post_from_okta(client: FlaskClient, fields: dict[str, str]) -> TestResponse:
+    """POST the IdP's form to the ACS as `client`'s browser does: cross-site.
+
+    The POST goes out from a fresh client (from `client`'s address) that holds
+    only `cross_site_cookies` (none for a dashboard sign-in started in a fresh
+    browser); what the answer sets is stored in `client`, where the test goes
+    on (e.g. to the page the ACS redirects to).
+    """
+    okta_form = client.application.test_client()
+    okta_form.environ_base.update(client.environ_base)  # same address and agent
+    for name, value in cross_site_cookies(client).items():
+        okta_form.set_cookie(name, value, path="/")
+    response = okta_form.post(ACS_PATH, data=fields)
+    store_cookies(client, response)
+    return response
+
+
 def saml_sign_in(
     client: FlaskClient, idp: SamlIdp, org: str = "Acme", **overrides: Any
-) -> Any:
+) -> TestResponse:
     """Start at Gatehouse, answer at the IdP, post the answer to the ACS."""
     fields = idp.respond_to(start(client, org), **overrides)
-    return client.post(ACS_PATH, data=fields)
+    return post_from_okta(client, fields)
 
 
 def saml_successes(app: Flask) -> list[dict[str, Any]]:

@@ -440,6 +440,8 @@ PUBLIC_ENDPOINTS = {
     # SAML: Okta's POST to the ACS, and the SP metadata (public, no secrets).
     "okta_saml.acs",
     "okta_saml.metadata",
+    # The health check a load balancer polls (tests/test_health.py).
+    "health.healthz",
 }
 # Endpoints of the sign-in flow that send a signed-out visitor to /login (no `next`).
 SIGN_IN_FLOW = {

@@ -39,7 +39,6 @@ from tests.conftest import make_user
 from tests.conftest import sign_in
 from tests.test_okta_oidc import at_provider
 from tests.test_okta_oidc import connect_okta
-from tests.test_okta_oidc import fresh_oauth_clients  # noqa: F401 (autouse)
 from tests.test_okta_oidc import okta_user
 from tests.test_okta_oidc import provider  # noqa: F401 (fixture)
 from tests.test_okta_oidc import start

@@ -19,6 +19,8 @@ from hypothesis import settings
 from hypothesis import strategies as st
 
 from tests.conftest import OrgInfo
+from tests.conftest import every_row
+from tests.conftest import restore_rows
 from tests.conftest import sign_in
 
 pytestmark = pytest.mark.usefixtures("quick_passwords")
@@ -115,6 +117,12 @@ def test_a_huge_form_is_refused_before_it_is_parsed(
     assert "Request Entity Too Large" in response.text
 
 
+@pytest.fixture
+def pristine(app: Flask, org: OrgInfo) -> dict:
+    """The rows before any example ran."""
+    return every_row(app)
+
+
 def route_paths(app: Flask, value: str) -> list[tuple[str, str]]:
     """(method, path) for every route, each parameter replaced by `value`."""
     found = []
@@ -137,13 +145,16 @@ def route_paths(app: Flask, value: str) -> list[tuple[str, str]]:
     query=st.sampled_from(["", "?page=", "?before=", "?count=", "?startIndex="]),
 )
 def test_no_route_answers_5xx_to_hostile_parameters(
-    app: Flask, org: OrgInfo, value: str, query: str
+    app: Flask, org: OrgInfo, pristine: dict, value: str, query: str
 ) -> None:
+    restore_rows(app, pristine)  # each example starts from the same rows
     client = app.test_client()
     assert sign_in(client, org.owner_email).status_code == 302
     safe = value.replace("/", "_").replace("?", "_").replace("#", "_")
     for method, path in route_paths(app, safe or "x"):
-        if path in ("/logout",):
+        # /healthz takes no input and answers 503 here on purpose: this test's
+        # schema was made by create_all, not by the migrations (test_health.py).
+        if path in ("/logout", "/healthz"):
             continue
         full = path + (query + HUGE if query else "")
         response = client.open(full, method=method, data={"x": value})

@@ -12,6 +12,7 @@ from core import first_run
 from core.extensions import db
 from core.models import AuditEvent
 from core.models import Organization
+from core.models import SiteSetting
 from core.models import User
 from core.models import UserSession
 from tests.conftest import PASSWORD
@@ -355,10 +356,16 @@ def test_setup_needs_the_code(app: Flask, client: FlaskClient) -> None:
         assert first_run.setup_needed()
 
 
+def stored_setup_code(app: Flask) -> str | None:
+    """The setup code kept in the database, or None."""
+    with app.app_context():
+        row = db.session.get(SiteSetting, first_run.CODE_KEY)
+        return row.value if row is not None else None
+
+
 def test_setup_creates_org_and_owner_once(app: Flask, client: FlaskClient) -> None:
     code = first_run.setup_code(app)
-    code_file = Path(app.instance_path) / "setup_code"
-    assert oct(code_file.stat().st_mode & 0o777) == "0o600"
+    assert stored_setup_code(app) == code
     response = client.post("/setup", data=setup_form(code.lower()))
     assert response.status_code == 302
     assert response.headers["Location"] == "/members"
@@ -367,7 +374,7 @@ def test_setup_creates_org_and_owner_once(app: Flask, client: FlaskClient) -> No
         org = db.session.execute(db.select(Organization)).scalar_one()
         owner = db.session.execute(db.select(User)).scalar_one()
         assert (org.name, org.plan, owner.role) == ("Initech", "pro", "owner")
-    assert not code_file.exists()
+    assert stored_setup_code(app) is None
     # Setup is over: the page is gone and a second attempt creates nothing.
     stranger = app.test_client()
     assert stranger.get("/setup").headers["Location"] == "/login"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import smtplib
 import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -62,11 +63,18 @@ class Mailbox:
     def authenticate(
         self, server: Any, session: Any, envelope: Any, mechanism: str, data: Any
     ) -> AuthResult:
+        """Accept mailer / "s3cret pass" only.
+
+        `handled=False` makes aiosmtpd answer a refusal with 535 itself: with
+        its default (True) the authenticator is expected to have replied, so a
+        refused client would hear nothing until its socket timed out.
+        """
         if not isinstance(data, LoginPassword):
             return AuthResult(success=False, handled=False)
         login, password = data.login.decode(), data.password.decode()
         self.logins.append((login, password))
-        return AuthResult(success=(login, password) == ("mailer", "s3cret pass"))
+        accepted = (login, password) == ("mailer", "s3cret pass")
+        return AuthResult(success=accepted, handled=False)
 
 
 def parse(raw: bytes) -> EmailMessage:
@@ -193,10 +201,41 @@ def test_wrong_smtp_password_raises_and_sends_nothing(
 ) -> None:
     handler, _ = mailbox
     smtp_app.config.update(SMTP_USERNAME="mailer", SMTP_PASSWORD="wrong")
-    with smtp_app.app_context(), pytest.raises(OSError):
+    # The server's 535, not a timeout waiting for an answer that never came.
+    with smtp_app.app_context(), pytest.raises(smtplib.SMTPAuthenticationError):
         send_email("ann@example.test", "Authenticated", "body")
+    assert handler.logins and set(handler.logins) == {("mailer", "wrong")}
     assert handler.received == []
     assert outbox(smtp_app) == []
+
+
+def test_without_starttls_on_offer_nothing_is_sent_in_plain_text(
+    tmp_path: Path, mailbox: tuple[Mailbox, int]
+) -> None:
+    """SMTP_STARTTLS (the default) and a server that does not offer STARTTLS (as
+    when an attacker strips it from the EHLO answer): neither the password nor
+    the message goes over the unencrypted connection, and the error says what
+    to set."""
+    handler, port = mailbox
+    app = make_app(
+        tmp_path,
+        SMTP_HOST="127.0.0.1",
+        SMTP_PORT=port,
+        SMTP_USERNAME="mailer",
+        SMTP_PASSWORD="s3cret pass",
+        SMTP_TIMEOUT=5,
+    )
+    assert app.config["SMTP_STARTTLS"] is True
+    with (
+        app.app_context(),
+        pytest.raises(smtplib.SMTPNotSupportedError, match="SMTP_STARTTLS=0"),
+    ):
+        send_email("ann@example.test", "Secret link", "body")
+    assert handler.logins == []
+    assert handler.received == []
+    assert outbox(app) == []
+    with app.app_context():
+        db.engine.dispose()
 
 
 def test_refused_recipient_raises_and_falls_back_to_nothing(
@@ -204,7 +243,7 @@ def test_refused_recipient_raises_and_falls_back_to_nothing(
 ) -> None:
     handler, _ = mailbox
     handler.refuse.add("ghost@example.test")
-    with smtp_app.app_context(), pytest.raises(OSError):
+    with smtp_app.app_context(), pytest.raises(smtplib.SMTPRecipientsRefused):
         send_email("ghost@example.test", "Hello", "body")
     assert handler.received == []
     assert outbox(smtp_app) == []
@@ -214,7 +253,7 @@ def test_unreachable_server_raises(tmp_path: Path) -> None:
     app = make_app(
         tmp_path, SMTP_HOST="127.0.0.1", SMTP_PORT=free_port(), SMTP_TIMEOUT=2
     )
-    with app.app_context(), pytest.raises(OSError):
+    with app.app_context(), pytest.raises(ConnectionRefusedError):
         send_email("ann@example.test", "Hello", "body")
     assert outbox(app) == []
     with app.app_context():
@@ -232,7 +271,10 @@ def test_header_injection_is_refused_before_sending(
     smtp_app: Flask, mailbox: tuple[Mailbox, int], to: str, subject: str
 ) -> None:
     handler, _ = mailbox
-    with smtp_app.app_context(), pytest.raises(ValueError):
+    with (
+        smtp_app.app_context(),
+        pytest.raises(ValueError, match="may not contain linefeed or carriage return"),
+    ):
         send_email(to, subject, "body")
     assert handler.received == []
     assert outbox(smtp_app) == []

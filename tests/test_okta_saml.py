@@ -3,7 +3,8 @@
 `tests.saml_idp.SamlIdp` (pysaml2 acting as the IdP, signing with its own RSA
 key through xmlsec1) stands in for Okta: it serves its metadata over HTTP, reads
 the AuthnRequests Gatehouse sends and answers with signed responses. The browser
-is Flask's test client, which posts the IdP's form to the ACS as a browser would.
+is Flask's test client; the IdP's form reaches the ACS cross-site, as Okta's
+does, with only the SameSite=None cookie (`saml_helpers.post_from_okta`).
 The hostile responses are in test_okta_saml_hostile.py.
 """
 
@@ -32,6 +33,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 from flask import Flask
+from flask import request
 from lxml import etree
 
 from blueprints.okta_saml.flow import BROWSER_COOKIE
@@ -59,6 +61,7 @@ from tests.saml_helpers import connect
 from tests.saml_helpers import connected
 from tests.saml_helpers import owner
 from tests.saml_helpers import pending_requests
+from tests.saml_helpers import post_from_okta
 from tests.saml_helpers import refusals
 from tests.saml_helpers import saml_sign_in
 from tests.saml_helpers import saml_successes
@@ -234,13 +237,13 @@ def test_one_okta_app_cannot_serve_two_organizations(
 ) -> None:
     connected(app, org, idp)
     other = make_org(app, "Beta")
-    response = connect(app, other, idp)
+    admin = owner(app, other)
+    was = snapshot(app)
+    response = connect(app, other, idp, client=admin)
     assert response.status_code == 400
     assert "already connected to another Gatehouse organization" in response.text
-    assert (
-        sso_config(app, other.id) is None
-        or not sso_config(app, other.id)["saml_entity_id"]
-    )
+    assert snapshot(app) == was
+    assert sso_config(app, other.id) is None
 
 
 def test_a_certificate_expiring_within_30_days_is_flagged(
@@ -367,7 +370,7 @@ def test_sp_initiated_sign_in_creates_a_new_person_just_in_time(
     location = start(browser)
     assert location.startswith(idp.sso_url + "?SAMLRequest=")
 
-    response = browser.post(ACS_PATH, data=idp.respond_to(location))
+    response = post_from_okta(browser, idp.respond_to(location))
 
     assert response.status_code == 302, response.text
     assert response.headers["Location"] == "/members"
@@ -417,7 +420,7 @@ def test_next_is_followed_only_to_local_paths(
     ]:
         browser = app.test_client()
         location = start(browser, next=asked)
-        response = browser.post(ACS_PATH, data=idp.respond_to(location))
+        response = post_from_okta(browser, idp.respond_to(location))
         assert response.status_code == 302
         assert response.headers["Location"] == landed, asked
 
@@ -512,7 +515,7 @@ def test_the_emailed_link_binds_the_okta_account_through_saml(
         "firstName": "Linus",
         "lastName": "T",
     }
-    response = browser.post(ACS_PATH, data=idp.respond_to(location))
+    response = post_from_okta(browser, idp.respond_to(location))
     assert response.status_code == 302, response.text
     assert signed_in_user_id(app, browser) == member_id
     assert identities(app) == [
@@ -524,6 +527,36 @@ def test_the_emailed_link_binds_the_okta_account_through_saml(
         db.engine.dispose()
 
 
+def test_the_okta_form_reaches_the_acs_with_only_the_saml_cookie(
+    app: Flask, org: OrgInfo, idp: SamlIdp
+) -> None:
+    """Okta's POST is cross-site: the browser's Lax session cookie stays behind
+    and only the SameSite=None SAML cookie goes (none, for a dashboard sign-in
+    from a fresh browser). The sign-in must work without the session, and the
+    session it starts replaces the one the browser had."""
+    sent: list[set[str]] = []
+
+    @app.before_request
+    def note_cookies() -> None:
+        if request.path == ACS_PATH:
+            sent.append(set(request.cookies))
+
+    connected(app, org, idp)
+    browser = owner(app, org)
+    assert browser.get_cookie(app.config["SESSION_COOKIE_NAME"]) is not None
+    response = saml_sign_in(browser, idp)
+    assert response.status_code == 302, response.text
+    assert sent == [{BROWSER_COOKIE}]
+    ann = user_row(app, org.id, "ann@acme.test")
+    assert ann is not None and signed_in_user_id(app, browser) == ann["id"]
+    assert browser.get(response.headers["Location"]).status_code == 200
+
+    dashboard = app.test_client()
+    assert post_from_okta(dashboard, idp.unsolicited()).status_code == 302
+    assert sent[-1] == set()
+    assert signed_in_user_id(app, dashboard) == ann["id"]
+
+
 # -- Okta dashboard (IdP-initiated) ------------------------------------------------
 
 
@@ -533,7 +566,7 @@ def test_dashboard_sign_in_finds_the_organization_from_the_issuer(
     connected(app, org, idp)
     make_org(app, "Beta")
     browser = app.test_client()
-    response = browser.post(ACS_PATH, data=idp.unsolicited())
+    response = post_from_okta(browser, idp.unsolicited())
     assert response.status_code == 302, response.text
     assert response.headers["Location"] == "/members"
     user = user_row(app, org.id, "ann@acme.test")
@@ -553,8 +586,8 @@ def test_dashboard_relay_state_is_followed_only_to_local_paths(
     app: Flask, org: OrgInfo, idp: SamlIdp, relay_state: str, landed: str
 ) -> None:
     connected(app, org, idp)
-    response = app.test_client().post(
-        ACS_PATH, data=idp.unsolicited(relay_state=relay_state)
+    response = post_from_okta(
+        app.test_client(), idp.unsolicited(relay_state=relay_state)
     )
     assert response.status_code == 302
     assert response.headers["Location"] == landed
@@ -573,7 +606,7 @@ def test_dashboard_sign_in_can_be_switched_off(
     )
 
     browser = app.test_client()
-    response = browser.post(ACS_PATH, data=idp.unsolicited())
+    response = post_from_okta(browser, idp.unsolicited())
     assert response.status_code == 403
     assert "switched off for your organization" in response.text
     assert_nobody_signed_in(app, browser)
@@ -581,7 +614,8 @@ def test_dashboard_sign_in_can_be_switched_off(
     # SP-initiated sign-in still works.
     assert saml_sign_in(browser, idp).status_code == 302
 
-    assert admin.post("/settings/okta/dashboard", data={"enabled": "y"}).status_code
+    response = admin.post("/settings/okta/dashboard", data={"enabled": "y"})
+    assert response.status_code == 302
     assert sso_config(app, org.id)["idp_initiated_enabled"] is True
 
 
@@ -613,7 +647,7 @@ def test_settings_changed_while_at_okta_means_start_again(
     admin = owner(app, org)
     idp.rotate_key()
     assert admin.post("/settings/okta/refresh").status_code == 302
-    response = browser.post(ACS_PATH, data=idp.respond_to(location))
+    response = post_from_okta(browser, idp.respond_to(location))
     assert response.status_code == 403
     assert "Okta settings changed" in response.text
     assert_nobody_signed_in(app, browser)
@@ -628,7 +662,7 @@ def test_a_refresh_that_changes_nothing_leaves_sign_ins_in_progress_alone(
     location = start(browser)
     assert owner(app, org).post("/settings/okta/refresh").status_code == 302
     assert sso_config(app, org.id)["version"] == version
-    response = browser.post(ACS_PATH, data=idp.respond_to(location))
+    response = post_from_okta(browser, idp.respond_to(location))
     assert response.status_code == 302, response.text
     assert signed_in_user_id(app, browser) is not None
 
@@ -646,7 +680,7 @@ def test_an_answer_to_an_expired_request_is_refused(
             )
         )
         db.session.commit()
-    response = browser.post(ACS_PATH, data=idp.respond_to(location))
+    response = post_from_okta(browser, idp.respond_to(location))
     assert response.status_code == 400
     assert "expired or was already used" in response.text
     assert_nobody_signed_in(app, browser)
@@ -660,10 +694,10 @@ def test_sign_in_stops_when_okta_is_switched_off(
     location = start(browser)
     admin = owner(app, org)
     assert admin.post("/settings/sso", data={"provider": "none"}).status_code == 302
-    response = browser.post(ACS_PATH, data=idp.respond_to(location))
+    response = post_from_okta(browser, idp.respond_to(location))
     assert response.status_code == 403
     assert_nobody_signed_in(app, browser)
-    response = browser.post(ACS_PATH, data=idp.unsolicited())
+    response = post_from_okta(browser, idp.unsolicited())
     assert response.status_code == 403
     assert_nobody_signed_in(app, browser)
 

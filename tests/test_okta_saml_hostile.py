@@ -3,7 +3,8 @@
 Each attack is built from a response the test IdP (`tests.saml_idp.SamlIdp`,
 pysaml2 signing with xmlsec1) really signed, then broken with lxml or plain
 bytes, and posted to `POST /api/v1/auth/login/okta/callback` the way a browser
-would. Unless a test says otherwise, Acme's Okta is connected and Acme has a
+does with Okta's form: cross-site, with only the SameSite=None SAML cookie.
+Unless a test says otherwise, Acme's Okta is connected and Acme has a
 SCIM-provisioned member victim@acme.test whom an honest assertion links and
 signs in (`test_the_honest_response_would_sign_in_the_victim` proves it), so an
 attack that got through would hand the attacker the victim's account.
@@ -83,9 +84,9 @@ from tests.okta_helpers import assert_nobody_signed_in
 from tests.okta_helpers import identities
 from tests.okta_helpers import signed_in_user_id
 from tests.okta_helpers import user_row
-from tests.saml_helpers import ACS_PATH
 from tests.saml_helpers import ACS_URL
 from tests.saml_helpers import PUBLIC_BASE_URL
+from tests.saml_helpers import post_from_okta
 from tests.saml_helpers import refusals
 from tests.saml_helpers import saml_successes
 from tests.saml_helpers import start
@@ -250,20 +251,16 @@ def assert_refused(
     app: Flask,
     client: FlaskClient,
     response: TestResponse,
-    kind: str | tuple[str, ...] | None,
+    kind: str,
     was: Before,
 ) -> dict[str, Any]:
     """The attack was refused with `kind`'s page, audited, and changed nothing.
 
-    `kind` may list the acceptable kinds; None accepts any (for bugs whose fix
-    may pick one). Returns the `sign_in.refused` event.
+    Returns the `sign_in.refused` event.
     """
-    kinds = (
-        tuple(MESSAGES) if kind is None else (kind,) if isinstance(kind, str) else kind
-    )
     new = refusals(app)[was.refusals :]
     failures = [event.get("failure") for event in new]
-    assert len(new) == 1 and failures[0] in kinds, [
+    assert len(new) == 1 and failures[0] == kind, [
         (event.get("failure"), event.get("reason")) for event in new
     ]
     page = html.unescape(response.get_data(as_text=True))
@@ -281,8 +278,9 @@ def b64(xml: bytes) -> str:
 
 
 def post(client: FlaskClient, raw: str) -> TestResponse:
-    """POST a SAMLResponse (already base64) to the ACS, as Okta's form does."""
-    return client.post(ACS_PATH, data={"SAMLResponse": raw})
+    """POST a SAMLResponse (already base64) to the ACS, as Okta's form does:
+    cross-site from `client`'s browser."""
+    return post_from_okta(client, {"SAMLResponse": raw})
 
 
 def request_id(client: FlaskClient, idp: SamlIdp, org: str = "Acme") -> str:
@@ -648,13 +646,13 @@ def test_an_sp_initiated_response_is_accepted_once(
 ) -> None:
     first = app.test_client()
     fields = idp.respond_to(start(first))
-    assert first.post(ACS_PATH, data=fields).status_code == 302
+    assert post_from_okta(first, fields).status_code == 302
     assert signed_in_user_id(app, first) == acme.victim_id
 
     attacker = app.test_client()
     was = before(app)
     event = assert_refused(
-        app, attacker, attacker.post(ACS_PATH, data=fields), "unknown_request", was
+        app, attacker, post_from_okta(attacker, fields), "unknown_request", was
     )
     assert event["organization_id"] is None
     # The first sign-in is untouched.
@@ -668,13 +666,13 @@ def test_a_dashboard_response_is_accepted_once(
 ) -> None:
     first = app.test_client()
     fields = idp.unsolicited()
-    assert first.post(ACS_PATH, data=fields).status_code == 302
+    assert post_from_okta(first, fields).status_code == 302
     assert signed_in_user_id(app, first) == acme.victim_id
 
     attacker = app.test_client()
     was = before(app)
     event = assert_refused(
-        app, attacker, attacker.post(ACS_PATH, data=fields), "replayed", was
+        app, attacker, post_from_okta(attacker, fields), "replayed", was
     )
     assert event["organization_id"] == acme.org.id
     assert signed_in_user_id(app, first) == acme.victim_id
@@ -686,8 +684,9 @@ def test_a_used_response_cannot_come_back_as_a_dashboard_sign_in(
 ) -> None:
     """Only the assertion is signed, so the Response's InResponseTo can go.
 
-    Today the replay cache stops it; once dashboard answers whose assertion
-    names a request are refused (see the xfail below), that check comes first.
+    The assertion still names the request it answered, and a dashboard answer
+    must name none: refused as an unknown request before the replay cache is
+    even asked.
     """
     first = app.test_client()
     xml = idp.response_xml(request_id(first, idp), sign_response=False)
@@ -697,7 +696,8 @@ def test_a_used_response_cannot_come_back_as_a_dashboard_sign_in(
     attacker = app.test_client()
     was = before(app)
     response = post(attacker, b64(serialize(root)))
-    assert_refused(app, attacker, response, ("replayed", "unknown_request"), was)
+    event = assert_refused(app, attacker, response, "unknown_request", was)
+    assert "SubjectConfirmationData answers" in event["reason"]
     assert signed_in_user_id(app, first) == acme.victim_id
 
 
@@ -796,7 +796,8 @@ def test_an_assertion_that_never_expires_is_refused(
     client = app.test_client()
     xml = idp.response_xml(request_id(client, idp), before_signing=forever)
     was = before(app)
-    assert_refused(app, client, post(client, b64(xml)), None, was)
+    event = assert_refused(app, client, post(client, b64(xml)), "malformed", was)
+    assert event["reason"] == "bearer confirmation without NotOnOrAfter"
 
 
 # -- 11. DTDs --------------------------------------------------------------------------
@@ -1031,7 +1032,9 @@ def test_an_sp_initiated_answer_stripped_of_in_response_to_is_refused(
     del root.attrib["InResponseTo"]
     assert scd(root).get("InResponseTo")
     was = before(app)
-    assert_refused(app, client, post(client, b64(serialize(root))), None, was)
+    answer = post(client, b64(serialize(root)))
+    event = assert_refused(app, client, answer, "unknown_request", was)
+    assert "SubjectConfirmationData answers" in event["reason"]
 
 
 def test_a_dashboard_answer_claiming_a_request_in_its_assertion_is_refused(
@@ -1043,7 +1046,10 @@ def test_a_dashboard_answer_claiming_a_request_in_its_assertion_is_refused(
     client = app.test_client()
     xml = idp.response_xml(None, before_signing=claim)
     was = before(app)
-    assert_refused(app, client, post(client, b64(xml)), None, was)
+    event = assert_refused(app, client, post(client, b64(xml)), "unknown_request", was)
+    assert (
+        event["reason"] == "SubjectConfirmationData answers '_some-request', not None"
+    )
 
 
 # -- 15. unreadable input --------------------------------------------------------------
@@ -1320,7 +1326,7 @@ def test_an_emailed_link_cannot_be_completed_in_someone_elses_browser(
     okta_url = response.headers["Location"]
     fields = idp.respond_to(okta_url)  # the IdP signs Vic (the victim) in
     was = before(app)
-    answer = vic.post(ACS_PATH, data=fields)
+    answer = post_from_okta(vic, fields)
     assert_refused(app, vic, answer, "other_browser", was)
     assert identities(app) == []
     assert_nobody_signed_in(app, mallory)
@@ -1334,7 +1340,7 @@ def test_an_attackers_own_answer_cannot_be_posted_from_a_victims_browser(
     idp.user = person(MALLORY)
     fields = idp.respond_to(start(mallory))
     was = before(app)
-    assert_refused(app, vic, vic.post(ACS_PATH, data=fields), "other_browser", was)
+    assert_refused(app, vic, post_from_okta(vic, fields), "other_browser", was)
     assert user_row(app, acme.org.id, MALLORY) is None
 
 
@@ -1374,7 +1380,8 @@ def test_a_holder_of_key_confirmation_with_an_odd_date_is_no_500(
         sign_response=False,
     )
     was = before(app)
-    assert_refused(app, client, post(client, b64(xml)), None, was)
+    event = assert_refused(app, client, post(client, b64(xml)), "invalid", was)
+    assert "SubjectConfirmation was not found" in event["reason"]
 
 
 def test_an_okta_app_stays_reserved_to_its_organization_after_disconnecting(

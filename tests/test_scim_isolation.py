@@ -664,7 +664,13 @@ def test_a_key_of_an_organization_that_never_switched_sync_on_is_403(
 ) -> None:
     tenant = provision(app, client, "Alpha", "alpha.test")
     info = make_org(app, "Gamma", owner_email="owner@gamma.test")
-    secret = scim_key(app, info.id, sync=False)
+    with app.app_context():
+        gamma = db.session.get(Organization, info.id)
+        assert gamma is not None
+        assert gamma.sso_config is None  # nobody ever touched the switch
+        _key, secret = provisioning.create_api_key(
+            gamma, name="okta", scopes=["scim"], actor="cli"
+        )
     assert_every_request_refused(
         app, client, tenant, f"Bearer {secret}", 403, ("switched off",)
     )

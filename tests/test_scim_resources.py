@@ -20,6 +20,7 @@ from core.models import User
 from tests.conftest import OrgInfo
 from tests.conftest import make_user
 from tests.conftest import sign_in
+from tests.conftest import snapshot
 
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
@@ -232,7 +233,14 @@ def test_discovery_says_what_the_server_does(scim: Scim) -> None:
     assert {item["id"] for item in types["Resources"]} == {"User", "Group"}
     assert scim.call("GET", "/ResourceTypes/User").get_json()["endpoint"] == "/Users"
     schemas = scim.call("GET", "/Schemas").get_json()
-    assert {item["id"] for item in schemas["Resources"]} == {USER, GROUP}
+    # The resources' schemas, then those of the discovery documents (RFC 7643 §8.7.2).
+    assert [item["id"] for item in schemas["Resources"]] == [
+        USER,
+        GROUP,
+        "urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig",
+        "urn:ietf:params:scim:schemas:core:2.0:ResourceType",
+        "urn:ietf:params:scim:schemas:core:2.0:Schema",
+    ]
     assert scim.call("GET", f"/Schemas/{USER}").status_code == 200
     assert scim.call("GET", "/Schemas/urn:nope").status_code == 404
 
@@ -292,14 +300,30 @@ def test_settings_switch_turns_scim_on_and_off(
 
 def test_free_plan_cannot_switch_scim_on(app: Flask, org: OrgInfo) -> None:
     with app.app_context():
-        db.session.get(Organization, org.id).plan = "free"
+        acme = db.session.get(Organization, org.id)
+        assert acme is not None
+        acme.plan = "free"
         db.session.commit()
     owner = app.test_client()
     sign_in(owner, org.owner_email)
-    owner.post("/settings/scim", data={"enabled": "y"})
+    was = snapshot(app)
+
+    refused = owner.post("/settings/scim", data={"enabled": "y"}, follow_redirects=True)
+
+    assert refused.status_code == 200
+    assert "SCIM provisioning needs the Pro or Enterprise plan." in refused.text
+    assert snapshot(app) == was
+    # The same form switches it on once the plan allows it.
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["org", "set-plan", "Acme", "pro"]).exit_code == 0
+    response = owner.post(
+        "/settings/scim", data={"enabled": "y"}, follow_redirects=True
+    )
+    assert "Sync of users and groups from Okta is on." in response.text
     with app.app_context():
-        config = db.session.get(Organization, org.id).sso_config
-        assert config is None or not config.scim_enabled
+        acme = db.session.get(Organization, org.id)
+        assert acme is not None and acme.sso_config is not None
+        assert acme.sso_config.scim_enabled
 
 
 def test_scim_sync_command(app: Flask, org: OrgInfo) -> None:

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import pytest
+from argon2 import extract_parameters
+from argon2.profiles import RFC_9106_LOW_MEMORY
 from flask import Flask
 
+import core.security
 from core.security import decrypt_secret
 from core.security import encrypt_secret
 from core.security import hash_password
 from core.security import password_problem
 from core.security import safe_next_url
 from core.security import verify_password
+
+# The tests of hashing itself: argon2 at its production cost here.
+pytestmark = pytest.mark.real_passwords
 
 
 def test_password_hash_round_trip() -> None:
@@ -21,6 +27,16 @@ def test_password_hash_round_trip() -> None:
     assert not verify_password(hashed, "correct horse batterY")
     assert not verify_password(None, "anything")
     assert not verify_password("not-a-hash", "anything")
+
+
+def test_passwords_are_hashed_with_the_production_parameters() -> None:
+    """argon2id with RFC 9106's low-memory profile (what other test modules
+    replace with cheap parameters), and the decoy hash checked when no account
+    matches costs the same, so the time taken does not say whether an email has
+    an account."""
+    stored = extract_parameters(hash_password("correct horse battery"))
+    assert stored == RFC_9106_LOW_MEMORY
+    assert extract_parameters(core.security._DUMMY_HASH) == RFC_9106_LOW_MEMORY
 
 
 @pytest.mark.parametrize(

@@ -63,10 +63,10 @@ from tests.okta_helpers import signed_in_user_id
 from tests.okta_helpers import user_row
 from tests.saml_helpers import ACS_PATH
 from tests.saml_helpers import connected
+from tests.saml_helpers import post_from_okta
 from tests.saml_idp import SamlIdp
 from tests.test_okta_oidc import PUBLIC_BASE_URL as BASE
 from tests.test_okta_oidc import connect_okta
-from tests.test_okta_oidc import fresh_oauth_clients  # noqa: F401 (autouse fixture)
 from tests.test_okta_oidc import okta_sign_in
 from tests.test_okta_oidc import okta_user
 
@@ -508,7 +508,7 @@ def test_a_saml_dashboard_sign_in_with_a_scim_set_email_does_not_land_in_an_acco
             "lastName": "Lory",
         }
         browser = app.test_client()
-        response = browser.post(ACS_PATH, data=idp.unsolicited())
+        response = post_from_okta(browser, idp.unsolicited())
         assert_not_let_in(app, browser, response)
     assert identities(app) == []
 

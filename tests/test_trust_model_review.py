@@ -76,10 +76,10 @@ from tests.okta_helpers import signed_in_user_id
 from tests.okta_helpers import sso_config
 from tests.okta_helpers import user_count
 from tests.okta_helpers import user_row
-from tests.saml_helpers import ACS_PATH
 from tests.saml_helpers import ACS_URL
 from tests.saml_helpers import PUBLIC_BASE_URL as SAML_BASE
 from tests.saml_helpers import connected
+from tests.saml_helpers import post_from_okta
 from tests.saml_helpers import refusals
 from tests.saml_helpers import saml_sign_in
 from tests.saml_helpers import start as saml_start
@@ -90,7 +90,6 @@ from tests.test_okta_oidc import CLIENT_SECRET
 from tests.test_okta_oidc import at_provider
 from tests.test_okta_oidc import connect_okta
 from tests.test_okta_oidc import discovery
-from tests.test_okta_oidc import fresh_oauth_clients  # noqa: F401 (autouse fixture)
 from tests.test_okta_oidc import link_path
 from tests.test_okta_oidc import okta_sign_in
 from tests.test_okta_oidc import okta_user
@@ -217,7 +216,7 @@ def test_an_admin_cannot_repoint_okta_at_their_own_idp_and_become_the_owner(
     idp.user = okta_user_of(org.owner_email, org.owner_email)
     going = owner.post("/okta/link-mine")
     assert going.status_code == 302, going.text
-    linked = owner.post(ACS_PATH, data=idp.respond_to(going.headers["Location"]))
+    linked = post_from_okta(owner, idp.respond_to(going.headers["Location"]))
     assert linked.status_code == 302, linked.text
     [(_, owner_linked, _, entity_id, _)] = identities(app)
     assert (owner_linked, entity_id) == (org.owner_id, idp.entity_id)
@@ -252,7 +251,7 @@ def test_an_admin_cannot_repoint_okta_at_their_own_idp_and_become_the_owner(
         # believed: it is the saved entity ID, but not the saved key.
         attacker = app.test_client()
         fields = idp.respond_to(saml_start(attacker), signing_key=fake.signing_key)
-        refused = attacker.post(ACS_PATH, data=fields)
+        refused = post_from_okta(attacker, fields)
     assert refused.status_code != 302, refused.text
     assert [event["failure"] for event in refusals(app)] == ["signature"]
     assert_nobody_signed_in(app, attacker)
@@ -489,7 +488,7 @@ def test_a_saml_own_account_link_is_dead_after_sign_out(
 
     # The next person at this browser answers Okta's page Mia left open.
     idp.user = okta_user_of("stranger@acme.test", "stranger@acme.test")
-    response = kiosk.post(ACS_PATH, data=idp.respond_to(okta_url))
+    response = post_from_okta(kiosk, idp.respond_to(okta_url))
     assert response.status_code != 302, response.text
     assert signed_in_user_id(app, kiosk) != mia
     assert_nobody_signed_in(app, kiosk)

@@ -63,8 +63,16 @@ class SetupForm(FlaskForm):
         default="free",
         description="Okta SSO and SCIM provisioning need Pro or Enterprise.",
     )
-    given_name = StringField("Your first name", validators=[Length(max=200)])
-    family_name = StringField("Your last name", validators=[Length(max=200)])
+    # The owner is usually the first user Okta reads (GET /Users?count=1): a
+    # real name there, not one made up from the email.
+    given_name = StringField(
+        "Your first name",
+        validators=[DataRequired("Enter your first name."), Length(max=200)],
+    )
+    family_name = StringField(
+        "Your last name",
+        validators=[DataRequired("Enter your last name."), Length(max=200)],
+    )
     email = EmailField("Your email", validators=[DataRequired(), Length(max=320)])
     password = PasswordField("Password", validators=[DataRequired(), Length(max=1000)])
     confirm = PasswordField(

@@ -98,9 +98,12 @@ def login() -> Response | str | tuple[str, int]:
                 reason="throttled",
             )
         db.session.commit()
+        minutes = max(
+            1, round(current_app.config["SIGNIN_FAILURE_WINDOW_SECONDS"] / 60)
+        )
         form.password.errors.append(
-            "Too many failed sign-ins. Wait 15 minutes and try again, or ask an "
-            "administrator to check your account."
+            f"Too many failed sign-ins. Wait {minutes} minute{'s' * (minutes != 1)} "
+            "and try again, or ask an administrator to check your account."
         )
         return render_template("login/login.html", form=form), 429
 

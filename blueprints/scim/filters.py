@@ -318,6 +318,11 @@ class _Compiler:
         column = field.column
         if field.kind == "ci":
             value = fold(value)
+        if "\x00" in value:
+            # No stored value holds NUL (every input refuses control characters),
+            # PostgreSQL cannot be sent one, and SQLite's LIKE stops reading at
+            # it: such a comparison matches nothing, except `ne`, which is all.
+            return true() if op == "ne" else false()
         expression = _string_compare(column, op, value)
         if op == "ne" and field.nullable:
             expression = or_(expression, column.is_(None))

@@ -63,20 +63,40 @@ def meta(
     }
 
 
+def scim_name(user: User) -> dict[str, str]:
+    """The `name` of a user resource, never empty.
+
+    The given and family names as stored; a member with neither gets a
+    `formatted` name built from what is known: the display name, else the
+    email's local part (else the userName).
+    """
+    known = {"givenName": user.given_name, "familyName": user.family_name}
+    name = {key: value for key, value in known.items() if value}
+    if name:
+        return name
+    local_part = user.email.rpartition("@")[0] if user.email else ""
+    return {"formatted": user.display_name or local_part or user.user_name}
+
+
 def to_scim_user(user: User, base_url: str, groups: list[Group] | None = None) -> dict:
-    """A user as a SCIM User resource. `groups`, if given, are listed read-only."""
-    name = {
-        "givenName": user.given_name,
-        "familyName": user.family_name,
-        "formatted": f"{user.given_name} {user.family_name}".strip(),
-    }
+    """A user as a SCIM User resource. `groups`, if given, are listed read-only.
+
+    Values are returned as they were sent. One email is kept, returned as the
+    work address with the `primary` it was sent with (true when none was).
+    """
     resource: dict[str, Any] = {
         "schemas": [USER_SCHEMA],
         "id": str(user.id),
         "userName": user.user_name,
-        "name": {key: value for key, value in name.items() if value},
+        "name": scim_name(user),
         "displayName": user.display_name or None,
-        "emails": [{"value": user.email, "type": "work", "primary": True}],
+        "emails": [
+            {
+                "value": user.email,
+                "type": "work",
+                "primary": user.email_primary is not False,
+            }
+        ],
         "active": user.is_active,
         "meta": meta(
             "User", user.created_at, user.updated_at, f"{base_url}/Users/{user.id}"
@@ -94,14 +114,16 @@ def to_scim_user(user: User, base_url: str, groups: list[Group] | None = None) -
             }
             for group in groups
         ]
-    return {key: value for key, value in resource.items() if value not in (None, {})}
+    return {key: value for key, value in resource.items() if value is not None}
 
 
-def to_scim_group(
-    group: Group, base_url: str, members: list[tuple[int, str]] | None
-) -> dict:
-    """A group as a SCIM Group resource; `members` are (id, userName) pairs, and
-    None leaves the list out."""
+def to_scim_group(group: Group, base_url: str, members: list[int] | None) -> dict:
+    """A group as a SCIM Group resource; `members` are user ids, and None leaves
+    the list out.
+
+    A member is its value, $ref and type: `display` is the client's label
+    (RFC 7643 §2.4, immutable), which is not stored, so it is not returned.
+    """
     resource: dict[str, Any] = {
         "schemas": [GROUP_SCHEMA],
         "id": str(group.id),
@@ -116,11 +138,10 @@ def to_scim_group(
         resource["members"] = [
             {
                 "value": str(user_id),
-                "display": user_name,
                 "$ref": f"{base_url}/Users/{user_id}",
                 "type": "User",
             }
-            for user_id, user_name in members
+            for user_id in members
         ]
     return resource
 
@@ -231,10 +252,11 @@ def _email(value: str) -> str:
         raise bad_request(f"{value!r} is not a valid email address.") from exc
 
 
-def _primary_email(emails: Any) -> str | None:
-    """The address to keep: the primary one, else a work one, else the first."""
+def _primary_email(emails: Any) -> tuple[str | None, bool | None]:
+    """The address to keep (the primary one, else a work one, else the first)
+    and the `primary` it was sent with (None when it had none)."""
     if emails is None:
-        return None
+        return None, None
     if not isinstance(emails, list) or not all(
         isinstance(item, dict) for item in emails
     ):
@@ -243,7 +265,7 @@ def _primary_email(emails: Any) -> str | None:
         raise bad_request(f"emails can hold at most {MAX_VALUES} values.")
     candidates = [item for item in emails if item.get("value")]
     if not candidates:
-        return None
+        return None, None
     for rule in (
         lambda item: item.get("primary") in (True, "true", "True"),
         lambda item: str(item.get("type", "")).lower() == "work",
@@ -252,8 +274,10 @@ def _primary_email(emails: Any) -> str | None:
         chosen = [item for item in candidates if rule(item)]
         if chosen:
             value = _string(chosen[0]["value"], "emails.value", MAX_STRING["email"])
-            return _email(value) if value else None
-    return None
+            sent = chosen[0].get("primary")
+            primary = None if sent is None else parse_bool(sent, "emails.primary")
+            return (_email(value), primary) if value else (None, None)
+    return None, None
 
 
 def _check_schemas(body: dict, schema: str) -> None:
@@ -274,6 +298,7 @@ class UserInput:
 
     user_name: str
     email: str | None
+    email_primary: bool | None
     given_name: str | None
     family_name: str | None
     display_name: str | None
@@ -300,7 +325,7 @@ def parse_user(body: Any) -> UserInput:
     if name is not None and not isinstance(name, dict):
         raise bad_request("name must be an object.")
     name = name or {}
-    email = _primary_email(body.get("emails"))
+    email, email_primary = _primary_email(body.get("emails"))
     if email is None and "emails" not in body:
         # No address sent: a userName that is an email stands for it (Okta's default).
         try:
@@ -311,6 +336,7 @@ def parse_user(body: Any) -> UserInput:
     return UserInput(
         user_name=user_name,  # type: ignore[arg-type]
         email=email,
+        email_primary=email_primary,
         given_name=_string(name.get("givenName"), "name.givenName", MAX_STRING["name"]),
         family_name=_string(
             name.get("familyName"), "name.familyName", MAX_STRING["name"]
@@ -326,6 +352,7 @@ def parse_user(body: Any) -> UserInput:
             key
             for key, present in (
                 ("email", "emails" in body or email is not None),
+                ("email_primary", "emails" in body),
                 ("given_name", "givenName" in name),
                 ("family_name", "familyName" in name),
                 ("display_name", "displayName" in body),

@@ -49,7 +49,8 @@ FIELDS: dict[str, Field] = {
     "emails": Field("ci", User.email_key),
     "emails.value": Field("ci", User.email_key),
     "emails.type": Field("const", const="work", sortable=False),
-    "emails.primary": Field("const", const=True, sortable=False),
+    # The one address kept is the primary one unless sent with primary false.
+    "emails.primary": Field("bool", User.email_primary.is_not(False), sortable=False),
     "active": Field("bool", User.status == "active", sortable=False),
     "meta.created": Field("datetime", User.created_at),
     "meta.lastmodified": Field("datetime", User.updated_at),
