@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 5000
-WORKERS ?= 2
+WORKERS ?=
 
 .PHONY: install install-dev migrate run dev test test-postgres system-packages \
 	system-packages-postgres lint fmt bench clean
@@ -32,8 +32,9 @@ install-dev: install $(VENV)/.install-dev-stamp
 migrate: install
 	$(BIN)/flask db upgrade
 
+# Workers and threads: gunicorn.conf.py (two workers per core unless WORKERS=n).
 run: migrate
-	GATEHOUSE_BIND=$(HOST):$(PORT) GATEHOUSE_WORKERS=$(WORKERS) \
+	GATEHOUSE_BIND=$(HOST):$(PORT) $(if $(WORKERS),GATEHOUSE_WORKERS=$(WORKERS)) \
 		$(BIN)/gunicorn -c gunicorn.conf.py 'app:create_app()'
 
 dev: migrate

@@ -3,12 +3,14 @@
     .venv/bin/gunicorn -c gunicorn.conf.py 'app:create_app()'
 
 The environment can change where and how much: GATEHOUSE_BIND (127.0.0.1:5000),
-GATEHOUSE_WORKERS (2) and GATEHOUSE_THREADS (4).
+GATEHOUSE_WORKERS (two per core) and GATEHOUSE_THREADS (2).
 
-- Threaded workers (gthread): SCIM and sign-in requests spend much of their time
-  waiting on the database, the password hash or Okta, so a few threads per
-  process keep the cores busy where sync workers would queue; measured in the
-  note of issue #11 (bench/scim.py --worker-class).
+- Threaded workers (gthread), two per core, two threads each: measured with
+  bench/serving.py on 2 cores (issue #11's note), SCIM creates ran at 688-867/s
+  (sync x2: 834-889, gthread 2x4: 423-469) and kept a p99 of 77-80 ms while
+  people signed in (sync x2: 148-152 ms, as each sign-in's password hash holds a
+  whole worker). Threads also keep serving while a sign-in waits on Okta, which
+  a sync worker cannot.
 - Timeouts: every request is bounded well below 30 s (outbound calls give up
   after 10 s), so a worker silent for 30 s is stuck and is replaced.
 - No control socket: gunicorn 27 would put one at ~/.gunicorn/gunicorn.ctl, the
@@ -21,9 +23,9 @@ GATEHOUSE_WORKERS (2) and GATEHOUSE_THREADS (4).
 import os
 
 bind = [os.environ.get("GATEHOUSE_BIND", "127.0.0.1:5000")]
-workers = int(os.environ.get("GATEHOUSE_WORKERS", "2"))
+workers = int(os.environ.get("GATEHOUSE_WORKERS", 2 * (os.cpu_count() or 1)))
 worker_class = "gthread"
-threads = int(os.environ.get("GATEHOUSE_THREADS", "4"))
+threads = int(os.environ.get("GATEHOUSE_THREADS", "2"))
 timeout = 30
 graceful_timeout = 20
 keepalive = 5
