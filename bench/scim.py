@@ -87,6 +87,53 @@ def flask(instance: Path, *args: str) -> str:
     return result.stdout
 
 
+OWNER_EMAIL = "owner@bench.test"
+OWNER_PASSWORD = "bench password 1"
+
+
+def new_install(instance: Path, public_url: str) -> dict[str, str]:
+    """Migrate a fresh install with organization Bench (pro, SCIM on) and its
+    public address; return the headers of a new organization SCIM key."""
+    flask(instance, "db", "upgrade")
+    flask(
+        instance, "org", "create", "Bench", "--owner-email", OWNER_EMAIL,
+        "--owner-password", OWNER_PASSWORD, "--plan", "pro",
+    )  # fmt: skip
+    flask(instance, "scim", "sync", "--org", "Bench", "--on")
+    # SCIM meta.location comes from the configured public address, never the request.
+    flask(instance, "site", "set-url", public_url)
+    secret = flask(instance, "apikey", "create", "--org", "Bench", "--scope", "scim")
+    return {
+        "Authorization": f"Bearer {secret.strip().splitlines()[-1]}",
+        "Content-Type": "application/scim+json",
+    }
+
+
+def password_sign_in(port: int) -> int | str:
+    """One sign-in as the owner, as a browser does (CSRF token, then the form);
+    the answer's status, or "connection error"."""
+    import requests
+
+    base = f"http://127.0.0.1:{port}"
+    with requests.Session() as browser:
+        try:
+            page = browser.get(base + "/login", timeout=60)
+            token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page.text)
+            answer = browser.post(
+                base + "/login",
+                data={
+                    "csrf_token": token.group(1) if token else "",
+                    "email": OWNER_EMAIL,
+                    "password": OWNER_PASSWORD,
+                },
+                allow_redirects=False,
+                timeout=60,
+            )
+            return answer.status_code
+        except requests.RequestException:
+            return "connection error"
+
+
 def start_server(instance: Path, port: int, workdir: Path) -> subprocess.Popen:
     """Start gunicorn with the floor app; wait until it answers."""
     (workdir / "bench_floor_app.py").write_text(FLOOR_APP)
@@ -254,32 +301,8 @@ def main() -> None:
 
     workdir = Path(tempfile.mkdtemp(prefix="gatehouse-bench-"))
     instance = workdir / "instance"
-    flask(instance, "db", "upgrade")
-    flask(
-        instance,
-        "org",
-        "create",
-        "Bench",
-        "--owner-email",
-        "owner@bench.test",
-        "--owner-password",
-        "bench password 1",
-        "--plan",
-        "pro",
-    )
-    flask(instance, "scim", "sync", "--org", "Bench", "--on")
     port = free_port()
-    # SCIM meta.location comes from the configured public address, never the request.
-    flask(instance, "site", "set-url", f"http://127.0.0.1:{port}")
-    secret = (
-        flask(instance, "apikey", "create", "--org", "Bench", "--scope", "scim")
-        .strip()
-        .splitlines()[-1]
-    )
-    headers = {
-        "Authorization": f"Bearer {secret}",
-        "Content-Type": "application/scim+json",
-    }
+    headers = new_install(instance, f"http://127.0.0.1:{port}")
     server = start_server(instance, port, workdir)
     try:
         floor_seconds, floor_status = run_clients(

@@ -20,7 +20,6 @@ import argparse
 import http.client
 import json
 import os
-import re
 import socket
 import statistics
 import subprocess
@@ -34,10 +33,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bench.scim import flask  # noqa: E402
+from bench.scim import new_install  # noqa: E402
+from bench.scim import password_sign_in  # noqa: E402
 
 BIN = REPO / ".venv" / "bin"
-PASSWORD = "bench password 1"
 SETUPS = [
     ("sync, 2 workers", {"worker_class": "sync", "workers": 2, "threads": 1}),
     ("sync, 4 workers", {"worker_class": "sync", "workers": 4, "threads": 1}),
@@ -149,26 +148,8 @@ def scim_create(port: int, headers: dict, prefix: str):  # type: ignore[no-untyp
 
 
 def sign_in(port: int):  # type: ignore[no-untyped-def]
-    import requests
-
-    def work(n: int, state: dict) -> int | str:
-        with requests.Session() as browser:
-            try:
-                page = browser.get(f"http://127.0.0.1:{port}/login", timeout=60)
-                token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page.text)
-                answer = browser.post(
-                    f"http://127.0.0.1:{port}/login",
-                    data={
-                        "csrf_token": token.group(1) if token else "",
-                        "email": "owner@bench.test",
-                        "password": PASSWORD,
-                    },
-                    allow_redirects=False,
-                    timeout=60,
-                )
-                return answer.status_code
-            except requests.RequestException:
-                return "connection error"
+    def work(_n: int, _state: dict) -> int | str:
+        return password_sign_in(port)
 
     return work
 
@@ -176,18 +157,7 @@ def sign_in(port: int):  # type: ignore[no-untyped-def]
 def measure(name: str, setup: dict, args: argparse.Namespace) -> list[str]:
     workdir = Path(tempfile.mkdtemp(prefix="gatehouse-serving-"))
     instance = workdir / "instance"
-    flask(instance, "db", "upgrade")
-    flask(
-        instance, "org", "create", "Bench", "--owner-email", "owner@bench.test",
-        "--owner-password", PASSWORD, "--plan", "pro",
-    )  # fmt: skip
-    flask(instance, "scim", "sync", "--org", "Bench", "--on")
-    flask(instance, "site", "set-url", "http://127.0.0.1")
-    secret = flask(instance, "apikey", "create", "--org", "Bench", "--scope", "scim")
-    headers = {
-        "Authorization": f"Bearer {secret.strip().splitlines()[-1]}",
-        "Content-Type": "application/scim+json",
-    }
+    headers = new_install(instance, "http://127.0.0.1")
     server, port, sock = start(instance, setup)
     try:
         seconds, scim_ms, scim_status = clients(

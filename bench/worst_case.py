@@ -44,15 +44,15 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from bench.scim import bulk_insert  # noqa: E402
-from bench.scim import flask  # noqa: E402
 from bench.scim import free_port  # noqa: E402
+from bench.scim import new_install  # noqa: E402
+from bench.scim import password_sign_in  # noqa: E402
 from bench.scim import start_server  # noqa: E402
 from blueprints.scim.patch import MAX_PATH_COMPARISONS  # noqa: E402
 from blueprints.scim.schema import MAX_VALUES  # noqa: E402
 
 PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
-PASSWORD = "bench password 1"
 
 
 def worker_rss_kb(server_pid: int) -> dict[int, int]:
@@ -151,30 +151,8 @@ class Writers:
                 )
 
     def _sign_ins(self) -> None:
-        import requests
-
         while not self.stop.is_set():
-            with requests.Session() as browser:
-                try:
-                    page = browser.get(
-                        f"http://127.0.0.1:{self.port}/login", timeout=60
-                    )
-                    token = re.search(
-                        r'name="csrf_token"[^>]*value="([^"]+)"', page.text
-                    )
-                    answer = browser.post(
-                        f"http://127.0.0.1:{self.port}/login",
-                        data={
-                            "csrf_token": token.group(1) if token else "",
-                            "email": "owner@bench.test",
-                            "password": PASSWORD,
-                        },
-                        allow_redirects=False,
-                        timeout=60,
-                    )
-                    self._note("password sign-in", answer.status_code)
-                except requests.RequestException:
-                    self._note("password sign-in", "connection error")
+            self._note("password sign-in", password_sign_in(self.port))
 
 
 def timed(
@@ -289,23 +267,8 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="gatehouse-worst-"))
     instance = workdir / "instance"
     database = instance / "gatehouse.sqlite"
-    flask(instance, "db", "upgrade")
-    flask(
-        instance, "org", "create", "Bench", "--owner-email", "owner@bench.test",
-        "--owner-password", PASSWORD, "--plan", "pro",
-    )  # fmt: skip
-    flask(instance, "scim", "sync", "--org", "Bench", "--on")
     port = free_port()
-    flask(instance, "site", "set-url", f"http://127.0.0.1:{port}")
-    secret = (
-        flask(instance, "apikey", "create", "--org", "Bench", "--scope", "scim")
-        .strip()
-        .splitlines()[-1]
-    )
-    headers = {
-        "Authorization": f"Bearer {secret}",
-        "Content-Type": "application/scim+json",
-    }
+    headers = new_install(instance, f"http://127.0.0.1:{port}")
     users = max(args.big_group * 2, args.group_size)
     print(
         f"seeding {users:,} users, a group of {args.big_group:,} and {args.groups}"

@@ -36,6 +36,8 @@ from werkzeug.test import TestResponse
 from core import provisioning
 from core.extensions import db
 from core.models import Organization
+from tests.conftest import every_row
+from tests.conftest import restore_rows
 from tests.conftest import snapshot as all_rows
 
 SCIM = "/api/v1/scim"
@@ -75,28 +77,9 @@ class Scim:
     pristine: dict[str, list[dict[str, Any]]]
 
     def restore(self) -> None:
-        """Put every row back as the fixture left them, in one transaction.
-
-        Plain DELETE and INSERT through SQLAlchemy, so it works on SQLite and
-        PostgreSQL alike (a few milliseconds: the fixture's rows are few).
-        """
-        with self.app.app_context(), db.engine.begin() as connection:
-            for table in reversed(db.metadata.sorted_tables):
-                connection.execute(table.delete())
-            for table in db.metadata.sorted_tables:
-                if self.pristine[table.name]:
-                    connection.execute(table.insert(), self.pristine[table.name])
-
-
-def every_row(app: Flask) -> dict[str, list[dict[str, Any]]]:
-    """Every row of every table, as `Scim.restore` puts them back."""
-    with app.app_context(), db.engine.connect() as connection:
-        return {
-            table.name: [
-                dict(row._mapping) for row in connection.execute(table.select())
-            ]
-            for table in db.metadata.sorted_tables
-        }
+        """Put every row back as the fixture left them (conftest.restore_rows:
+        a few milliseconds, the fixture's rows are few)."""
+        restore_rows(self.app, self.pristine)
 
 
 @pytest.fixture
