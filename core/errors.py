@@ -1,6 +1,14 @@
-"""App-level error pages."""
+"""App-level error pages.
+
+An HTTP error outside any blueprint (an unmatched URL, a 405) is an HTML page,
+unless a part of the app has claimed its URLs with `render_errors_under`: the
+SCIM API answers its clients in SCIM's error format, for instance. So this
+module knows no blueprint, and each part brings its own error format.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from flask import Flask
 from flask import Response
@@ -9,8 +17,16 @@ from flask import request
 from werkzeug.exceptions import HTTPException
 
 from core.extensions import db
-from core.urls import SCIM_PATH
 from core.urls import PublicUrlMissing
+
+ErrorRenderer = Callable[[HTTPException], Response]
+_RENDERERS = "gatehouse.error_renderers"
+
+
+def render_errors_under(app: Flask, prefix: str, renderer: ErrorRenderer) -> None:
+    """Answer HTTP errors of URLs under `prefix` with `renderer`, not HTML (for
+    the errors that never reach the blueprint's own handlers)."""
+    app.extensions.setdefault(_RENDERERS, {})[prefix] = renderer
 
 
 def register_error_handlers(app: Flask) -> None:
@@ -18,13 +34,9 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException) -> Response | tuple[str, int]:
-        if request.path.startswith(SCIM_PATH):
-            # Unmatched SCIM URLs never reach the blueprint's own handlers.
-            from blueprints.scim import error_response
-            from blueprints.scim import http_to_scim
-
-            allow = {k: v for k, v in error.get_headers() if k == "Allow"}
-            return error_response(http_to_scim(error), allow)
+        for prefix, renderer in app.extensions.get(_RENDERERS, {}).items():
+            if request.path == prefix or request.path.startswith(prefix + "/"):
+                return renderer(error)
         return render_template("errors/error.html", error=error), error.code or 500
 
     @app.errorhandler(PublicUrlMissing)

@@ -20,7 +20,6 @@ from core.extensions import db
 from core.models import SiteSetting
 from core.outbound import is_loopback_name
 
-SCIM_PATH = "/api/v1/scim"
 PUBLIC_BASE_URL_KEY = "public_base_url"
 MISSING_HELP = (
     "Gatehouse does not know its public address yet, so it cannot show the "

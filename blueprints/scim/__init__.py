@@ -25,6 +25,7 @@ from werkzeug.exceptions import HTTPException
 from blueprints.scim.errors import ScimError
 from core import audit
 from core.authority import Actor
+from core.errors import render_errors_under
 from core.extensions import csrf
 from core.extensions import db
 from core.models import PAID_PLANS
@@ -37,9 +38,11 @@ from core.models import utcnow
 from core.security import hash_token
 from core.security import key_problem
 from core.security import note_api_key_use_by_id
-from core.urls import SCIM_PATH
 from core.urls import PublicUrlMissing
 from core.urls import public_url
+
+# Where the SCIM API is served (the connector base URL pasted into Okta).
+SCIM_PATH = "/api/v1/scim"
 
 bp = Blueprint("scim", __name__, url_prefix=SCIM_PATH)
 csrf.exempt(bp)
@@ -244,6 +247,18 @@ def handle_unexpected(error: Exception) -> Response:
     current_app.logger.exception("SCIM request failed")
     db.session.rollback()
     return error_response(ScimError(500, "The server failed to handle this request."))
+
+
+def _unmatched_error(error: HTTPException) -> Response:
+    """A SCIM error for an HTTP error the blueprint's handlers never see (an
+    unmatched URL or method under SCIM_PATH)."""
+    allow = {key: value for key, value in error.get_headers() if key == "Allow"}
+    return error_response(http_to_scim(error), allow)
+
+
+bp.record_once(
+    lambda state: render_errors_under(state.app, SCIM_PATH, _unmatched_error)
+)
 
 
 def http_to_scim(error: HTTPException) -> ScimError:

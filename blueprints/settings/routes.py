@@ -15,6 +15,7 @@ from flask_login import current_user
 from flask_login import login_required
 from werkzeug.wrappers import Response
 
+from blueprints.scim import SCIM_PATH
 from blueprints.settings import bp
 from blueprints.settings.forms import DashboardSignInForm
 from blueprints.settings.forms import OktaForm
@@ -48,7 +49,6 @@ from core.sso import disable_sso
 from core.sso import refresh_saml_metadata
 from core.sso import set_idp_initiated
 from core.urls import MISSING_HELP
-from core.urls import SCIM_PATH
 from core.urls import public_base_url
 from core.urls import public_url
 
