@@ -23,7 +23,13 @@ GATEHOUSE_WORKERS (two per core) and GATEHOUSE_THREADS (2).
 import os
 
 bind = [os.environ.get("GATEHOUSE_BIND", "127.0.0.1:5000")]
-workers = int(os.environ.get("GATEHOUSE_WORKERS", 2 * (os.cpu_count() or 1)))
+# The cores this process may use (a container's limit, not the host's count).
+cores = (
+    len(os.sched_getaffinity(0))
+    if hasattr(os, "sched_getaffinity")
+    else os.cpu_count() or 1
+)
+workers = int(os.environ.get("GATEHOUSE_WORKERS", 2 * cores))
 worker_class = "gthread"
 threads = int(os.environ.get("GATEHOUSE_THREADS", "2"))
 timeout = 30

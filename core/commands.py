@@ -12,6 +12,7 @@ from flask import current_app
 from flask.cli import AppGroup
 from flask.cli import with_appcontext
 
+from core import key_check
 from core import provisioning
 from core.authority import KEY_ROLES
 from core.authority import Actor
@@ -432,6 +433,19 @@ def site_set_url(url: str) -> None:
     configured = current_app.config.get("PUBLIC_BASE_URL")
     if configured:
         click.echo(f"Note: PUBLIC_BASE_URL={configured} overrides it while it is set.")
+
+
+@site_cli.command("record-key")
+def site_record_key() -> None:
+    """Record this server's SECRET_KEY as the one every app server must share.
+
+    /healthz answers 503 on a server whose SECRET_KEY differs. The install's
+    first organization records it; run this after changing SECRET_KEY on every
+    server (or to replace a wrong record). Only a one-way mark of the key is
+    stored.
+    """
+    key_check.record(replace=True)
+    click.echo("Recorded this server's SECRET_KEY as the install's.")
 
 
 @site_cli.command("show")

@@ -45,6 +45,7 @@ from core.models import OktaIdentity
 from core.models import Organization
 from core.models import SsoConfig
 from core.models import User
+from core.models import email_fold
 from core.models import fold
 from core.models import utcnow
 from core.security import hash_token
@@ -131,7 +132,7 @@ def okta_is_authority(
         return False
     if not user.email_from_okta or has_identity_here:
         return False
-    if fold(profile.email or "") != user.email_key:
+    if email_fold(profile.email or "") != user.email_key:
         return False
     external_id = user.external_id or ""
     if (
@@ -143,9 +144,9 @@ def okta_is_authority(
     # SAML: the NameID is the Okta username (or email), which Okta also sends as
     # the SCIM userName: another Okta user asserting this email in an attribute
     # has another NameID.
-    return protocol != "saml" or fold(profile.subject) in (
-        user.user_name_key,
-        user.email_key,
+    subject = profile.subject
+    return protocol != "saml" or bool(
+        {fold(subject), email_fold(subject)} & {user.user_name_key, user.email_key}
     )
 
 

@@ -16,6 +16,8 @@ from datetime import UTC
 from datetime import datetime
 from typing import Any
 
+from email_validator import EmailNotValidError
+from email_validator import validate_email
 from flask_login import UserMixin
 from sqlalchemy import JSON
 from sqlalchemy import Boolean
@@ -99,8 +101,24 @@ def unsafe_characters(text: str) -> bool:
 
 
 def fold(text: str) -> str:
-    """The case-insensitive key of a name or email: trimmed and case-folded."""
-    return text.strip().casefold()
+    """The case-insensitive key of a name: trimmed, in Unicode's composed form
+    (NFC, so "é" typed either way is one name) and case-folded."""
+    return unicodedata.normalize("NFC", text.strip()).casefold()
+
+
+def email_fold(address: str) -> str:
+    """The key under which an email is unique and looked up.
+
+    What is stored and shown is the address as sent; its key is the address as
+    mail systems treat it: the local part composed (NFC), the domain through
+    IDNA (full-width letters, "．" and xn-- forms are one domain), then
+    case-folded. Two addresses that look the same are the same member.
+    """
+    try:
+        normalized = validate_email(address.strip(), check_deliverability=False)
+    except EmailNotValidError:
+        return fold(address)
+    return fold(normalized.normalized)
 
 
 class Organization(db.Model):

@@ -15,6 +15,8 @@ from sqlalchemy.exc import IntegrityError
 
 from core import audit
 from core import authority
+from core import first_run
+from core import key_check
 from core import throttle
 from core.authority import AccountError
 from core.authority import Actor
@@ -30,6 +32,7 @@ from core.models import OktaIdentity
 from core.models import Organization
 from core.models import SsoConfig
 from core.models import User
+from core.models import email_fold
 from core.models import fold
 from core.models import parse_row_id
 from core.models import unsafe_characters
@@ -123,6 +126,10 @@ def create_organization(
         raise AccountError(
             f"An organization named {name.strip()!r} already exists."
         ) from exc
+    # The first organization makes an install: from now on, setup is over and
+    # this node's SECRET_KEY is the one the install's other nodes must share.
+    first_run.forget_setup_code()
+    key_check.record()
     return org, owner
 
 
@@ -154,7 +161,7 @@ def normalize_email(email: str) -> str:
 
     Case is kept ("Ada@Example.com" stays so): what Okta or a person typed is
     what Gatehouse shows and returns. Comparisons and uniqueness use the
-    case-folded `email_key` (`fold`), never the stored text.
+    `email_key` (`core.models.email_fold`), never the stored text.
     :raise AccountError: if it is not a valid address.
     """
     email = email.strip()
@@ -169,7 +176,7 @@ def find_user_by_email(org: Organization | int, email: str) -> User | None:
     """The user of `org` with this email, compared case-insensitively."""
     org_id = org.id if isinstance(org, Organization) else org
     return db.session.execute(
-        db.select(User).filter_by(organization_id=org_id, email_key=fold(email))
+        db.select(User).filter_by(organization_id=org_id, email_key=email_fold(email))
     ).scalar_one_or_none()
 
 
@@ -194,7 +201,7 @@ def new_user(
         raise AccountError(f"Role must be one of {', '.join(ROLES)}.")
     user = User(
         email=email,
-        email_key=fold(email),
+        email_key=email_fold(email),
         user_name=user_name or email,
         user_name_key=fold(user_name or email),
         given_name=given_name.strip(),
@@ -658,7 +665,7 @@ def apply_profile(user: User, changes: dict[str, list[object]]) -> None:
         if field == "user_name":
             user.user_name_key = fold(str(after))
         if field == "email":
-            user.email_key = fold(str(after))
+            user.email_key = email_fold(str(after))
             user.email_from_okta = True
             end_link_tokens(user)
     if changes.keys() & {"given_name", "family_name", "display_name"}:
@@ -705,7 +712,7 @@ def scim_create_user(
         db.select(User.id, User.user_name_key).where(
             User.organization_id == org_id,
             (User.user_name_key == fold(user_name))
-            | (User.email_key == fold(str(email or user_name))),
+            | (User.email_key == email_fold(str(email or user_name))),
         )
     ).all()
     chosen = next(

@@ -13,13 +13,13 @@ from flask import current_app
 
 from core.extensions import db
 from core.models import SignInFailure
-from core.models import fold
+from core.models import email_fold
 from core.models import utcnow
 
 
 def account_key(email: str) -> str:
     """Throttle key for an email, across organizations."""
-    return "account:" + fold(email)
+    return "account:" + email_fold(email)
 
 
 def address_key(address: str) -> str:

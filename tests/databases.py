@@ -15,6 +15,7 @@ import os
 
 import sqlalchemy
 from flask import Flask
+from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
 from app import database_uri
@@ -35,8 +36,14 @@ def url() -> str | None:
         worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
         name = f"gatehouse_test_{worker}"
         _create_database(name)
-        _state["database"] = database_uri(SERVER_URL).rsplit("/", 1)[0] + "/" + name
+        _state["database"] = _url_of(name)
     return str(_state["database"])
+
+
+def _url_of(name: str) -> str:
+    """The server's URL with database `name` (host, port and options kept)."""
+    url = make_url(database_uri(SERVER_URL)).set(database=name)
+    return url.render_as_string(hide_password=False)
 
 
 def _create_database(name: str) -> None:
@@ -58,7 +65,7 @@ def empty_url(tmp_path: object) -> str:
     worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
     name = f"gatehouse_empty_{worker}"
     _create_database(name)
-    return database_uri(SERVER_URL).rsplit("/", 1)[0] + "/" + name
+    return _url_of(name)
 
 
 def engine_options() -> dict[str, object]:

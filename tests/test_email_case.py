@@ -8,6 +8,7 @@ filters, password sign-in and Okta account linking go through the case-folded
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Any
 
 import pytest
@@ -18,6 +19,7 @@ from flask.testing import FlaskCliRunner
 from tests.conftest import PASSWORD
 from tests.conftest import OrgInfo
 from tests.conftest import get_user
+from tests.conftest import make_user
 from tests.conftest import scim_key
 from tests.conftest import sign_in
 from tests.conftest import snapshot
@@ -236,3 +238,63 @@ def test_a_person_okta_creates_keeps_the_email_okta_sent(
     assert okta_sign_in(again, provider, "00u-grace").status_code == 302
     assert signed_in_user_id(app, again) == grace["id"]
     assert user_count(app) == 2
+
+
+# -- addresses that look the same are the same member (review of #11) -----------
+
+NFC = "jos\u00e9@acme.test"  # é as one code point
+NFD = unicodedata.normalize("NFD", NFC)  # e + combining acute: looks the same
+
+
+@pytest.mark.parametrize(
+    "variant",
+    [
+        NFD,
+        "JOS\u00c9@ACME.TEST",
+        "jos\u00e9@\uff41cme.test",
+        "jos\u00e9@acme\uff0etest",
+    ],
+    ids=["decomposed", "upper case", "full-width letter", "full-width dot"],
+)
+def test_a_look_alike_email_is_not_a_second_member(
+    app: Flask, scim: Scim, variant: str
+) -> None:
+    first = scim.call(
+        "POST",
+        "/Users",
+        {"schemas": [USER], "userName": "jose1", "emails": [{"value": NFC}]},
+    )
+    assert first.status_code == 201
+    before = user_count(app)
+
+    second = scim.call(
+        "POST",
+        "/Users",
+        {"schemas": [USER], "userName": "jose2", "emails": [{"value": variant}]},
+    )
+
+    assert second.status_code == 409, second.get_json()
+    assert user_count(app) == before
+
+
+def test_an_okta_sign_in_with_a_look_alike_email_needs_confirmation(
+    app: Flask,
+    org: OrgInfo,
+    provider: str,  # noqa: F811
+) -> None:
+    """A local member josé@ (with a password); an Okta user asserting the same
+    address in decomposed form is that member, so the confirmation rule holds
+    (before: a new account with the look-alike address was made and signed in)."""
+    victim = make_user(app, org.id, NFC)
+    connect_okta(app, org, provider)
+    okta_user(provider, "00uattacker00000000x", NFD)
+    before = user_count(app)
+    browser = app.test_client()
+
+    response = okta_sign_in(browser, provider, "00uattacker00000000x")
+
+    assert response.status_code == 403
+    assert "Confirm your account first" in response.text
+    assert signed_in_user_id(app, browser) is None
+    assert user_count(app) == before
+    assert get_user(app, victim)["email"] == NFC

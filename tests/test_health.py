@@ -9,8 +9,11 @@ from flask import Flask
 from sqlalchemy import text
 
 from app import create_app
+from core import key_check
 from core.extensions import db
+from core.models import SiteSetting
 from tests.conftest import make_app
+from tests.conftest import make_org
 from tests.test_migrations import empty_app  # noqa: F401 (fixtures)
 from tests.test_migrations import head_revision
 from tests.test_migrations import keep_logging  # noqa: F401
@@ -85,32 +88,59 @@ def test_the_expected_revision_is_the_migrations_head(migrated_app: Flask) -> No
 def test_a_node_with_another_secret_key_is_unhealthy(
     migrated_app: Flask,  # noqa: F811
 ) -> None:
-    assert migrated_app.test_client().get("/healthz").status_code == 200
+    """The install's first organization records its SECRET_KEY's mark; a node
+    with another key is out of rotation; nothing a request does records it."""
     uri = migrated_app.config["SQLALCHEMY_DATABASE_URI"]
-    other = create_app(
-        {
-            "TESTING": True,
-            "INSTANCE_PATH": migrated_app.instance_path + "-other-node",
-            "SECRET_KEY": "not the install's key",
-            "SQLALCHEMY_DATABASE_URI": uri,
-        }
-    )
+
+    def node(name: str, key: str) -> Flask:
+        return create_app(
+            {
+                "TESTING": True,
+                "INSTANCE_PATH": migrated_app.instance_path + "-" + name,
+                "SECRET_KEY": key,
+                "SQLALCHEMY_DATABASE_URI": uri,
+            }
+        )
+
+    other = node("other", "not the install's key")
+    # No record yet (an install without an organization): no claim by request.
+    assert other.test_client().get("/healthz").status_code == 200
+    with migrated_app.app_context():
+        assert db.session.get(SiteSetting, key_check.KEY) is None
+
+    make_org(migrated_app)  # the install's first organization records the key
 
     response = other.test_client().get("/healthz")
-
     assert response.status_code == 503
     assert "SECRET_KEY" in response.json["problem"]
     assert "not the install's key" not in response.get_data(as_text=True)
-    # The first node, and any node with the install's key, stays healthy.
-    same = create_app(
-        {
-            "TESTING": True,
-            "INSTANCE_PATH": migrated_app.instance_path + "-third-node",
-            "SECRET_KEY": migrated_app.config["SECRET_KEY"],
-            "SQLALCHEMY_DATABASE_URI": uri,
-        }
-    )
+    same = node("third", migrated_app.config["SECRET_KEY"])
     assert same.test_client().get("/healthz").status_code == 200
+    assert migrated_app.test_client().get("/healthz").status_code == 200
+
+    # After rotating the key, `flask site record-key` makes the new one the install's.
+    result = other.test_cli_runner().invoke(args=["site", "record-key"])
+    assert result.exit_code == 0, result.output
+    assert other.test_client().get("/healthz").status_code == 200
+    assert same.test_client().get("/healthz").status_code == 503
     for app in (other, same):
         with app.app_context():
             db.engine.dispose()
+
+
+def test_a_database_error_after_the_first_query_is_a_503_not_a_500(
+    migrated_app: Flask,  # noqa: F811
+) -> None:
+    make_org(migrated_app)
+    with migrated_app.app_context():
+        db.session.execute(text("DROP TABLE site_setting"))
+        db.session.commit()
+
+    response = migrated_app.test_client().get("/healthz")
+
+    assert response.status_code == 503
+    assert response.json == {
+        "status": "unavailable",
+        "problem": "the database did not answer",
+    }
+    assert response.headers["Cache-Control"] == "no-store"

@@ -295,3 +295,52 @@ def test_timestamps_keep_their_instant_whatever_the_session_time_zone(
         again = db.session.get(Organization, org.id).created_at
     assert stored.utcoffset() == again.utcoffset() == timedelta(0)
     assert stored == again
+
+
+def test_0006_rekeys_emails_and_names_and_leaves_collisions(
+    empty_app: Flask, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Rows keyed the old way (a plain case fold) get the new keys; a row whose
+    new key another row already holds keeps its old one (an admin merges them)."""
+    runner = empty_app.test_cli_runner()
+    assert runner.invoke(args=["db", "upgrade", "0005"]).exit_code == 0
+    nfd = "jose\u0301@acme.test"
+    now = "2026-01-01 00:00:00"
+    with empty_app.app_context():
+        db.session.execute(
+            sa.text(
+                "INSERT INTO organization (id, name, name_key, plan, created_at)"
+                " VALUES (1, 'Acme', 'acme', 'pro', :now)"
+            ),
+            {"now": now},
+        )
+        for user_id, email in (
+            (1, nfd),  # decomposed é: its new key is the composed form
+            (2, "ann@\uff41cme.test"),  # full-width a: the key maps the domain
+            (3, "ann@acme.test"),  # holds the key user 2 would get
+        ):
+            db.session.execute(
+                sa.text(
+                    'INSERT INTO "user" (id, organization_id, email, email_key,'
+                    " user_name, user_name_key, given_name, family_name,"
+                    " display_name, name_key, role, status, source, scim_managed,"
+                    " email_from_okta, created_at, updated_at) VALUES (:id, 1,"
+                    " :email, :key, :email, :key, '', '', '', '', 'member',"
+                    " 'active', 'local', false, false, :now, :now)"
+                ),
+                {"id": user_id, "email": email, "key": email.casefold(), "now": now},
+            )
+        db.session.commit()
+
+    assert runner.invoke(args=["db", "upgrade"]).exit_code == 0
+
+    with empty_app.app_context():
+        keys = dict(
+            db.session.execute(sa.text('SELECT id, email_key FROM "user"')).all()
+        )
+        names = dict(
+            db.session.execute(sa.text('SELECT id, user_name_key FROM "user"')).all()
+        )
+    assert keys[1] == "jos\u00e9@acme.test" and names[1] == "jos\u00e9@acme.test"
+    assert keys[3] == "ann@acme.test"
+    assert keys[2] == "ann@\uff41cme.test"  # would collide with user 3: kept

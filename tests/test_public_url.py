@@ -24,6 +24,7 @@ from flask.testing import FlaskCliRunner
 from lxml import html
 
 from core import first_run
+from core import key_check
 from core.extensions import db
 from core.models import Organization
 from core.models import SiteSetting
@@ -73,12 +74,13 @@ def configured_app(tmp_path: Path) -> Iterator[Flask]:
 
 
 def stored_settings(app: Flask) -> list[tuple[str, str]]:
-    """Every (key, value) row of the site_setting table but the setup code
-    (kept there until setup is done: tests/test_promises.py)."""
+    """Every (key, value) row of the site_setting table but the setup code (kept
+    there until setup is done) and the SECRET_KEY mark (recorded with the first
+    organization): tests/test_promises.py and tests/test_health.py."""
     with app.app_context():
         rows = db.session.execute(
             db.select(SiteSetting.key, SiteSetting.value)
-            .where(SiteSetting.key != first_run.CODE_KEY)
+            .where(SiteSetting.key.not_in([first_run.CODE_KEY, key_check.KEY]))
             .order_by(SiteSetting.key)
         )
         return [tuple(row) for row in rows]

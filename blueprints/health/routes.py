@@ -5,13 +5,13 @@ this code expects (the latest migration has run: after an upgrade, a node whose
 database is behind, or ahead, is taken out of rotation until `flask db upgrade`
 or its own upgrade), and this node's SECRET_KEY is the install's (a node with
 another key could not read the stored Okta secrets nor the other nodes'
-sessions). Nothing secret is said: no versions, hosts, keys or errors.
+sessions: core/key_check.py). Nothing secret is said: no versions, hosts, keys
+or errors, and nothing is written.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
+import time
 from functools import cache
 from pathlib import Path
 
@@ -20,15 +20,13 @@ from flask import Response
 from flask import current_app
 from flask import jsonify
 from sqlalchemy import text
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.exc import SQLAlchemyError
 
 from blueprints.health import bp
+from core import key_check
 from core.extensions import db
-from core.models import SiteSetting
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
-KEY_CHECK = "secret_key_check"
 
 
 @cache
@@ -39,56 +37,41 @@ def expected_revisions() -> frozenset[str]:
 
 @bp.get("/healthz")
 def healthz() -> tuple[Response, int]:
-    """Database reachable and migrations current."""
+    """Database reachable, migrations current, SECRET_KEY the install's."""
     try:
-        current = frozenset(
-            db.session.execute(text("SELECT version_num FROM alembic_version"))
-            .scalars()
-            .all()
-        )
+        problem = _problem()
     except SQLAlchemyError:
         db.session.rollback()
-        current_app.logger.exception("Health check: the database did not answer")
-        return _answer("unavailable", "the database did not answer", 503)
-    if current != expected_revisions():
-        return _answer(
-            "unavailable", "the database schema is not this version's: migrate", 503
-        )
-    if not same_secret_key():
-        return _answer(
-            "unavailable",
-            "this node's SECRET_KEY is not the one the install's other nodes use",
-            503,
-        )
+        _log_outage()
+        problem = "the database did not answer"
+    if problem is not None:
+        return _answer("unavailable", problem, 503)
     return _answer("ok", None, 200)
 
 
-def key_fingerprint() -> str:
-    """A one-way mark of SECRET_KEY: equal keys give equal marks, and the mark
-    tells nothing about the key."""
-    return hmac.new(
-        current_app.config["SECRET_KEY"].encode(),
-        b"gatehouse: the SECRET_KEY every node shares",
-        hashlib.sha256,
-    ).hexdigest()
+def _problem() -> str | None:
+    current = frozenset(
+        db.session.execute(text("SELECT version_num FROM alembic_version"))
+        .scalars()
+        .all()
+    )
+    if current != expected_revisions():
+        return "the database schema is not this version's: migrate"
+    if key_check.matches() is False:
+        return "this node's SECRET_KEY is not the one the install's other nodes use"
+    return None
 
 
-def same_secret_key() -> bool:
-    """Whether this node's SECRET_KEY is the install's; the first node to ask
-    records its key's mark."""
-    mine = key_fingerprint()
-    stored = db.session.get(SiteSetting, KEY_CHECK)
-    if stored is None:
-        db.session.add(SiteSetting(key=KEY_CHECK, value=mine))
-        try:
-            db.session.commit()
-            return True
-        except IntegrityError:  # another node recorded its mark meanwhile
-            db.session.rollback()
-            stored = db.session.get(SiteSetting, KEY_CHECK)
-            if stored is None:
-                return False
-    return hmac.compare_digest(stored.value, mine)
+_last_logged = {"at": 0.0}
+
+
+def _log_outage() -> None:
+    """Log a database outage with its traceback, at most once a minute: a load
+    balancer polls every few seconds."""
+    now = time.monotonic()
+    if now - _last_logged["at"] >= 60:
+        _last_logged["at"] = now
+        current_app.logger.exception("Health check: the database did not answer")
 
 
 def _answer(status: str, problem: str | None, code: int) -> tuple[Response, int]:

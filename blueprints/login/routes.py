@@ -27,7 +27,7 @@ from core import provisioning
 from core import throttle
 from core.extensions import db
 from core.models import User
-from core.models import fold
+from core.models import email_fold
 from core.security import safe_next_url
 from core.security import spend_password_check
 from core.security import verify_password
@@ -75,7 +75,7 @@ def login() -> Response | str | tuple[str, int]:
     candidates = (
         db.session.execute(
             db.select(User)
-            .filter_by(email_key=fold(email))
+            .filter_by(email_key=email_fold(email))
             .where(User.password_hash.is_not(None))
             .order_by(User.id)
         )
@@ -93,7 +93,7 @@ def login() -> Response | str | tuple[str, int]:
             audit.record_repeated(
                 "sign_in.refused",
                 org_id,
-                key=f"{fold(email) if org_id is not None else '*'}|{address}",
+                key=f"{email_fold(email) if org_id is not None else '*'}|{address}",
                 actor=email,
                 reason="throttled",
             )
@@ -215,7 +215,7 @@ def setup() -> Response | str | tuple[str, int]:
         current_app.logger.warning("Wrong setup code from %s", request.remote_addr)
         form.setup_code.errors.append(
             "That is not the setup code. It is printed in the server's output "
-            "(and stored in instance/setup_code)."
+            "when it starts."
         )
         return render_template("login/setup.html", **page), 403
     if not configured:

@@ -49,7 +49,8 @@ class Field:
     """How one SCIM attribute maps to SQL.
 
     kind:
-      "ci"       case-insensitive string; `column` holds case-folded values
+      "ci"       case-insensitive string; `column` holds values keyed by `key`
+                 (case-folded names; `email_fold` for emails)
       "exact"    case-sensitive string
       "int_id"   integer primary key exposed as a string id
       "bool"     `column` is a boolean SQL expression
@@ -64,6 +65,7 @@ class Field:
     build: Callable[[str, Any], ColumnElement[bool]] | None = None
     nullable: bool = False
     sortable: bool = True
+    key: Callable[[str], str] = fold
 
 
 # -- tokens -------------------------------------------------------------------
@@ -317,7 +319,7 @@ class _Compiler:
             raise FilterError("This attribute is compared with a quoted string.")
         column = field.column
         if field.kind == "ci":
-            value = fold(value)
+            value = field.key(value)
         if "\x00" in value:
             # No stored value holds NUL (every input refuses control characters),
             # PostgreSQL cannot be sent one, and SQLite's LIKE stops reading at

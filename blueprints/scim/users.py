@@ -32,6 +32,7 @@ from core.extensions import db
 from core.models import Group
 from core.models import GroupMember
 from core.models import User
+from core.models import email_fold
 
 CONFLICT = "userName or email already exists."
 SCHEMAS = (USER_SCHEMA, ENTERPRISE_USER_SCHEMA)
@@ -46,8 +47,8 @@ FIELDS: dict[str, Field] = {
     "displayname": Field("ci", db.func.lower(User.display_name)),
     "name.givenname": Field("ci", db.func.lower(User.given_name)),
     "name.familyname": Field("ci", db.func.lower(User.family_name)),
-    "emails": Field("ci", User.email_key),
-    "emails.value": Field("ci", User.email_key),
+    "emails": Field("ci", User.email_key, key=email_fold),
+    "emails.value": Field("ci", User.email_key, key=email_fold),
     "emails.type": Field("const", const="work", sortable=False),
     # The one address kept is the primary one unless sent with primary false.
     "emails.primary": Field("bool", User.email_primary.is_not(False), sortable=False),
