@@ -175,6 +175,22 @@ def make_user(
         return user.id
 
 
+def setup_form(code: str, **changes: str) -> dict[str, str]:
+    """A complete first-run setup form (add `public_url` where the page asks)."""
+    form = {
+        "setup_code": code,
+        "organization": "Initech",
+        "plan": "pro",
+        "given_name": "Peter",
+        "family_name": "Gibbons",
+        "email": "peter@initech.test",
+        "password": PASSWORD,
+        "confirm": PASSWORD,
+    }
+    form.update(changes)
+    return form
+
+
 def sign_in(client: FlaskClient, email: str, password: str = PASSWORD, **extra: str):  # type: ignore[no-untyped-def]
     """Post the login form; returns the response (not followed)."""
     return client.post("/login", data={"email": email, "password": password, **extra})

@@ -21,6 +21,7 @@ from tests.conftest import get_user
 from tests.conftest import make_app
 from tests.conftest import make_org
 from tests.conftest import make_user
+from tests.conftest import setup_form
 from tests.conftest import sign_in
 
 
@@ -325,21 +326,6 @@ def test_state_changes_without_csrf_token_are_rejected(csrf_app: Flask) -> None:
 
 
 # -- first run -------------------------------------------------------------------
-
-
-def setup_form(code: str, **changes: str) -> dict[str, str]:
-    form = {
-        "setup_code": code,
-        "organization": "Initech",
-        "plan": "pro",
-        "given_name": "Peter",
-        "family_name": "Gibbons",
-        "email": "peter@initech.test",
-        "password": PASSWORD,
-        "confirm": PASSWORD,
-    }
-    form.update(changes)
-    return form
 
 
 def test_empty_install_goes_to_setup(client: FlaskClient) -> None:

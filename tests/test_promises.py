@@ -38,12 +38,12 @@ from core.models import ApiKey
 from core.models import Organization
 from core.models import SiteSetting
 from core.models import utcnow
-from tests.conftest import PASSWORD
 from tests.conftest import OrgInfo
 from tests.conftest import make_app
 from tests.conftest import make_org
 from tests.conftest import make_user
 from tests.conftest import scim_key
+from tests.conftest import setup_form
 from tests.conftest import sign_in
 from tests.conftest import snapshot
 from tests.okta_helpers import events
@@ -239,16 +239,7 @@ def test_a_fresh_install_prints_the_setup_code_that_opens_setup(
     assert start_server(capsys, "routes") == ""
 
     app = make_app(tmp_path)  # the same database and instance folder
-    form = {
-        "setup_code": code,
-        "organization": "Initech",
-        "plan": "pro",
-        "given_name": "Peter",
-        "family_name": "Gibbons",
-        "email": "peter@initech.test",
-        "password": PASSWORD,
-        "confirm": PASSWORD,
-    }
+    form = setup_form(code)
     assert app.test_client().post("/setup", data=form).status_code == 302
     close(app)
     assert stored_code(tmp_path) is None

@@ -41,6 +41,7 @@ from tests.conftest import OrgInfo
 from tests.conftest import make_app
 from tests.conftest import make_org
 from tests.conftest import scim_key
+from tests.conftest import setup_form as complete_setup_form
 from tests.conftest import sign_in
 from tests.conftest import snapshot
 
@@ -134,23 +135,6 @@ def assert_missing_page(text: str) -> None:
     """The page explains that the public address is not configured."""
     assert 'id="no-public-url"' in text
     assert "flask site set-url" in text
-
-
-def setup_form(code: str, **changes: str) -> dict[str, str]:
-    """A complete first-run setup form."""
-    form = {
-        "setup_code": code,
-        "public_url": "https://gatehouse.example.com",
-        "organization": "Initech",
-        "plan": "pro",
-        "given_name": "Peter",
-        "family_name": "Gibbons",
-        "email": "peter@initech.test",
-        "password": PASSWORD,
-        "confirm": PASSWORD,
-    }
-    form.update(changes)
-    return form
 
 
 def organization_count(app: Flask) -> int:
@@ -717,3 +701,10 @@ def test_owner_made_at_setup_sees_links_built_from_the_stored_url(
     status, body = scim_get_user(other, secret, owner.id)
     assert status == 200, body
     assert body["meta"]["location"].startswith("https://gatehouse.example.com/")
+
+
+def setup_form(code: str, **changes: str) -> dict[str, str]:
+    """The setup form with a public address (this module's pages ask for it)."""
+    return complete_setup_form(
+        code, **{"public_url": "https://gatehouse.example.com", **changes}
+    )

@@ -24,6 +24,7 @@ from tests.conftest import PASSWORD
 from tests.conftest import OrgInfo
 from tests.conftest import make_user
 from tests.conftest import scim_key
+from tests.conftest import setup_form as complete_setup_form
 from tests.conftest import snapshot
 
 SCIM = "/api/v1/scim"
@@ -214,23 +215,6 @@ def test_org_create_refuses_a_bad_name_and_changes_nothing(
 # -- the first-run setup page ------------------------------------------------------
 
 
-def setup_form(code: str, **changes: str) -> dict[str, str]:
-    """A complete first-run setup form."""
-    form = {
-        "setup_code": code,
-        "public_url": "http://localhost",
-        "organization": "Initech",
-        "plan": "pro",
-        "given_name": "Peter",
-        "family_name": "Gibbons",
-        "email": "peter@initech.test",
-        "password": PASSWORD,
-        "confirm": PASSWORD,
-    }
-    form.update(changes)
-    return form
-
-
 def test_setup_asks_for_the_owners_names(app: Flask, client: FlaskClient) -> None:
     page = client.get("/setup").text
     assert 'name="given_name"' in page and 'name="family_name"' in page
@@ -274,3 +258,8 @@ def test_setup_refuses_a_name_with_a_line_break(
     assert response.status_code == 400
     assert "Family name: A name cannot contain" in response.text
     assert snapshot(app) == before
+
+
+def setup_form(code: str, **changes: str) -> dict[str, str]:
+    """The setup form with the test client's address as the public one."""
+    return complete_setup_form(code, **{"public_url": "http://localhost", **changes})

@@ -52,6 +52,7 @@ from tests.conftest import make_app
 from tests.conftest import make_org
 from tests.conftest import make_user
 from tests.conftest import scim_key
+from tests.conftest import setup_form as complete_setup_form
 from tests.conftest import snapshot
 from tests.live import serve
 from tests.okta_helpers import Mailbox
@@ -749,21 +750,6 @@ def test_a_stored_public_address_is_used_whatever_the_host_header(
     assert response.headers["Location"].startswith(f"{BASE}{SCIM}/Users/")
 
 
-def setup_form(code: str, public_url: str) -> dict[str, str]:
-    """The first-run setup form."""
-    return {
-        "setup_code": code,
-        "public_url": public_url,
-        "organization": "Initech",
-        "plan": "pro",
-        "given_name": "Peter",
-        "family_name": "Gibbons",
-        "email": "peter@initech.test",
-        "password": PASSWORD,
-        "confirm": PASSWORD,
-    }
-
-
 def test_first_run_setup_asks_for_the_public_address_and_refuses_a_bad_one(
     bare_app: Flask,
 ) -> None:
@@ -972,3 +958,8 @@ def test_link_emails_are_claimed_only_when_the_mail_server_took_them(
     finally:
         with app.app_context():
             db.engine.dispose()
+
+
+def setup_form(code: str, public_url: str) -> dict[str, str]:
+    """The first-run setup form."""
+    return complete_setup_form(code, public_url=public_url)
