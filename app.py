@@ -160,6 +160,7 @@ def register_blueprints(app: Flask) -> None:
     from blueprints.health import bp as health_bp
     from blueprints.login import bp as login_bp
     from blueprints.members import bp as members_bp
+    from blueprints.okta import bp as okta_bp
     from blueprints.okta_oidc import bp as okta_oidc_bp
     from blueprints.okta_saml import bp as okta_saml_bp
     from blueprints.scim import bp as scim_bp
@@ -173,6 +174,7 @@ def register_blueprints(app: Flask) -> None:
         api_keys_bp,
         audit_bp,
         scim_bp,
+        okta_bp,
         okta_oidc_bp,
         okta_saml_bp,
         health_bp,

@@ -433,10 +433,10 @@ PUBLIC_ENDPOINTS = {
     "login.setup",
     # Single sign-on: the organization step, the start URL, Okta's callback and
     # the emailed link all come before anyone is signed in.
-    "login.sso",
-    "okta_oidc.start",
+    "okta.sso",
+    "okta.start",
     "okta_oidc.callback",
-    "okta_oidc.link",
+    "okta.link",
     # SAML: Okta's POST to the ACS, and the SP metadata (public, no secrets).
     "okta_saml.acs",
     "okta_saml.metadata",

@@ -79,12 +79,3 @@ class SetupForm(FlaskForm):
         "Repeat the password",
         validators=[DataRequired(), EqualTo("password", "The passwords differ.")],
     )
-
-
-class SsoOrganizationForm(FlaskForm):
-    """The organization name, first step of single sign-on."""
-
-    organization = StringField(
-        "Organization name", validators=[DataRequired(), Length(max=100)]
-    )
-    next = HiddenField()

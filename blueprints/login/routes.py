@@ -20,7 +20,6 @@ from blueprints.login.forms import ChooseOrganizationForm
 from blueprints.login.forms import LoginForm
 from blueprints.login.forms import LogoutForm
 from blueprints.login.forms import SetupForm
-from blueprints.login.forms import SsoOrganizationForm
 from core import audit
 from core import first_run
 from core import provisioning
@@ -33,7 +32,6 @@ from core.security import spend_password_check
 from core.security import verify_password
 from core.sessions import end_session
 from core.sessions import start_session
-from core.sso import sso_available
 from core.urls import base_url_problem
 from core.urls import save_public_base_url
 from core.urls import stored_public_base_url
@@ -244,24 +242,3 @@ def setup() -> Response | str | tuple[str, int]:
     start_session(owner)
     flash(f"Welcome! {org.name} is ready.", "success")
     return redirect(url_for("members.index"))
-
-
-@bp.route("/sso", methods=("GET", "POST"))
-def sso() -> Response | str | tuple[str, int]:
-    """Single Sign On (SSO): enter the organization name, then sign in with Okta.
-
-    Unknown organizations, organizations without Okta and free plans get the same
-    answer, so the page does not tell strangers which organizations exist.
-    """
-    form = SsoOrganizationForm()
-    if request.method == "GET":
-        form.next.data = request.args.get("next", "")
-    if not form.validate_on_submit():
-        return render_template("login/sso.html", form=form)
-    org = provisioning.find_organization(form.organization.data)
-    if not sso_available(org):
-        return render_template("login/sso_unavailable.html", form=form), 404
-    assert org is not None
-    return render_template(
-        "login/sso_continue.html", org=org, next=safe_next_url(form.next.data) or ""
-    )

@@ -24,8 +24,8 @@ from blueprints.members.forms import RoleForm
 from blueprints.members.forms import StatusForm
 from blueprints.members.forms import UnlockForm
 from blueprints.members.queries import member_page
-from blueprints.okta_oidc.forms import ContinueForm
-from blueprints.okta_oidc.routes import allow_form_to_okta
+from blueprints.okta.forms import ContinueForm
+from blueprints.okta.start import allow_form_to_okta
 from core import authority
 from core import linking
 from core import provisioning

@@ -2,6 +2,10 @@
 
 from flask import Blueprint
 
+from blueprints.okta.start import claim_protocol
+from blueprints.okta_oidc.flow import start_oidc
+
 bp = Blueprint("okta_oidc", __name__)
+claim_protocol(bp, "oidc", start_oidc)
 
 from blueprints.okta_oidc import routes  # noqa: E402,F401

@@ -1,52 +1,33 @@
-"""Views of the okta_oidc blueprint: start, callback, and the emailed link."""
+"""Views of the okta_oidc blueprint: Okta's redirect back (the callback)."""
 
 from __future__ import annotations
 
-import secrets
 import time
 from typing import Any
-from urllib.parse import urlsplit
 
 import requests
 from authlib.common.errors import AuthlibBaseError
-from flask import make_response
-from flask import render_template
 from flask import request
 from flask import session
-from flask import url_for
 from flask_login import current_user
-from flask_login import login_required
 from joserfc.errors import JoseError
-from werkzeug.wrappers import Response
 
+from blueprints.okta.outcome import FLOW_SECONDS
+from blueprints.okta.outcome import audit_refusal
+from blueprints.okta.outcome import audit_repeated_refusal
+from blueprints.okta.outcome import finish
+from blueprints.okta.outcome import refuse
 from blueprints.okta_oidc import bp
 from blueprints.okta_oidc.client import client_name
 from blueprints.okta_oidc.client import oidc_client_for
-from blueprints.okta_oidc.forms import ContinueForm
-from blueprints.okta_oidc.outcome import FLOW_SECONDS
-from blueprints.okta_oidc.outcome import PENDING_KEY
-from blueprints.okta_oidc.outcome import audit_refusal
-from blueprints.okta_oidc.outcome import audit_repeated_refusal
-from blueprints.okta_oidc.outcome import finish
-from blueprints.okta_oidc.outcome import refuse
-from blueprints.okta_saml.flow import start_saml
+from blueprints.okta_oidc.flow import FLOW_KEY
 from core import linking
-from core import provisioning
 from core.extensions import db
 from core.linking import OktaProfile
-from core.models import LinkToken
 from core.models import Organization
-from core.models import User
 from core.okta import OktaError
 from core.outbound import OutboundError
-from core.security import content_security_policy
-from core.security import safe_next_url
 from core.sso import sso_available
-from core.urls import MISSING_HELP
-from core.urls import public_base_url
-from core.urls import public_url
-
-FLOW_KEY = "okta_flow"
 
 # What Okta's `error` values mean for the person in front of the screen.
 OKTA_ERRORS = {
@@ -63,68 +44,6 @@ OKTA_ERRORS = {
         "administrator to check the client ID in Settings."
     ),
 }
-
-
-def start_flow(
-    org: Organization,
-    next_url: str | None,
-    link_token: LinkToken | None = None,
-    *,
-    link_user: User | None = None,
-) -> Response:
-    """Remember what this sign-in is for and send the browser to Okta.
-
-    `link_token` (the emailed link) or `link_user` (the signed-in member's own
-    "Link my Okta account") names the account to bind. SAML organizations keep
-    all this server-side instead (see okta_saml.flow).
-    """
-    config = org.sso_config
-    assert config is not None
-    if public_base_url() is None:
-        return refuse(MISSING_HELP, 503)
-    if config.protocol == "saml":
-        return start_saml(org, next_url, link_token, link_user)
-    session[FLOW_KEY] = {
-        "org_id": org.id,
-        "version": config.version,
-        "next": safe_next_url(next_url) or "",
-        "link": link_token.token_hash if link_token else None,
-        "self": link_user.id if link_user is not None else None,
-        "started": time.time(),
-    }
-    try:
-        client = oidc_client_for(config)
-        return client.authorize_redirect(
-            public_url(url_for("okta_oidc.callback")), nonce=secrets.token_urlsafe(24)
-        )
-    except (
-        OktaError,
-        OutboundError,
-        requests.RequestException,
-        AuthlibBaseError,
-        ValueError,
-        RecursionError,
-    ):
-        audit_repeated_refusal(org, "Okta metadata unreachable", method="okta-oidc")
-        return refuse(
-            "Gatehouse could not reach your organization's Okta. Try again in a "
-            "moment; if it keeps failing, ask your administrator to check the "
-            "metadata URL.",
-            502,
-        )
-
-
-@bp.get("/sso/okta")
-def start() -> Any:
-    """Start Okta sign-in for the organization named in `org`.
-
-    Outside scripts and bookmarks rely on this URL.
-    """
-    org = provisioning.find_organization(request.args.get("org", "")[:100])
-    if not sso_available(org):
-        return render_template("login/sso_unavailable.html"), 404
-    assert org is not None
-    return start_flow(org, request.args.get("next"))
 
 
 def _audit_refusal(
@@ -271,88 +190,3 @@ def okta_error_page(org: Organization) -> Any:
         ),
         403,
     )
-
-
-@bp.post("/okta/resend")
-def resend() -> Any:
-    """Email the confirmation link again to the person Okta just vouched for."""
-    pending = session.get(PENDING_KEY)
-    form = ContinueForm()
-    if (
-        not form.validate_on_submit()
-        or not pending
-        or time.time() - pending["at"] > FLOW_SECONDS
-    ):
-        return refuse("Start again from the sign-in page.", 400)
-    user = db.session.get(User, pending["user_id"])
-    if user is None or not user.is_active:
-        return refuse("Start again from the sign-in page.", 400)
-    if linking.recently_sent(user):
-        delivered = linking.last_delivered_link(user)
-        return render_template(
-            "okta_oidc/link_sent.html",
-            email=user.email,
-            result="recent",
-            sent_at=delivered.sent_at if delivered else None,
-        )
-    result = linking.send_link_email(user, actor="okta sign-in")
-    session.pop(PENDING_KEY, None)
-    status = 200 if result in (linking.SENT, linking.OUTBOX) else 503
-    return render_template(
-        "okta_oidc/link_sent.html", email=user.email, result=result
-    ), status
-
-
-@bp.route("/okta/link/<token>", methods=("GET", "POST"))
-def link(token: str) -> Any:
-    """The emailed link: explain, then (POST) go through Okta to bind the account."""
-    row = linking.find_link_token(token)
-    if row is None:
-        return render_template("okta_oidc/link_invalid.html"), 404
-    org = row.user.organization
-    if not sso_available(org):
-        return render_template("okta_oidc/link_invalid.html"), 404
-    form = ContinueForm()
-    if form.validate_on_submit():
-        return start_flow(org, None, link_token=row)
-    response = make_response(
-        render_template("okta_oidc/link.html", user=row.user, org=org, form=form)
-    )
-    # "Continue to Okta" posts here and is redirected to Okta's origin.
-    allow_form_to_okta(response, org)
-    return response
-
-
-def allow_form_to_okta(response: Response, org: Organization) -> Response:
-    """Let a page's form end in a redirect to the organization's Okta (CSP).
-
-    Browsers apply `form-action` to the redirects after a POST too.
-    """
-    config = org.sso_config
-    if config is None:
-        return response
-    okta = urlsplit(
-        (config.saml_sso_url if config.protocol == "saml" else config.oidc_issuer) or ""
-    )
-    if okta.scheme in ("https", "http") and okta.netloc:
-        response.headers["Content-Security-Policy"] = content_security_policy(
-            f"{okta.scheme}://{okta.netloc}"
-        )
-    return response
-
-
-@bp.post("/okta/link-mine")
-@login_required
-def link_mine() -> Any:
-    """ "Link my Okta account" from the member's own page: an Okta round trip.
-
-    Whoever Okta says they are becomes this signed-in member's identity: the
-    member proves both sides (their session here, their account at Okta).
-    """
-    org = current_user.organization
-    if not ContinueForm().validate_on_submit():
-        return refuse("That request was not understood. Start again.", 400)
-    if not sso_available(org):
-        return render_template("login/sso_unavailable.html"), 404
-    user = current_user._get_current_object()
-    return start_flow(org, url_for("members.show", user_id=user.id), link_user=user)

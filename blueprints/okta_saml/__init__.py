@@ -2,6 +2,10 @@
 
 from flask import Blueprint
 
+from blueprints.okta.start import claim_protocol
+from blueprints.okta_saml.flow import start_saml
+
 bp = Blueprint("okta_saml", __name__)
+claim_protocol(bp, "saml", start_saml)
 
 from blueprints.okta_saml import routes  # noqa: E402,F401

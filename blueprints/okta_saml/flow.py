@@ -1,7 +1,7 @@
-"""Starting a SAML sign-in (used by the shared /sso/okta start and emailed links).
+"""Starting a SAML sign-in (claimed for "saml" with okta.start.claim_protocol).
 
-Kept apart from the routes so the OIDC blueprint can hand over to it without
-importing the ACS view.
+The shared start page, the emailed link and "Link my Okta account" reach it
+through `okta.start.start_flow`.
 """
 
 from __future__ import annotations

@@ -8,10 +8,10 @@ from typing import Any
 from flask import Response
 from flask import request
 
-from blueprints.okta_oidc.outcome import audit_refusal
-from blueprints.okta_oidc.outcome import audit_repeated_refusal
-from blueprints.okta_oidc.outcome import finish
-from blueprints.okta_oidc.outcome import refuse
+from blueprints.okta.outcome import audit_refusal
+from blueprints.okta.outcome import audit_repeated_refusal
+from blueprints.okta.outcome import finish
+from blueprints.okta.outcome import refuse
 from blueprints.okta_saml import bp
 from blueprints.okta_saml.flow import BROWSER_COOKIE
 from core import linking

@@ -12,7 +12,7 @@ from flask import request
 from flask import session
 from flask import url_for
 
-from blueprints.okta_oidc.forms import ContinueForm
+from blueprints.okta.forms import ContinueForm
 from core import audit
 from core import linking
 from core.extensions import db
@@ -43,7 +43,7 @@ REFUSALS = {
 
 def refuse(message: str, status: int = 403) -> Any:
     """The page that tells a person why Okta sign-in did not work."""
-    return render_template("okta_oidc/refused.html", message=message), status
+    return render_template("okta/refused.html", message=message), status
 
 
 def audit_refusal(
@@ -143,7 +143,7 @@ def finish(
         assert outcome.user is not None
         session[PENDING_KEY] = {"user_id": outcome.user.id, "at": time.time()}
         return render_template(
-            "okta_oidc/confirm_first.html",
+            "okta/confirm_first.html",
             email=outcome.user.email,
             delivered=linking.last_delivered_link(outcome.user),
             form=ContinueForm(),
