@@ -13,11 +13,11 @@ from flask import session
 from flask import url_for
 
 from blueprints.okta.forms import ContinueForm
+from blueprints.okta.rules import OktaProfile
+from blueprints.okta.rules import Outcome
 from core import audit
 from core import linking
 from core.extensions import db
-from core.linking import OktaProfile
-from core.linking import Outcome
 from core.models import Organization
 from core.security import safe_next_url
 from core.sessions import start_session

@@ -17,13 +17,14 @@ from blueprints.okta.outcome import audit_refusal
 from blueprints.okta.outcome import audit_repeated_refusal
 from blueprints.okta.outcome import finish
 from blueprints.okta.outcome import refuse
+from blueprints.okta.rules import OktaProfile
+from blueprints.okta.rules import resolve_sign_in
 from blueprints.okta_oidc import bp
 from blueprints.okta_oidc.client import client_name
 from blueprints.okta_oidc.client import oidc_client_for
 from blueprints.okta_oidc.flow import FLOW_KEY
 from core import linking
 from core.extensions import db
-from core.linking import OktaProfile
 from core.models import Organization
 from core.okta import OktaError
 from core.outbound import OutboundError
@@ -169,7 +170,7 @@ def callback() -> Any:
             _audit_refusal(org, "own-account link without that member's session")
             return refuse("Sign in again, then link your Okta account.", 403)
         link_user = current_user._get_current_object()
-    outcome = linking.resolve_sign_in(org, "oidc", profile, link_user)
+    outcome = resolve_sign_in(org, "oidc", profile, link_user)
     return finish(org, profile, outcome, flow.get("next"), method="okta-oidc")
 
 

@@ -12,6 +12,8 @@ from blueprints.okta.outcome import audit_refusal
 from blueprints.okta.outcome import audit_repeated_refusal
 from blueprints.okta.outcome import finish
 from blueprints.okta.outcome import refuse
+from blueprints.okta.rules import OktaProfile
+from blueprints.okta.rules import resolve_sign_in
 from blueprints.okta_saml import bp
 from blueprints.okta_saml.flow import BROWSER_COOKIE
 from core import linking
@@ -19,7 +21,6 @@ from core import saml
 from core import throttle
 from core.extensions import csrf
 from core.extensions import db
-from core.linking import OktaProfile
 from core.models import Organization
 from core.models import SamlRequest
 from core.models import User
@@ -242,7 +243,7 @@ def _sign_in(
         # "Link my Okta account", started by that member, signed in, in this
         # browser (the request is bound to it by the SAML cookie).
         link_user = db.session.get(User, pending.link_user_id)
-    outcome = linking.resolve_sign_in(org, "saml", profile, link_user)
+    outcome = resolve_sign_in(org, "saml", profile, link_user)
     if pending is not None:
         next_url = pending.next_url
     else:
