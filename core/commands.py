@@ -28,7 +28,7 @@ from core.models import User
 from core.models import utcnow
 from core.okta import OktaError
 from core.provisioning import AccountError
-from core.saml import certificate_facts
+from core.saml_metadata import certificate_facts
 from core.security import SCOPES
 from core.sso import SSO_ROLES
 from core.sso import configure_oidc

@@ -16,8 +16,8 @@ from core.models import SsoConfig
 from core.models import User
 from core.okta import OktaError
 from core.okta import fetch_oidc_metadata
-from core.saml import IdpMetadata
-from core.saml import fetch_saml_metadata
+from core.saml_metadata import IdpMetadata
+from core.saml_metadata import fetch_saml_metadata
 from core.security import encrypt_secret
 
 SSO_ROLES = ("member", "admin")

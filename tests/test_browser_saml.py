@@ -51,8 +51,8 @@ from playwright.sync_api import expect
 from blueprints.okta_saml.flow import BROWSER_COOKIE
 from core.extensions import db
 from core.models import User
-from core.saml import ACS_PATH
-from core.saml import SP_METADATA_PATH
+from core.saml_metadata import ACS_PATH
+from core.saml_metadata import SP_METADATA_PATH
 from tests.conftest import make_app
 from tests.conftest import make_org
 from tests.conftest import make_user

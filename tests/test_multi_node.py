@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from core.saml import ACS_PATH
+from core.saml_metadata import ACS_PATH
 from tests import databases
 from tests.saml_idp import SamlIdp
 

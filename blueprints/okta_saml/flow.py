@@ -12,7 +12,9 @@ from flask import redirect
 from flask import request
 from werkzeug.wrappers import Response
 
-from core import saml
+from blueprints.okta_saml.authn_requests import REQUEST_LIFETIME
+from blueprints.okta_saml.authn_requests import forget_expired
+from blueprints.okta_saml.authn_requests import start_request
 from core.extensions import db
 from core.models import LinkToken
 from core.models import Organization
@@ -49,9 +51,9 @@ def start_saml(
     account-linking CSRF). `link_user` is the signed-in member asking to link
     their own Okta account.
     """
-    saml.forget_expired()
+    forget_expired()
     value = browser_value()
-    url = saml.start_request(
+    url = start_request(
         org,
         browser_hash=hash_token(value),
         next_url=safe_next_url(next_url) or "",
@@ -63,7 +65,7 @@ def start_saml(
     response.set_cookie(
         BROWSER_COOKIE,
         value,
-        max_age=int(saml.REQUEST_LIFETIME.total_seconds()),
+        max_age=int(REQUEST_LIFETIME.total_seconds()),
         path="/",  # also sent to the start, so tabs share one value
         secure=True,
         httponly=True,

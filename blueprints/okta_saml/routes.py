@@ -15,23 +15,36 @@ from blueprints.okta.outcome import refuse
 from blueprints.okta.rules import OktaProfile
 from blueprints.okta.rules import resolve_sign_in
 from blueprints.okta_saml import bp
+from blueprints.okta_saml.authn_requests import consume_request
+from blueprints.okta_saml.authn_requests import forget_expired
+from blueprints.okta_saml.authn_requests import pending_request
+from blueprints.okta_saml.envelope import MAX_RESPONSE_BYTES
+from blueprints.okta_saml.envelope import organizations_for_issuer
+from blueprints.okta_saml.envelope import peek
+from blueprints.okta_saml.errors import SamlError
 from blueprints.okta_saml.flow import BROWSER_COOKIE
+from blueprints.okta_saml.replay import remember_assertion
+from blueprints.okta_saml.sp import acs_url
+from blueprints.okta_saml.sp import sp_entity_id
+from blueprints.okta_saml.sp import sp_metadata
+from blueprints.okta_saml.verify import Assertion
+from blueprints.okta_saml.verify import verify_response
 from core import linking
-from core import saml
 from core import throttle
 from core.extensions import csrf
 from core.extensions import db
 from core.models import Organization
 from core.models import SamlRequest
 from core.models import User
-from core.saml import SamlError
+from core.saml_metadata import ACS_PATH
+from core.saml_metadata import SP_METADATA_PATH
 from core.security import hash_token
 from core.security import safe_next_url
 from core.sso import sso_available
 
 METHOD = "okta-saml"
 # A urlencoded SAMLResponse of the largest accepted size, with room to spare.
-MAX_ACS_BODY_BYTES = 2 * saml.MAX_RESPONSE_BYTES
+MAX_ACS_BODY_BYTES = 2 * MAX_RESPONSE_BYTES
 
 
 def _message(kind: str) -> tuple[str, int]:
@@ -59,11 +72,11 @@ def _message(kind: str) -> tuple[str, int]:
         "audience": (
             "Okta's answer was meant for another application. An administrator "
             "should set Audience URI (SP Entity ID) in the Okta app to "
-            f"{saml.sp_entity_id()}."
+            f"{sp_entity_id()}."
         ),
         "destination": (
             "Okta sent this answer to another address. An administrator should set "
-            f"the Single sign on URL in the Okta app to {saml.acs_url()}."
+            f"the Single sign on URL in the Okta app to {acs_url()}."
         ),
         "issuer": (
             "The answer came from an Okta app other than the one set up for your "
@@ -132,7 +145,7 @@ def _refused(org: Organization | None, kind: str, reason: str, **details: Any) -
     return refuse(*_message(kind))
 
 
-@bp.post(saml.ACS_PATH)
+@bp.post(ACS_PATH)
 @csrf.exempt
 def acs() -> Any:
     """Okta's POST: find the organization, verify strictly, then the sign-in rules.
@@ -156,12 +169,12 @@ def acs() -> Any:
     request.max_content_length = MAX_ACS_BODY_BYTES
     raw = request.form.get("SAMLResponse", "")
     try:
-        envelope = saml.peek(raw)
+        envelope = peek(raw)
     except SamlError as exc:
         return _refused(None, exc.kind, exc.reason)
     pending: SamlRequest | None = None
     if envelope.in_response_to is not None:
-        pending = saml.pending_request(envelope.in_response_to)
+        pending = pending_request(envelope.in_response_to)
         if pending is None:
             return _refused(
                 None,
@@ -171,7 +184,7 @@ def acs() -> Any:
             )
         org = db.session.get(Organization, pending.organization_id)
     else:
-        candidates = saml.organizations_for_issuer(envelope.issuer)
+        candidates = organizations_for_issuer(envelope.issuer)
         if len(candidates) != 1:
             return _refused(
                 None,
@@ -194,25 +207,25 @@ def acs() -> Any:
             org, "other_browser", "the browser's SAML cookie does not match the request"
         )
     try:
-        assertion = saml.verify_response(
+        assertion = verify_response(
             config, raw, pending.id if pending is not None else None
         )
     except SamlError as exc:
         return _refused(org, exc.kind, exc.reason)
-    if pending is not None and not saml.consume_request(pending):
+    if pending is not None and not consume_request(pending):
         db.session.rollback()
         return _refused(org, "unknown_request", "AuthnRequest answered concurrently")
-    if not saml.remember_assertion(org, assertion):
+    if not remember_assertion(org, assertion):
         return _refused(
             org, "replayed", "assertion already used", assertion=assertion.assertion_id
         )
-    saml.forget_expired()
+    forget_expired()
     db.session.commit()
     return _sign_in(org, assertion, pending)
 
 
 def _sign_in(
-    org: Organization, assertion: saml.Assertion, pending: SamlRequest | None
+    org: Organization, assertion: Assertion, pending: SamlRequest | None
 ) -> Any:
     """Apply the shared Okta sign-in rules to a verified assertion."""
     config = org.sso_config
@@ -251,11 +264,11 @@ def _sign_in(
     return finish(org, profile, outcome, next_url, method=METHOD)
 
 
-@bp.get(saml.SP_METADATA_PATH)
+@bp.get(SP_METADATA_PATH)
 def metadata() -> Response:
     """Gatehouse's SP metadata, for Okta or anyone who asks (no secrets in it)."""
     return Response(
-        saml.sp_metadata(),
+        sp_metadata(),
         mimetype="application/samlmetadata+xml",
         headers={"Content-Disposition": 'inline; filename="gatehouse-sp-metadata.xml"'},
     )

@@ -39,9 +39,9 @@ from core.models import User
 from core.models import utcnow
 from core.okta import OktaError
 from core.params import query_row_id
-from core.saml import SP_METADATA_PATH
-from core.saml import CertificateFacts
-from core.saml import certificate_facts
+from core.saml_metadata import SP_METADATA_PATH
+from core.saml_metadata import CertificateFacts
+from core.saml_metadata import certificate_facts
 from core.security import admin_required
 from core.sso import configure_oidc
 from core.sso import configure_saml
