@@ -26,6 +26,8 @@ from blueprints.okta_oidc.flow import FLOW_KEY
 from core import linking
 from core.extensions import db
 from core.models import Organization
+from core.models import SsoConfig
+from core.models import User
 from core.okta import OktaError
 from core.outbound import OutboundError
 from core.sso import sso_available
@@ -64,10 +66,47 @@ def _audit_repeated(
     audit_repeated_refusal(org, reason, method="okta-oidc", key=key, **details)
 
 
+# What can go wrong while Okta's answer is checked (network, protocol, tokens).
+VERIFICATION_ERRORS = (
+    AuthlibBaseError,
+    JoseError,
+    OktaError,
+    OutboundError,
+    requests.RequestException,
+    KeyError,
+    ValueError,
+    RecursionError,
+)
+
+
+class _Refused(Exception):
+    """A step of the callback refused the answer; `page` is what to send back."""
+
+    def __init__(self, page: Any) -> None:
+        super().__init__()
+        self.page = page
+
+
 @bp.get("/okta/callback")
 def callback() -> Any:
     """Okta's redirect back: verify everything, then apply the sign-in rules."""
     flow = session.pop(FLOW_KEY, None)
+    try:
+        org = _flow_organization(flow)
+        config = _check_answer(org, flow)
+        profile = _verified_profile(org, config)
+        link_user = _requested_link(org, flow, profile)
+    except _Refused as refused:
+        return refused.page
+    outcome = resolve_sign_in(org, "oidc", profile, link_user)
+    return finish(org, profile, outcome, flow.get("next"), method="okta-oidc")
+
+
+def _flow_organization(flow: dict[str, Any] | None) -> Organization:
+    """The organization of the sign-in this browser has in progress.
+
+    :raise _Refused: when there is none (expired, replayed or another browser).
+    """
     org = db.session.get(Organization, flow["org_id"]) if flow else None
     if (
         flow is None
@@ -77,15 +116,28 @@ def callback() -> Any:
         _audit_repeated(
             org, "no sign-in in progress (expired, replayed or another browser)"
         )
-        return refuse(
-            "This sign-in has expired or was already used. Start again from the "
-            "sign-in page.",
-            400,
+        raise _Refused(
+            refuse(
+                "This sign-in has expired or was already used. Start again from the "
+                "sign-in page.",
+                400,
+            )
         )
+    return org
+
+
+def _check_answer(org: Organization, flow: dict[str, Any]) -> SsoConfig:
+    """The configuration the sign-in started with, if this answer belongs to it.
+
+    :raise _Refused: when the settings changed meanwhile, the state is not this
+        browser's sign-in (which is left in progress), or Okta sent an error.
+    """
     config = org.sso_config
     if not sso_available(org) or config is None or config.version != flow["version"]:
         _audit_repeated(org, "Okta settings changed during sign-in")
-        return refuse("Your organization's Okta settings changed. Start again.", 400)
+        raise _Refused(
+            refuse("Your organization's Okta settings changed. Start again.", 400)
+        )
     state = request.args.get("state", "")
     if f"_state_{client_name(config)}_{state}" not in session:
         # Not the answer to the sign-in this browser started (forged or stale):
@@ -94,58 +146,40 @@ def callback() -> Any:
         if "error" in request.args and "state" not in request.args:
             # An error without any state (RFC 6749 asks for it; some servers
             # leave it out) is still worth explaining; it spends nothing.
-            return okta_error_page(org)
+            raise _Refused(okta_error_page(org))
         _audit_repeated(org, "state does not match the sign-in in progress")
-        return refuse(
-            "This answer does not belong to the sign-in you started. Start again "
-            "from the sign-in page.",
-            403,
+        raise _Refused(
+            refuse(
+                "This answer does not belong to the sign-in you started. Start "
+                "again from the sign-in page.",
+                403,
+            )
         )
     if "error" in request.args:
-        return okta_error_page(org)
+        raise _Refused(okta_error_page(org))
+    return config
+
+
+def _verified_profile(org: Organization, config: SsoConfig) -> OktaProfile:
+    """What Okta's verified answer says about the person.
+
+    :raise _Refused: when the answer fails verification.
+    """
     try:
-        client = oidc_client_for(config)
-        metadata = client.load_server_metadata()
-        issuer = metadata["issuer"]
-        # RFC 9207: when Okta names itself in the redirect, it must be our issuer.
-        if "iss" in request.args and request.args["iss"] != issuer:
-            raise AuthlibBaseError(error="issuer_mismatch")
-        token = client.authorize_access_token(
-            claims_options={
-                "iss": {"essential": True, "value": issuer},
-                "aud": {"essential": True, "value": config.oidc_client_id},
-                "exp": {"essential": True},
-                "iat": {"essential": True},
-                "sub": {"essential": True},
-            }
-        )
-        claims = dict(token.get("userinfo") or {})
-        if not claims.get("sub"):
-            raise AuthlibBaseError(error="missing_id_token")
-        if not claims.get("email"):
-            extra = client.userinfo(token=token)
-            if extra.get("sub") == claims["sub"]:
-                claims = {**extra, **claims}
-    except (
-        AuthlibBaseError,
-        JoseError,
-        OktaError,
-        OutboundError,
-        requests.RequestException,
-        KeyError,
-        ValueError,
-        RecursionError,
-    ) as exc:
+        claims, issuer = _verified_claims(config)
+    except VERIFICATION_ERRORS as exc:
         # Also free to repeat: a made-up code with the state of a sign-in
         # the client started itself. The row keeps the first error.
         _audit_repeated(org, "Okta's answer failed verification", error=str(exc)[:300])
-        return refuse(
-            "Okta's answer could not be verified, so you were not signed in. Start "
-            "again; if it keeps happening, ask your administrator to check the Okta "
-            "settings (client ID, secret and metadata URL).",
-            403,
-        )
-    profile = OktaProfile(
+        raise _Refused(
+            refuse(
+                "Okta's answer could not be verified, so you were not signed in. "
+                "Start again; if it keeps happening, ask your administrator to "
+                "check the Okta settings (client ID, secret and metadata URL).",
+                403,
+            )
+        ) from exc
+    return OktaProfile(
         issuer=str(claims.get("iss") or issuer),
         subject=str(claims["sub"]),
         email=claims.get("email"),
@@ -154,24 +188,62 @@ def callback() -> Any:
         family_name=str(claims.get("family_name") or "")[:200],
         display_name=str(claims.get("name") or "")[:400],
     )
-    link_user = None
+
+
+def _verified_claims(config: SsoConfig) -> tuple[dict[str, Any], str]:
+    """The ID token's claims (with userinfo's when it has no email) and the issuer.
+
+    :raise: one of VERIFICATION_ERRORS when anything does not check out.
+    """
+    client = oidc_client_for(config)
+    metadata = client.load_server_metadata()
+    issuer = metadata["issuer"]
+    # RFC 9207: when Okta names itself in the redirect, it must be our issuer.
+    if "iss" in request.args and request.args["iss"] != issuer:
+        raise AuthlibBaseError(error="issuer_mismatch")
+    token = client.authorize_access_token(
+        claims_options={
+            "iss": {"essential": True, "value": issuer},
+            "aud": {"essential": True, "value": config.oidc_client_id},
+            "exp": {"essential": True},
+            "iat": {"essential": True},
+            "sub": {"essential": True},
+        }
+    )
+    claims = dict(token.get("userinfo") or {})
+    if not claims.get("sub"):
+        raise AuthlibBaseError(error="missing_id_token")
+    if not claims.get("email"):
+        extra = client.userinfo(token=token)
+        if extra.get("sub") == claims["sub"]:
+            claims = {**extra, **claims}
+    return claims, issuer
+
+
+def _requested_link(
+    org: Organization, flow: dict[str, Any], profile: OktaProfile
+) -> User | None:
+    """The account this sign-in was started to link, if any.
+
+    :raise _Refused: when the emailed link died meanwhile, or an own-account
+        link comes back without that member's session.
+    """
     if flow.get("link"):
         link_token = linking.find_link_token_by_hash(flow["link"])
         if link_token is None:
             _audit_refusal(
                 org, "link expired or already used", actor=profile.email or ""
             )
-            return refuse("This link has expired or was already used.", 400)
-        link_user = link_token.user
-    elif flow.get("self"):
+            raise _Refused(refuse("This link has expired or was already used.", 400))
+        return link_token.user
+    if flow.get("self"):
         # "Link my Okta account": only for the member who is still signed in
         # in this browser (the flow lives in their session).
         if not current_user.is_authenticated or current_user.id != flow["self"]:
             _audit_refusal(org, "own-account link without that member's session")
-            return refuse("Sign in again, then link your Okta account.", 403)
-        link_user = current_user._get_current_object()
-    outcome = resolve_sign_in(org, "oidc", profile, link_user)
-    return finish(org, profile, outcome, flow.get("next"), method="okta-oidc")
+            raise _Refused(refuse("Sign in again, then link your Okta account.", 403))
+        return current_user._get_current_object()
+    return None
 
 
 def okta_error_page(org: Organization) -> Any:
