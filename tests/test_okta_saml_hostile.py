@@ -10,7 +10,7 @@ signs in (`test_the_honest_response_would_sign_in_the_victim` proves it), so an
 attack that got through would hand the attacker the victim's account.
 
 For every refusal the test checks: the status and the actionable message of
-`_message` (blueprints/okta_saml/routes.py); one `sign_in.refused` audit event
+`MESSAGES` (blueprints/okta_saml/messages.py); one `sign_in.refused` audit event
 (method "okta-saml") with the expected `failure` kind; the posting client holds
 no session; and no row of any table other than the audit log changed (no user,
 identity, session, consumed AuthnRequest or replay-cache entry).
@@ -103,7 +103,7 @@ XENC = "http://www.w3.org/2001/04/xmlenc#"
 VICTIM = "victim@acme.test"
 MALLORY = "mallory@acme.test"
 
-# What `_message` says for each failure kind (a distinctive part) and the status.
+# What `MESSAGES` says for each failure kind (a distinctive part) and the status.
 MESSAGES: dict[str, tuple[str, int]] = {
     "weak_algorithm": ("Okta signed this answer with SHA-1", 403),
     "signature": (

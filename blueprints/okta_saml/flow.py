@@ -1,7 +1,8 @@
-"""Starting a SAML sign-in (claimed for "saml" with okta.start.claim_protocol).
+"""The SAML sign-in's units of work: starting one, and spending its answer.
 
-The shared start page, the emailed link and "Link my Okta account" reach it
-through `okta.start.start_flow`.
+`start_saml` is claimed for "saml" with okta.start.claim_protocol: the shared
+start page, the emailed link and "Link my Okta account" reach it through
+`okta.start.start_flow`. `accept_answer` spends a verified answer once.
 """
 
 from __future__ import annotations
@@ -13,11 +14,16 @@ from flask import request
 from werkzeug.wrappers import Response
 
 from blueprints.okta_saml.authn_requests import REQUEST_LIFETIME
+from blueprints.okta_saml.authn_requests import consume_request
 from blueprints.okta_saml.authn_requests import forget_expired
 from blueprints.okta_saml.authn_requests import start_request
+from blueprints.okta_saml.errors import SamlError
+from blueprints.okta_saml.replay import remember_assertion
+from blueprints.okta_saml.verify import Assertion
 from core.extensions import db
 from core.models import LinkToken
 from core.models import Organization
+from core.models import SamlRequest
 from core.models import User
 from core.security import hash_token
 from core.security import safe_next_url
@@ -72,3 +78,22 @@ def start_saml(
         samesite="None",
     )
     return response
+
+
+def accept_answer(
+    org: Organization, pending: SamlRequest | None, assertion: Assertion
+) -> None:
+    """Spend the AuthnRequest (if any) and the assertion, once each; commit.
+
+    :raise SamlError: when another worker answered the request first, or the
+        assertion was used before; nothing is kept then.
+    """
+    if pending is not None and not consume_request(pending):
+        db.session.rollback()
+        raise SamlError("unknown_request", "AuthnRequest answered concurrently")
+    if not remember_assertion(org, assertion):
+        raise SamlError(
+            "replayed", "assertion already used", assertion=assertion.assertion_id
+        )
+    forget_expired()
+    db.session.commit()

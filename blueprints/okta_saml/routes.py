@@ -15,17 +15,14 @@ from blueprints.okta.outcome import refuse
 from blueprints.okta.rules import OktaProfile
 from blueprints.okta.rules import resolve_sign_in
 from blueprints.okta_saml import bp
-from blueprints.okta_saml.authn_requests import consume_request
-from blueprints.okta_saml.authn_requests import forget_expired
 from blueprints.okta_saml.authn_requests import pending_request
 from blueprints.okta_saml.envelope import MAX_RESPONSE_BYTES
 from blueprints.okta_saml.envelope import organizations_for_issuer
 from blueprints.okta_saml.envelope import peek
 from blueprints.okta_saml.errors import SamlError
 from blueprints.okta_saml.flow import BROWSER_COOKIE
-from blueprints.okta_saml.replay import remember_assertion
-from blueprints.okta_saml.sp import acs_url
-from blueprints.okta_saml.sp import sp_entity_id
+from blueprints.okta_saml.flow import accept_answer
+from blueprints.okta_saml.messages import message
 from blueprints.okta_saml.sp import sp_metadata
 from blueprints.okta_saml.verify import Assertion
 from blueprints.okta_saml.verify import verify_response
@@ -35,6 +32,7 @@ from core.extensions import csrf
 from core.extensions import db
 from core.models import Organization
 from core.models import SamlRequest
+from core.models import SsoConfig
 from core.models import User
 from core.saml_metadata import ACS_PATH
 from core.saml_metadata import SP_METADATA_PATH
@@ -47,91 +45,7 @@ METHOD = "okta-saml"
 MAX_ACS_BODY_BYTES = 2 * MAX_RESPONSE_BYTES
 
 
-def _message(kind: str) -> tuple[str, int]:
-    """What a person reads when a SAML sign-in fails, and the HTTP status."""
-    messages = {
-        "signature": (
-            "Okta's signature on this sign-in does not match the certificate "
-            "Gatehouse has for your organization. If the signing certificate was "
-            "changed in Okta, an administrator should open Settings, Okta "
-            "authentication, and click Refresh metadata."
-        ),
-        "weak_algorithm": (
-            "Okta signed this answer with SHA-1, which Gatehouse refuses. An "
-            "administrator should set Signature Algorithm RSA-SHA256 and Digest "
-            "Algorithm SHA256 in the Okta app's SAML settings."
-        ),
-        "expired": (
-            "Okta's sign-in answer has expired. Check that this server's clock is "
-            "right, then sign in again."
-        ),
-        "not_yet_valid": (
-            "Okta's sign-in answer is dated in the future: this server's clock is "
-            "behind. Check the server clock, then sign in again."
-        ),
-        "audience": (
-            "Okta's answer was meant for another application. An administrator "
-            "should set Audience URI (SP Entity ID) in the Okta app to "
-            f"{sp_entity_id()}."
-        ),
-        "destination": (
-            "Okta sent this answer to another address. An administrator should set "
-            f"the Single sign on URL in the Okta app to {acs_url()}."
-        ),
-        "issuer": (
-            "The answer came from an Okta app other than the one set up for your "
-            "organization. An administrator should check the metadata URL in "
-            "Settings, Okta authentication."
-        ),
-        "denied": (
-            "Okta did not sign you in. Usually this means you are not assigned to "
-            "the Gatehouse app in Okta: ask your Okta administrator to assign you."
-        ),
-        "unknown_idp": (
-            "Gatehouse does not know the Okta app that sent you here. Ask your "
-            "administrator to set up Okta sign-in (SAML) with that app's metadata "
-            "URL."
-        ),
-        "dashboard_off": (
-            "Signing in from the Okta dashboard is switched off for your "
-            "organization. Use Single Sign On on Gatehouse's sign-in page instead."
-        ),
-        "not_set_up": (
-            "Okta sign-in with SAML is not set up for this organization, or was "
-            "switched off. Ask your administrator."
-        ),
-        "settings_changed": "Your organization's Okta settings changed. Start again.",
-        "other_browser": (
-            "This sign-in was started in another browser, or this browser did not "
-            "keep Gatehouse's sign-in cookie. Start again from the sign-in page, "
-            "in the browser you use for Gatehouse."
-        ),
-        "throttled": (
-            "Too many sign-in attempts from your network failed. Wait a few "
-            "minutes, then start again from the sign-in page."
-        ),
-    }
-    start_again = {
-        "unknown_request": "This sign-in has expired or was already used.",
-        "replayed": "This sign-in answer was already used.",
-        "malformed": "Okta's answer could not be read, so you were not signed in.",
-    }
-    if kind in start_again:
-        return f"{start_again[kind]} Start again from the sign-in page.", 400
-    if kind == "throttled":
-        return messages[kind], 429
-    return (
-        messages.get(
-            kind,
-            "Okta's answer could not be verified, so you were not signed in. Start "
-            "again; if it keeps happening, ask your administrator to click Refresh "
-            "metadata in Settings, Okta authentication.",
-        ),
-        403,
-    )
-
-
-def _refused(org: Organization | None, kind: str, reason: str, **details: Any) -> Any:
+def _refused(org: Organization | None, error: SamlError) -> Any:
     """Refuse, audit, and count the refusal against the client's address.
 
     One audit row each, also for refusals that come before any signature is
@@ -141,8 +55,8 @@ def _refused(org: Organization | None, kind: str, reason: str, **details: Any) -
     address like wrong passwords are.
     """
     throttle.count_saml_failure(request.remote_addr or "")
-    audit_refusal(org, reason, method=METHOD, failure=kind, **details)
-    return refuse(*_message(kind))
+    audit_refusal(org, error.reason, method=METHOD, failure=error.kind, **error.details)
+    return refuse(*message(error.kind))
 
 
 @bp.post(ACS_PATH)
@@ -155,73 +69,90 @@ def acs() -> Any:
     then verified against that organization's own certificates and entity ID.
     """
     if throttle.saml_throttled(request.remote_addr or ""):
-        # Counted on one row per address and window (the body is not read, so
-        # no organization): a flood must not turn into a flood of audit rows.
-        audit_repeated_refusal(
-            None,
-            "too many refused answers from this address",
-            method=METHOD,
-            key="throttled",
-            failure="throttled",
-        )
-        return refuse(*_message("throttled"))
+        return _throttled()
     # Refuse big bodies before the form is read (Werkzeug would parse any size).
     request.max_content_length = MAX_ACS_BODY_BYTES
     raw = request.form.get("SAMLResponse", "")
     try:
-        envelope = peek(raw)
-    except SamlError as exc:
-        return _refused(None, exc.kind, exc.reason)
-    pending: SamlRequest | None = None
+        org, pending = _addressee(raw)
+    except SamlError as error:
+        return _refused(None, error)
+    try:
+        config = _settings_for_answer(org, pending)
+        assertion = verify_response(
+            config, raw, pending.id if pending is not None else None
+        )
+        accept_answer(org, pending, assertion)
+    except SamlError as error:
+        return _refused(org, error)
+    assert org is not None
+    return _sign_in(org, assertion, pending)
+
+
+def _throttled() -> Any:
+    """Refuse an address that sent too many refused answers lately.
+
+    Counted on one row per address and window (the body is not read, so no
+    organization): a flood must not turn into a flood of audit rows.
+    """
+    audit_repeated_refusal(
+        None,
+        "too many refused answers from this address",
+        method=METHOD,
+        key="throttled",
+        failure="throttled",
+    )
+    return refuse(*message("throttled"))
+
+
+def _addressee(raw: str) -> tuple[Organization | None, SamlRequest | None]:
+    """Whose answer this claims to be: the organization, and the request it answers.
+
+    :raise SamlError: for unreadable or hostile XML, an answer to no pending
+        request, or an issuer that is not exactly one organization's Okta.
+    """
+    envelope = peek(raw)
     if envelope.in_response_to is not None:
         pending = pending_request(envelope.in_response_to)
         if pending is None:
-            return _refused(
-                None,
+            raise SamlError(
                 "unknown_request",
                 "InResponseTo names no pending AuthnRequest (expired or used)",
                 issuer=envelope.issuer[:300],
             )
-        org = db.session.get(Organization, pending.organization_id)
-    else:
-        candidates = organizations_for_issuer(envelope.issuer)
-        if len(candidates) != 1:
-            return _refused(
-                None,
-                "unknown_idp",
-                f"no single organization for issuer ({len(candidates)} found)",
-                issuer=envelope.issuer[:300],
-            )
-        org = candidates[0]
+        return db.session.get(Organization, pending.organization_id), pending
+    candidates = organizations_for_issuer(envelope.issuer)
+    if len(candidates) != 1:
+        raise SamlError(
+            "unknown_idp",
+            f"no single organization for issuer ({len(candidates)} found)",
+            issuer=envelope.issuer[:300],
+        )
+    return candidates[0], None
+
+
+def _settings_for_answer(
+    org: Organization | None, pending: SamlRequest | None
+) -> SsoConfig:
+    """The organization's SAML settings, if they still accept this answer.
+
+    :raise SamlError: when SAML is off, a dashboard sign-in is not allowed, the
+        settings changed since the request, or another browser sent it.
+    """
     config = org.sso_config if org is not None else None
     if config is None or not sso_available(org) or config.protocol != "saml":
-        return _refused(org, "not_set_up", "Okta SAML sign-in is not set up")
+        raise SamlError("not_set_up", "Okta SAML sign-in is not set up")
     if pending is None and not config.idp_initiated_enabled:
-        return _refused(org, "dashboard_off", "dashboard sign-in is switched off")
+        raise SamlError("dashboard_off", "dashboard sign-in is switched off")
     if pending is not None and pending.config_version != config.version:
-        return _refused(org, "settings_changed", "Okta settings changed during sign-in")
+        raise SamlError("settings_changed", "Okta settings changed during sign-in")
     if pending is not None and not hmac.compare_digest(
         hash_token(request.cookies.get(BROWSER_COOKIE, "")), pending.browser_hash
     ):
-        return _refused(
-            org, "other_browser", "the browser's SAML cookie does not match the request"
+        raise SamlError(
+            "other_browser", "the browser's SAML cookie does not match the request"
         )
-    try:
-        assertion = verify_response(
-            config, raw, pending.id if pending is not None else None
-        )
-    except SamlError as exc:
-        return _refused(org, exc.kind, exc.reason)
-    if pending is not None and not consume_request(pending):
-        db.session.rollback()
-        return _refused(org, "unknown_request", "AuthnRequest answered concurrently")
-    if not remember_assertion(org, assertion):
-        return _refused(
-            org, "replayed", "assertion already used", assertion=assertion.assertion_id
-        )
-    forget_expired()
-    db.session.commit()
-    return _sign_in(org, assertion, pending)
+    return config
 
 
 def _sign_in(
