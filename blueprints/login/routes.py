@@ -16,6 +16,7 @@ from werkzeug.wrappers import Response
 from wtforms import SelectChoice
 
 from blueprints.login import bp
+from blueprints.login import sign_in
 from blueprints.login.forms import ChooseOrganizationForm
 from blueprints.login.forms import LoginForm
 from blueprints.login.forms import LogoutForm
@@ -23,14 +24,9 @@ from blueprints.login.forms import SetupForm
 from core import audit
 from core import first_run
 from core import provisioning
-from core import throttle
 from core.extensions import db
 from core.models import User
-from core.models import email_fold
 from core.security import safe_next_url
-from core.security import spend_password_check
-from core.security import verify_password
-from core.sessions import end_session
 from core.sessions import start_session
 from core.urls import base_url_problem
 from core.urls import save_public_base_url
@@ -67,91 +63,44 @@ def login() -> Response | str | tuple[str, int]:
             return after_sign_in(form.next.data)
     if not form.validate_on_submit():
         return render_template("login/login.html", form=form)
-
-    email, password = form.email.data.strip(), form.password.data
-    address = request.remote_addr or ""
-    candidates = (
-        db.session.execute(
-            db.select(User)
-            .filter_by(email_key=email_fold(email))
-            .where(User.password_hash.is_not(None))
-            .order_by(User.id)
-        )
-        .scalars()
-        .all()
+    attempt = sign_in.check_password(
+        form.email.data.strip(), form.password.data, request.remote_addr or ""
     )
-    org_ids = sorted({user.organization_id for user in candidates})
-
-    if throttle.is_throttled(email, address):
-        # Counted, not written one by one: a client hammering a locked account
-        # adds one row per organization, account and address per window.
-        # Without an account the email is left out of the key (anyone can make
-        # up a new one per request).
-        for org_id in org_ids or [None]:
-            audit.record_repeated(
-                "sign_in.refused",
-                org_id,
-                key=f"{email_fold(email) if org_id is not None else '*'}|{address}",
-                actor=email,
-                reason="throttled",
-            )
-        db.session.commit()
-        minutes = max(
-            1, round(current_app.config["SIGNIN_FAILURE_WINDOW_SECONDS"] / 60)
-        )
-        form.password.errors.append(
-            f"Too many failed sign-ins. Wait {minutes} minute{'s' * (minutes != 1)} "
-            "and try again, or ask an administrator to check your account."
-        )
+    if attempt.outcome == sign_in.THROTTLED:
+        form.password.errors.append(throttled_message())
         return render_template("login/login.html", form=form), 429
-
-    if not candidates:
-        spend_password_check(password)
-    matched = [
-        user for user in candidates if verify_password(user.password_hash, password)
-    ]
-    if not matched:
-        throttle.record_failure(email, address)
-        for org_id in org_ids or [None]:
-            audit.record(
-                "sign_in.refused", org_id, actor=email, reason="wrong password"
-            )
-        db.session.commit()
+    if attempt.outcome == sign_in.WRONG_PASSWORD:
         form.password.errors.append("Wrong email or password.")
         return render_template("login/login.html", form=form), 401
-
-    if len(candidates) == 1:
-        # Only when this email opens one account: a success in one organization
-        # must not lift a lockout that guards the same email in another.
-        throttle.clear_account(email)
-    active = [user for user in matched if user.is_active]
-    for user in matched:
-        if not user.is_active:
-            audit.record(
-                "sign_in.refused",
-                user.organization_id,
-                actor=user,
-                reason="inactive user",
-            )
-    db.session.commit()
-    if not active:
+    if not attempt.active:
         return render_template("login/inactive.html"), 403
-    if len(active) == 1:
-        return finish_password_sign_in(active[0], form.next.data)
+    if len(attempt.active) == 1:
+        return finish_password_sign_in(attempt.active[0], form.next.data)
+    return choose_organization(attempt.active, form.next.data)
+
+
+def throttled_message() -> str:
+    """What a person reads when password sign-in is locked for a while."""
+    minutes = max(1, round(current_app.config["SIGNIN_FAILURE_WINDOW_SECONDS"] / 60))
+    return (
+        f"Too many failed sign-ins. Wait {minutes} minute{'s' * (minutes != 1)} "
+        "and try again, or ask an administrator to check your account."
+    )
+
+
+def choose_organization(users: list[User], next_url: str | None) -> Response:
+    """Several accounts opened: remember them for a while and ask which one."""
     session["choose"] = {
-        "ids": [user.id for user in active],
+        "ids": [user.id for user in users],
         "at": time.time(),
-        "next": form.next.data or "",
+        "next": next_url or "",
     }
     return redirect(url_for("login.choose"))
 
 
 def finish_password_sign_in(user: User, next_url: str | None) -> Response:
     """Start the session of `user`, audit it, and redirect."""
-    audit.record(
-        "sign_in.succeeded", user.organization_id, actor=user, method="password"
-    )
-    start_session(user)
+    sign_in.start_password_session(user)
     return after_sign_in(next_url)
 
 
@@ -188,9 +137,7 @@ def logout() -> Response | str:
         return redirect(url_for("login.login"))
     form = LogoutForm()
     if form.validate_on_submit():
-        user = current_user._get_current_object()
-        audit.record("sign_out", user.organization_id, actor=user, commit=True)
-        end_session(user)
+        sign_in.sign_out(current_user._get_current_object())
         flash("You are signed out.", "success")
         return redirect(url_for("login.login"))
     return render_template("login/logout.html", form=form)

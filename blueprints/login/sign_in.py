@@ -1,0 +1,133 @@
+"""Password sign-in and sign-out: the units of work behind the login views.
+
+Each function records what happened (audit, throttle) and commits; the views
+only read forms and choose pages.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from dataclasses import field
+
+from core import audit
+from core import throttle
+from core.extensions import db
+from core.models import User
+from core.models import email_fold
+from core.security import spend_password_check
+from core.security import verify_password
+from core.sessions import end_session
+from core.sessions import start_session
+
+THROTTLED = "throttled"
+WRONG_PASSWORD = "wrong password"
+MATCHED = "matched"
+
+
+@dataclass(frozen=True)
+class PasswordCheck:
+    """What a password sign-in attempt came to.
+
+    outcome: THROTTLED, WRONG_PASSWORD or MATCHED.
+    active: the active accounts the password opened (MATCHED only; may be empty
+    when every matching account is deactivated).
+    """
+
+    outcome: str
+    active: list[User] = field(default_factory=list)
+
+
+def check_password(email: str, password: str, address: str) -> PasswordCheck:
+    """Check `password` against every account with this email; audit, commit.
+
+    One email may have an account (with a password) in several organizations.
+    """
+    candidates = accounts_with_password(email)
+    org_ids = sorted({user.organization_id for user in candidates})
+    if throttle.is_throttled(email, address):
+        _refuse_throttled(email, address, org_ids)
+        return PasswordCheck(THROTTLED)
+    if not candidates:
+        spend_password_check(password)
+    matched = [
+        user for user in candidates if verify_password(user.password_hash, password)
+    ]
+    if not matched:
+        _refuse_wrong_password(email, address, org_ids)
+        return PasswordCheck(WRONG_PASSWORD)
+    return PasswordCheck(MATCHED, _accept(email, candidates, matched))
+
+
+def accounts_with_password(email: str) -> list[User]:
+    """Accounts, in any organization, with this email and a password."""
+    return list(
+        db.session.execute(
+            db.select(User)
+            .filter_by(email_key=email_fold(email))
+            .where(User.password_hash.is_not(None))
+            .order_by(User.id)
+        ).scalars()
+    )
+
+
+def _refuse_throttled(email: str, address: str, org_ids: list[int]) -> None:
+    """Audit a sign-in refused by the throttle; commit.
+
+    Counted, not written one by one: a client hammering a locked account adds
+    one row per organization, account and address per window. Without an
+    account the email is left out of the key (anyone can make up a new one per
+    request).
+    """
+    for org_id in org_ids or [None]:
+        audit.record_repeated(
+            "sign_in.refused",
+            org_id,
+            key=f"{email_fold(email) if org_id is not None else '*'}|{address}",
+            actor=email,
+            reason="throttled",
+        )
+    db.session.commit()
+
+
+def _refuse_wrong_password(email: str, address: str, org_ids: list[int]) -> None:
+    """Count a failed attempt against the account and address, audit it; commit."""
+    throttle.record_failure(email, address)
+    for org_id in org_ids or [None]:
+        audit.record("sign_in.refused", org_id, actor=email, reason="wrong password")
+    db.session.commit()
+
+
+def _accept(email: str, candidates: list[User], matched: list[User]) -> list[User]:
+    """The password was right: clear the throttle, audit the deactivated; commit.
+
+    Returns the active accounts among `matched`.
+    """
+    if len(candidates) == 1:
+        # Only when this email opens one account: a success in one organization
+        # must not lift a lockout that guards the same email in another.
+        throttle.clear_account(email)
+    active = [user for user in matched if user.is_active]
+    for user in matched:
+        if not user.is_active:
+            audit.record(
+                "sign_in.refused",
+                user.organization_id,
+                actor=user,
+                reason="inactive user",
+            )
+    db.session.commit()
+    return active
+
+
+def start_password_session(user: User) -> None:
+    """Audit the sign-in of `user` and start their session (which commits)."""
+    audit.record(
+        "sign_in.succeeded", user.organization_id, actor=user, method="password"
+    )
+    start_session(user)
+
+
+def sign_out(user: User) -> None:
+    """Audit the sign-out (committed first) and end the browser's session."""
+    audit.record("sign_out", user.organization_id, actor=user, commit=True)
+    end_session(user)
