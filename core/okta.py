@@ -73,6 +73,14 @@ def fetch_oidc_metadata(url: str) -> dict[str, Any]:
     :raise OktaError: saying what is wrong.
     """
     url = check_metadata_url(url)
+    document = _oidc_document(url)
+    _check_endpoints(document)
+    _check_issuer(url, document)
+    return document
+
+
+def _oidc_document(url: str) -> dict[str, Any]:
+    """The JSON object at `url`, with every endpoint a sign-in needs."""
     try:
         document = json.loads(fetch(url, "application/json"))
     except (ValueError, RecursionError) as exc:
@@ -92,6 +100,11 @@ def fetch_oidc_metadata(url: str) -> dict[str, Any]:
             "The metadata is not an OpenID Provider configuration "
             f"(missing {', '.join(missing)})."
         )
+    return document
+
+
+def _check_endpoints(document: dict[str, Any]) -> None:
+    """Every endpoint Gatehouse (or Authlib) will call must be a fetchable URL."""
     for key in (
         "authorization_endpoint",
         "token_endpoint",
@@ -103,6 +116,10 @@ def fetch_oidc_metadata(url: str) -> dict[str, Any]:
                 check_metadata_url(str(document[key]))
             except OktaError as exc:
                 raise OktaError(f"The metadata's {key} is not an https URL.") from exc
+
+
+def _check_issuer(url: str, document: dict[str, Any]) -> None:
+    """The issuer must be the metadata URL without the well-known path."""
     # Okta also offers the URL with "?client_id=...": the path is what counts.
     parts = urlsplit(url)
     expected = f"{parts.scheme}://{parts.netloc}{parts.path.split(WELL_KNOWN)[0]}"
@@ -115,4 +132,3 @@ def fetch_oidc_metadata(url: str) -> dict[str, Any]:
             f"The metadata's issuer ({document['issuer']}) does not match the URL. "
             f"Use {document['issuer'].rstrip('/')}{WELL_KNOWN}."
         )
-    return document

@@ -16,6 +16,7 @@ from datetime import UTC
 from datetime import datetime
 
 from cryptography import x509
+from lxml import etree
 from onelogin.saml2.constants import OneLogin_Saml2_Constants as Saml
 from onelogin.saml2.xml_utils import OneLogin_Saml2_XML
 
@@ -81,13 +82,27 @@ def parse_idp_metadata(document: bytes) -> IdpMetadata:
 
     :raise OktaError: saying what is missing, in words for the admin.
     """
+    entity, descriptor = _identity_provider(_metadata_root(document))
+    entity_id = _entity_id(entity)
+    _check_descriptor(descriptor)
+    sso_url = _sso_url(descriptor)
+    certificates = _signing_certificates(descriptor)
+    return IdpMetadata(entity_id=entity_id, sso_url=sso_url, certificates=certificates)
+
+
+def _metadata_root(document: bytes) -> etree._Element:
+    """The parsed document (python3-saml's parser: no DTD, no entities)."""
     try:
-        root = OneLogin_Saml2_XML.to_etree(document)
+        return OneLogin_Saml2_XML.to_etree(document)
     except Exception as exc:  # lxml, DTD and entity refusals all land here
         raise OktaError(
             "The metadata URL did not return SAML metadata. Copy the Identity "
             "Provider metadata URL from the app's Sign On tab in Okta."
         ) from exc
+
+
+def _identity_provider(root: etree._Element) -> tuple[etree._Element, etree._Element]:
+    """The one EntityDescriptor with an IDPSSODescriptor, and that descriptor."""
     entities = [root] if root.tag == f"{{{Saml.NS_MD}}}EntityDescriptor" else []
     entities += root.findall(".//md:EntityDescriptor", NS)
     idps = [
@@ -106,12 +121,21 @@ def parse_idp_metadata(document: bytes) -> IdpMetadata:
             "The metadata describes several identity providers; use the metadata "
             "URL of the Gatehouse app itself."
         )
-    entity, descriptor = idps[0]
+    return idps[0]
+
+
+def _entity_id(entity: etree._Element) -> str:
+    """The identity provider's entity ID (it becomes OktaIdentity.issuer)."""
     entity_id = (entity.get("entityID") or "").strip()
     if not entity_id:
         raise OktaError("The metadata has no entity ID.")
     if len(entity_id) > 500:  # it becomes OktaIdentity.issuer, String(500)
         raise OktaError("The metadata's entity ID is too long.")
+    return entity_id
+
+
+def _check_descriptor(descriptor: etree._Element) -> None:
+    """SAML 2.0, and no demand for signed requests (Gatehouse sends them unsigned)."""
     if Saml.NS_SAMLP not in (descriptor.get("protocolSupportEnumeration") or ""):
         raise OktaError("The metadata's identity provider does not support SAML 2.0.")
     if descriptor.get("WantAuthnRequestsSigned") in ("true", "1"):
@@ -120,6 +144,10 @@ def parse_idp_metadata(document: bytes) -> IdpMetadata:
             "unsigned: in Okta, turn off 'Signed Requests' in the app's SAML "
             "settings, then continue."
         )
+
+
+def _sso_url(descriptor: etree._Element) -> str:
+    """The sign-on URL of the HTTP-Redirect binding, which must be https."""
     sso_urls = [
         (node.get("Location") or "").strip()
         for node in descriptor.findall("md:SingleSignOnService", NS)
@@ -131,9 +159,13 @@ def parse_idp_metadata(document: bytes) -> IdpMetadata:
             "Gatehouse uses to send people to Okta."
         )
     try:
-        sso_url = check_metadata_url(sso_urls[0])
+        return check_metadata_url(sso_urls[0])
     except OktaError as exc:
         raise OktaError("The metadata's sign-on URL is not an https URL.") from exc
+
+
+def _signing_certificates(descriptor: etree._Element) -> list[str]:
+    """Every signing certificate (base64 DER, once each); at least one."""
     certificates: list[str] = []
     for key in descriptor.findall("md:KeyDescriptor", NS):
         if key.get("use") not in (None, "", "signing"):
@@ -154,7 +186,7 @@ def parse_idp_metadata(document: bytes) -> IdpMetadata:
             "that sign-ins really come from your Okta. Use the app's own metadata "
             "URL from its Sign On tab."
         )
-    return IdpMetadata(entity_id=entity_id, sso_url=sso_url, certificates=certificates)
+    return certificates
 
 
 def fetch_saml_metadata(url: str) -> IdpMetadata:

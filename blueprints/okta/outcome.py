@@ -19,6 +19,7 @@ from core import audit
 from core import linking
 from core.extensions import db
 from core.models import Organization
+from core.models import User
 from core.security import safe_next_url
 from core.sessions import start_session
 
@@ -102,31 +103,52 @@ def finish(
 
     `method` names the protocol in the audit log: "okta-oidc" or "okta-saml".
     """
-    # A refused Okta person is not (yet) the account they reached: audit them by
-    # what Okta asserted, with the account as the target.
-    vouched = outcome.ok or outcome.kind == "inactive"
-    actor = (
-        outcome.user
-        if vouched and outcome.user is not None
-        else (profile.email or profile.subject)
-    )
     if outcome.ok:
-        assert outcome.user is not None
-        audit.record(
-            "sign_in.succeeded",
-            org,
-            actor=outcome.user,
-            method=method,
-            outcome=outcome.kind,
-            subject=profile.subject,
+        return _sign_in(org, profile, outcome, next_url, method=method)
+    _audit_refused(org, profile, outcome, method=method)
+    return _refusal_page(outcome)
+
+
+def _sign_in(
+    org: Organization,
+    profile: OktaProfile,
+    outcome: Outcome,
+    next_url: str | None,
+    *,
+    method: str,
+) -> Any:
+    """Audit the sign-in, start the session (which commits) and redirect."""
+    assert outcome.user is not None
+    audit.record(
+        "sign_in.succeeded",
+        org,
+        actor=outcome.user,
+        method=method,
+        outcome=outcome.kind,
+        subject=profile.subject,
+    )
+    start_session(outcome.user)
+    if outcome.kind == "linked":
+        flash(
+            "Your Okta account is now linked. Next time, sign in with Okta.",
+            "success",
         )
-        start_session(outcome.user)
-        if outcome.kind == "linked":
-            flash(
-                "Your Okta account is now linked. Next time, sign in with Okta.",
-                "success",
-            )
-        return redirect(safe_next_url(next_url) or url_for("members.index"))
+    return redirect(safe_next_url(next_url) or url_for("members.index"))
+
+
+def _audit_refused(
+    org: Organization, profile: OktaProfile, outcome: Outcome, *, method: str
+) -> None:
+    """Audit a refused sign-in and commit.
+
+    A refused Okta person is not (yet) the account they reached: audit them by
+    what Okta asserted, with the account as the target. Only a deactivated
+    member is audited as themselves (Okta vouched for them).
+    """
+    if outcome.kind == "inactive" and outcome.user is not None:
+        actor: User | str = outcome.user
+    else:
+        actor = profile.email or profile.subject
     audit.record(
         "sign_in.refused",
         org,
@@ -137,6 +159,10 @@ def finish(
         subject=profile.subject,
     )
     db.session.commit()
+
+
+def _refusal_page(outcome: Outcome) -> Any:
+    """The page that explains a refused sign-in (and offers the emailed link)."""
     if outcome.kind == "inactive":
         return render_template("login/inactive.html"), 403
     if outcome.kind == "needs_confirmation":

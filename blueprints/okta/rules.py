@@ -174,18 +174,33 @@ def resolve_sign_in(
         org, profile.email
     ) or provisioning.find_user_by_user_name(org.id, profile.email)
     if user is not None:
-        # A first sign-in of this person may have committed the account and its
-        # identity (together) between the two lookups above: look again, now
-        # that the account is visible.
-        identity = find_identity(org, protocol, profile)
-        if identity is not None:
-            return _signed_in(identity)
-        if not user.is_active:
-            return Outcome("inactive", user)
-        here = _has_identity_at(user, protocol, profile.issuer)
-        if okta_is_authority(user, protocol, profile, has_identity_here=here):
-            return _link_or_retry(org, protocol, profile, user, "linked", retry)
-        return Outcome("needs_confirmation", user)
+        return _existing_account(org, protocol, profile, user, retry)
+    return _new_account(org, protocol, profile, retry)
+
+
+def _existing_account(
+    org: Organization, protocol: str, profile: OktaProfile, user: User, retry: bool
+) -> Outcome:
+    """An account has the asserted email: link it only if Okta speaks for it."""
+    # A first sign-in of this person may have committed the account and its
+    # identity (together) between the caller's lookups: look again, now that
+    # the account is visible.
+    identity = find_identity(org, protocol, profile)
+    if identity is not None:
+        return _signed_in(identity)
+    if not user.is_active:
+        return Outcome("inactive", user)
+    here = _has_identity_at(user, protocol, profile.issuer)
+    if okta_is_authority(user, protocol, profile, has_identity_here=here):
+        return _link_or_retry(org, protocol, profile, user, "linked", retry)
+    return Outcome("needs_confirmation", user)
+
+
+def _new_account(
+    org: Organization, protocol: str, profile: OktaProfile, retry: bool
+) -> Outcome:
+    """Nobody has the asserted email: create the account just in time."""
+    assert profile.email
     try:
         email = provisioning.normalize_email(profile.email)
     except provisioning.AccountError:
