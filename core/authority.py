@@ -91,6 +91,11 @@ class Actor:
         return cls("user", user.role, user.organization_id, user.id, user.email)
 
     @classmethod
+    def of(cls, actor: Actor | User) -> Actor:
+        """`actor` itself, or a signed-in person as `of_user` sees them."""
+        return actor if isinstance(actor, Actor) else cls.of_user(actor)
+
+    @classmethod
     def command_line(cls) -> Actor:
         """The server administrator at the `flask` command line."""
         return cls("cli", "server", None, None, "cli")

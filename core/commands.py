@@ -13,8 +13,8 @@ from flask.cli import AppGroup
 from flask.cli import with_appcontext
 
 from core import key_check
-from core import provisioning
 from core.authority import KEY_ROLES
+from core.authority import AccountError
 from core.authority import Actor
 from core.extensions import db
 from core.housekeeping import count_due
@@ -27,7 +27,10 @@ from core.models import Organization
 from core.models import User
 from core.models import utcnow
 from core.okta import OktaError
-from core.provisioning import AccountError
+from core.provisioning import api_keys
+from core.provisioning import identities
+from core.provisioning import organizations
+from core.provisioning import users
 from core.saml import certificate_facts
 from core.security import SCOPES
 from core.sso import SSO_ROLES
@@ -93,7 +96,7 @@ def org_create(
 ) -> None:
     """Create an organization and its owner."""
     try:
-        org, owner = provisioning.create_organization(
+        org, owner = organizations.create_organization(
             name,
             owner_email=owner_email,
             owner_password=owner_password,
@@ -104,7 +107,7 @@ def org_create(
     except AccountError as exc:
         fail(str(exc))
         return
-    provisioning.audit_cli("organization.created", org, target=org.name, plan=plan)
+    organizations.audit_cli("organization.created", org, target=org.name, plan=plan)
     who = owner.email
     if owner.full_name != owner.email:
         who = f"{owner.full_name} <{owner.email}>"
@@ -116,13 +119,13 @@ def org_create(
 @click.argument("plan", type=click.Choice(PLANS))
 def org_set_plan(name: str, plan: str) -> None:
     """Change an organization's plan (free, pro or enterprise)."""
-    org = provisioning.find_organization(name)
+    org = organizations.find_organization(name)
     if org is None:
         fail(f"No organization named {name!r}.")
         return
     previous = org.plan
     org.plan = plan
-    provisioning.audit_cli(
+    organizations.audit_cli(
         "organization.plan_changed", org, target=org.name, before=previous, after=plan
     )
     click.echo(f"Organization {org.name!r}: plan {previous} -> {plan}.")
@@ -131,7 +134,7 @@ def org_set_plan(name: str, plan: str) -> None:
 @org_cli.command("list")
 def org_list() -> None:
     """List organizations with their plan and number of members."""
-    for name, plan, members in provisioning.organization_summaries():
+    for name, plan, members in organizations.organization_summaries():
         click.echo(f"{name}\t{plan}\t{members} members")
 
 
@@ -157,12 +160,12 @@ def org_list() -> None:
 )
 def apikey_create(org_name: str, scopes: tuple[str, ...], name: str, role: str) -> None:
     """Create an organization API key; its secret is the last line of output."""
-    org = provisioning.find_organization(org_name)
+    org = organizations.find_organization(org_name)
     if org is None:
         fail(f"No organization named {org_name!r}.")
         return
     try:
-        key, secret = provisioning.create_api_key(
+        key, secret = api_keys.create_api_key(
             org, name=name, scopes=list(scopes), actor="cli", role=role
         )
     except AccountError as exc:
@@ -183,7 +186,7 @@ def apikey_create(org_name: str, scopes: tuple[str, ...], name: str, role: str) 
 )
 def scim_sync(org_name: str, enabled: bool) -> None:
     """Switch "sync users and groups from your SSO provider" (SCIM) on or off."""
-    org = provisioning.find_organization(org_name)
+    org = organizations.find_organization(org_name)
     if org is None:
         fail(f"No organization named {org_name!r}.")
         return
@@ -193,7 +196,7 @@ def scim_sync(org_name: str, enabled: bool) -> None:
             f"(flask org set-plan {org.name!r} pro)."
         )
         return
-    provisioning.set_scim_sync(org, enabled, actor="cli")
+    organizations.set_scim_sync(org, enabled, actor="cli")
     state = "on" if enabled else "off"
     click.echo(f"SCIM sync is {state} for {org.name!r}.")
 
@@ -288,7 +291,7 @@ def sso_refresh_metadata(org_name: str) -> None:
 
 def _org_with_public_url(org_name: str) -> Organization | None:
     """The named organization, once PUBLIC_BASE_URL is known; else say why not."""
-    org = provisioning.find_organization(org_name)
+    org = organizations.find_organization(org_name)
     if org is None:
         fail(f"No organization named {org_name!r}.")
         return None
@@ -325,7 +328,7 @@ def sso_release_saml_app(org_name: str) -> None:
     An Okta app stays reserved to its organization after a switch to OIDC or
     None; this frees it for another organization.
     """
-    org = provisioning.find_organization(org_name)
+    org = organizations.find_organization(org_name)
     if org is None:
         fail(f"No organization named {org_name!r}.")
         return
@@ -344,7 +347,7 @@ def sso_release_saml_app(org_name: str) -> None:
 @click.option("--org", "org_name", required=True, help="Organization name.")
 def sso_disable(org_name: str) -> None:
     """Turn Okta sign-in off (users and their data stay)."""
-    org = provisioning.find_organization(org_name)
+    org = organizations.find_organization(org_name)
     if org is None:
         fail(f"No organization named {org_name!r}.")
         return
@@ -356,11 +359,11 @@ def sso_disable(org_name: str) -> None:
 
 def _member(org_name: str, email: str) -> User | None:
     """The member `email` of `org_name`; else fail saying which is wrong."""
-    org = provisioning.find_organization(org_name)
+    org = organizations.find_organization(org_name)
     if org is None:
         fail(f"No organization named {org_name!r}.")
         return None
-    user = provisioning.find_user_by_email(org, email)
+    user = users.find_user_by_email(org, email)
     if user is None:
         fail(f"{org.name!r} has no member {email!r}.")
         return None
@@ -381,7 +384,7 @@ def member_set_role(org_name: str, email: str, role: str) -> None:
         return
     before = user.role
     try:
-        provisioning.change_role(Actor.command_line(), user, role)
+        users.change_role(Actor.command_line(), user, role)
     except AccountError as exc:
         fail(str(exc))
         return
@@ -396,7 +399,7 @@ def member_unlock(org_name: str, email: str) -> None:
     user = _member(org_name, email)
     if user is None:
         return
-    cleared = provisioning.unlock(Actor.command_line(), user)
+    cleared = users.unlock(Actor.command_line(), user)
     click.echo(
         f"Unlocked password sign-in for {user.email} ({cleared} failed attempts "
         "forgotten)."
@@ -411,7 +414,7 @@ def member_unlink(org_name: str, email: str) -> None:
     user = _member(org_name, email)
     if user is None:
         return
-    removed = provisioning.remove_all_identities(Actor.command_line(), user)
+    removed = identities.remove_all_identities(Actor.command_line(), user)
     click.echo(f"Removed {removed} Okta link(s) of {user.email}.")
 
 

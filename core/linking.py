@@ -36,7 +36,7 @@ from flask import render_template
 from sqlalchemy.exc import IntegrityError
 
 from core import audit
-from core import provisioning
+from core.authority import AccountError
 from core.extensions import db
 from core.mailer import checked_message
 from core.mailer import send_message
@@ -48,6 +48,8 @@ from core.models import User
 from core.models import email_fold
 from core.models import fold
 from core.models import utcnow
+from core.provisioning import organizations
+from core.provisioning import users
 from core.security import hash_token
 from core.urls import public_base_url
 
@@ -184,9 +186,9 @@ def resolve_sign_in(
         return Outcome("no_email")
     if profile.email_verified is False:
         return Outcome("email_unverified")
-    user = provisioning.find_user_by_email(
-        org, profile.email
-    ) or provisioning.find_user_by_user_name(org.id, profile.email)
+    user = users.find_user_by_email(org, profile.email) or users.find_user_by_user_name(
+        org.id, profile.email
+    )
     if user is not None:
         # A first sign-in of this person may have committed the account and its
         # identity (together) between the two lookups above: look again, now
@@ -201,16 +203,16 @@ def resolve_sign_in(
             return _link_or_retry(org, protocol, profile, user, "linked", retry)
         return Outcome("needs_confirmation", user)
     try:
-        email = provisioning.normalize_email(profile.email)
-    except provisioning.AccountError:
+        email = users.normalize_email(profile.email)
+    except AccountError:
         return Outcome("no_email")
-    user = provisioning.new_user(
+    user = users.new_user(
         org,
         email=email,
         given_name=profile.given_name,
         family_name=profile.family_name,
         display_name=profile.display_name,
-        role=provisioning.default_role(org),
+        role=organizations.default_role(org),
         source="sso",
     )
     return _link_or_retry(org, protocol, profile, user, "created", retry)
@@ -239,7 +241,7 @@ def _link_on_request(
     if not user.is_active:
         return Outcome("inactive", user)
     owner_of_email = (
-        provisioning.find_user_by_email(org, profile.email) if profile.email else None
+        users.find_user_by_email(org, profile.email) if profile.email else None
     )
     if owner_of_email is not None and owner_of_email.id != user.id:
         # Someone else's Okta account on this link (a forwarded link, or login
@@ -250,7 +252,7 @@ def _link_on_request(
     else:
         identity.last_used_at = utcnow()
     # Every link emailed to this user dies with this one.
-    provisioning.end_link_tokens(user)
+    users.end_link_tokens(user)
     return Outcome("linked", user)
 
 

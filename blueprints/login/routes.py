@@ -23,11 +23,12 @@ from blueprints.login.forms import SetupForm
 from blueprints.login.forms import SsoOrganizationForm
 from core import audit
 from core import first_run
-from core import provisioning
 from core import throttle
+from core.authority import AccountError
 from core.extensions import db
 from core.models import User
 from core.models import email_fold
+from core.provisioning import organizations
 from core.security import safe_next_url
 from core.security import spend_password_check
 from core.security import verify_password
@@ -225,7 +226,7 @@ def setup() -> Response | str | tuple[str, int]:
             return render_template("login/setup.html", **page), 400
         save_public_base_url(form.public_url.data or "")
     try:
-        org, owner = provisioning.create_organization(
+        org, owner = organizations.create_organization(
             form.organization.data,
             owner_email=form.email.data,
             owner_password=form.password.data,
@@ -233,7 +234,7 @@ def setup() -> Response | str | tuple[str, int]:
             owner_given_name=form.given_name.data or "",
             owner_family_name=form.family_name.data or "",
         )
-    except provisioning.AccountError as exc:
+    except AccountError as exc:
         form.form_errors.append(str(exc))
         return render_template("login/setup.html", **page), 400
     first_run.forget_setup_code()
@@ -258,7 +259,7 @@ def sso() -> Response | str | tuple[str, int]:
         form.next.data = request.args.get("next", "")
     if not form.validate_on_submit():
         return render_template("login/sso.html", form=form)
-    org = provisioning.find_organization(form.organization.data)
+    org = organizations.find_organization(form.organization.data)
     if not sso_available(org):
         return render_template("login/sso_unavailable.html", form=form), 404
     assert org is not None

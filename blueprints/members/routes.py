@@ -28,8 +28,8 @@ from blueprints.okta_oidc.forms import ContinueForm
 from blueprints.okta_oidc.routes import allow_form_to_okta
 from core import authority
 from core import linking
-from core import provisioning
 from core import throttle
+from core.authority import AccountError
 from core.authority import Actor
 from core.extensions import db
 from core.models import Group
@@ -37,6 +37,8 @@ from core.models import GroupMember
 from core.models import OktaIdentity
 from core.models import User
 from core.params import query_page
+from core.provisioning import identities
+from core.provisioning import users
 from core.security import admin_required
 from core.security import same_org_user_or_404
 from core.sso import sso_available
@@ -69,7 +71,7 @@ def new() -> Response | str | tuple[str, int]:
     if not form.validate_on_submit():
         return render_template("members/new.html", form=form)
     try:
-        user = provisioning.add_member(
+        user = users.add_member(
             current_user.organization,
             actor=current_user,
             email=form.email.data,
@@ -78,7 +80,7 @@ def new() -> Response | str | tuple[str, int]:
             role=form.role.data,
             password=form.password.data or None,
         )
-    except provisioning.AccountError as exc:
+    except AccountError as exc:
         form.form_errors.append(str(exc))
         return render_template("members/new.html", form=form), 400
     flash(f"{user.email} was added.", "success")
@@ -134,7 +136,7 @@ def show(user_id: int) -> Response:
             is None,
             may_unlock=authority.refusal(actor, "unlock", user) is None,
             locked=throttle.account_locked(user.email)
-            and not provisioning.email_in_other_organizations(user),
+            and not users.email_in_other_organizations(user),
             okta_on=sso_available(org),
         )
     )
@@ -149,7 +151,7 @@ def _change(
     """Make a change on the member's page: flash what happened, or why not."""
     try:
         change()
-    except provisioning.AccountError as exc:
+    except AccountError as exc:
         flash(str(exc), "error")
     else:
         flash(done(), "success")
@@ -167,7 +169,7 @@ def change_role(user_id: int) -> Response:
         return redirect(url_for("members.show", user_id=user.id))
     return _change(
         user,
-        lambda: provisioning.change_role(current_user, user, form.role.data),
+        lambda: users.change_role(current_user, user, form.role.data),
         lambda: f"{user.email} is now {user.role}.",
     )
 
@@ -183,7 +185,7 @@ def change_status(user_id: int) -> Response:
         return redirect(url_for("members.show", user_id=user.id))
     return _change(
         user,
-        lambda: provisioning.set_status(current_user, user, form.status.data),
+        lambda: users.set_status(current_user, user, form.status.data),
         lambda: (
             f"{user.email} was "
             + ("reactivated." if user.is_active else "deactivated and signed out.")
@@ -247,7 +249,7 @@ def remove_identity(user_id: int, identity_id: int) -> Response:
         abort(400)
     return _change(
         user,
-        lambda: provisioning.remove_identity(current_user, identity),
+        lambda: identities.remove_identity(current_user, identity),
         lambda: (
             f"The Okta link of {user.email} was removed; Okta sign-in no longer "
             "reaches this account through it."
@@ -264,6 +266,6 @@ def unlock(user_id: int) -> Response:
         abort(400)
     return _change(
         user,
-        lambda: provisioning.unlock(current_user, user),
+        lambda: users.unlock(current_user, user),
         lambda: f"{user.email} can try their password again.",
     )

@@ -31,7 +31,6 @@ from blueprints.okta_oidc.outcome import finish
 from blueprints.okta_oidc.outcome import refuse
 from blueprints.okta_saml.flow import start_saml
 from core import linking
-from core import provisioning
 from core.extensions import db
 from core.linking import OktaProfile
 from core.models import LinkToken
@@ -39,6 +38,7 @@ from core.models import Organization
 from core.models import User
 from core.okta import OktaError
 from core.outbound import OutboundError
+from core.provisioning import organizations
 from core.security import content_security_policy
 from core.security import safe_next_url
 from core.sso import sso_available
@@ -120,7 +120,7 @@ def start() -> Any:
 
     Outside scripts and bookmarks rely on this URL.
     """
-    org = provisioning.find_organization(request.args.get("org", "")[:100])
+    org = organizations.find_organization(request.args.get("org", "")[:100])
     if not sso_available(org):
         return render_template("login/sso_unavailable.html"), 404
     assert org is not None

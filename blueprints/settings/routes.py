@@ -24,7 +24,7 @@ from blueprints.settings.forms import RenameForm
 from blueprints.settings.forms import ScimSyncForm
 from blueprints.settings.forms import SsoProviderForm
 from core import linking
-from core import provisioning
+from core.authority import AccountError
 from core.authority import Actor
 from core.authority import key_warning
 from core.authority import sso_settings_problem
@@ -39,6 +39,7 @@ from core.models import User
 from core.models import utcnow
 from core.okta import OktaError
 from core.params import query_row_id
+from core.provisioning import organizations
 from core.saml import SP_METADATA_PATH
 from core.saml import CertificateFacts
 from core.saml import certificate_facts
@@ -120,8 +121,8 @@ def rename() -> Response | tuple[str, int]:
     form = RenameForm()
     if form.validate_on_submit():
         try:
-            provisioning.rename_organization(org, form.name.data, actor=current_user)
-        except provisioning.AccountError as exc:
+            organizations.rename_organization(org, form.name.data, actor=current_user)
+        except AccountError as exc:
             form.name.errors.append(str(exc))
         else:
             flash(f"The organization is now called {org.name}.", "success")
@@ -140,7 +141,7 @@ def scim_sync() -> Response:
     if form.enabled.data and not org.has_paid_plan:
         flash("SCIM provisioning needs the Pro or Enterprise plan.", "error")
         return redirect(url_for("settings.index"))
-    provisioning.set_scim_sync(org, bool(form.enabled.data), actor=current_user)
+    organizations.set_scim_sync(org, bool(form.enabled.data), actor=current_user)
     state = "on" if form.enabled.data else "off"
     flash(f"Sync of users and groups from Okta is {state}.", "success")
     return redirect(url_for("settings.index"))
