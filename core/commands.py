@@ -41,7 +41,7 @@ from core.sso import refresh_saml_metadata
 from core.sso import release_saml_app
 from core.urls import MISSING_HELP
 from core.urls import public_base_url
-from core.urls import save_public_base_url
+from core.urls import set_public_base_url
 from core.urls import stored_public_base_url
 
 org_cli = AppGroup("org", help="Create organizations and change their plan.")
@@ -103,11 +103,11 @@ def org_create(
             plan=plan,
             owner_given_name=owner_given_name,
             owner_family_name=owner_family_name,
+            actor="cli",
         )
     except AccountError as exc:
         fail(str(exc))
         return
-    organizations.audit_cli("organization.created", org, target=org.name, plan=plan)
     who = owner.email
     if owner.full_name != owner.email:
         who = f"{owner.full_name} <{owner.email}>"
@@ -123,11 +123,7 @@ def org_set_plan(name: str, plan: str) -> None:
     if org is None:
         fail(f"No organization named {name!r}.")
         return
-    previous = org.plan
-    org.plan = plan
-    organizations.audit_cli(
-        "organization.plan_changed", org, target=org.name, before=previous, after=plan
-    )
+    previous = organizations.set_plan(org, plan, actor="cli")
     click.echo(f"Organization {org.name!r}: plan {previous} -> {plan}.")
 
 
@@ -427,11 +423,10 @@ def site_set_url(url: str) -> None:
     PUBLIC_BASE_URL setting, when set, overrides it.
     """
     try:
-        value = save_public_base_url(url)
+        value = set_public_base_url(url)
     except ValueError as exc:
         fail(str(exc))
         return
-    db.session.commit()
     click.echo(f"Public address: {value}")
     configured = current_app.config.get("PUBLIC_BASE_URL")
     if configured:

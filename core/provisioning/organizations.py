@@ -76,9 +76,12 @@ def create_organization(
     plan: str = "free",
     owner_given_name: str = "",
     owner_family_name: str = "",
+    actor: str | None = None,
 ) -> tuple[Organization, User]:
     """Create an organization with its first owner, and commit.
 
+    With an `actor` ("cli"), the creation is audited in the same transaction;
+    without one the caller records it (first-run setup names the new owner).
     :raise AccountError: on a bad name, email, password or plan, or a taken name.
     """
     names = {"Given name": owner_given_name, "Family name": owner_family_name}
@@ -94,6 +97,11 @@ def create_organization(
         password=owner_password,
     )
     try:
+        db.session.flush()
+        if actor is not None:
+            audit.record(
+                "organization.created", org, actor=actor, target=org.name, plan=plan
+            )
         db.session.commit()
     except IntegrityError as exc:
         db.session.rollback()
@@ -139,11 +147,24 @@ def rename_organization(org: Organization, name: str, *, actor: User | str) -> N
         raise _name_taken(name) from exc
 
 
-def audit_cli(kind: str, org: Organization, **details: object) -> None:
-    """Record an event done from the command line, and commit."""
-    target = str(details.pop("target", ""))
-    audit.record(kind, org, actor="cli", target=target, **details)
+def set_plan(org: Organization, plan: str, *, actor: User | str) -> str:
+    """Put `org` on `plan`, audit, commit; return the plan it was on.
+
+    :raise AccountError: on an unknown plan.
+    """
+    if plan not in PLANS:
+        raise AccountError(f"Plan must be one of {', '.join(PLANS)}.")
+    previous, org.plan = org.plan, plan
+    audit.record(
+        "organization.plan_changed",
+        org,
+        actor=actor,
+        target=org.name,
+        before=previous,
+        after=plan,
+    )
     db.session.commit()
+    return previous
 
 
 def sso_config_for(org: Organization) -> SsoConfig:
