@@ -21,9 +21,9 @@ from blueprints.api_keys.forms import CreateKeyForm
 from blueprints.api_keys.forms import RevokeKeyForm
 from core.authority import AccountError
 from core.authority import Actor
-from core.authority import key_creation_problem
-from core.authority import key_warning
 from core.extensions import db
+from core.key_authority import key_creation_problem
+from core.key_authority import key_warning
 from core.models import ApiKey
 from core.provisioning import api_keys
 

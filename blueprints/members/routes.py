@@ -23,6 +23,8 @@ from blueprints.members.forms import RemoveIdentityForm
 from blueprints.members.forms import RoleForm
 from blueprints.members.forms import StatusForm
 from blueprints.members.forms import UnlockForm
+from blueprints.members.queries import groups_of
+from blueprints.members.queries import identities_of
 from blueprints.members.queries import member_page
 from blueprints.okta_oidc.forms import ContinueForm
 from blueprints.okta_oidc.routes import allow_form_to_okta
@@ -32,9 +34,8 @@ from core import throttle
 from core.authority import AccountError
 from core.authority import Actor
 from core.extensions import db
-from core.models import Group
-from core.models import GroupMember
 from core.models import OktaIdentity
+from core.models import Organization
 from core.models import User
 from core.params import query_page
 from core.provisioning import identities
@@ -92,57 +93,53 @@ def new() -> Response | str | tuple[str, int]:
 def show(user_id: int) -> Response:
     """One member: profile, groups, Okta links, and (for admins) role and status."""
     user = same_org_user_or_404(user_id)
-    groups = (
-        db.session.execute(
-            db.select(Group)
-            .join(GroupMember, GroupMember.group_id == Group.id)
-            .where(GroupMember.user_id == user.id)
-            .order_by(Group.display_name_key)
-        )
-        .scalars()
-        .all()
-    )
-    identities = (
-        db.session.execute(
-            db.select(OktaIdentity).filter_by(user_id=user.id).order_by(OktaIdentity.id)
-        )
-        .scalars()
-        .all()
-    )
     org = current_user.organization
-    current = linking.linked_user_ids(org, [user.id]) if sso_available(org) else set()
-    config = org.sso_config
-    actor = Actor.of_user(current_user)
     response = make_response(
-        render_template(
-            "members/show.html",
-            user=user,
-            groups=groups,
-            identities=identities,
-            is_current=lambda identity: (
-                config is not None
-                and sso_available(org)
-                and identity.protocol == config.protocol
-                and identity.issuer == linking.current_issuer(config)
-            ),
-            linked=user.id in current,
-            role_form=RoleForm(role=user.role),
-            status_form=StatusForm(status="inactive" if user.is_active else "active"),
-            link_form=LinkEmailForm(),
-            remove_form=RemoveIdentityForm(),
-            unlock_form=UnlockForm(),
-            continue_form=ContinueForm(),
-            may_manage_identities=authority.refusal(actor, "remove_identity", user)
-            is None,
-            may_unlock=authority.refusal(actor, "unlock", user) is None,
-            locked=throttle.account_locked(user.email)
-            and not users.email_in_other_organizations(user),
-            okta_on=sso_available(org),
-        )
+        render_template("members/show.html", **member_page_parts(user, org))
     )
     if user.id == current_user.id and sso_available(org):
         allow_form_to_okta(response, org)  # "Link my Okta account" goes to Okta
     return response
+
+
+def identity_is_current(org: Organization) -> Callable[[OktaIdentity], bool]:
+    """Whether an identity is at the organization's current protocol and issuer."""
+    config = org.sso_config
+
+    def is_current(identity: OktaIdentity) -> bool:
+        return (
+            config is not None
+            and sso_available(org)
+            and identity.protocol == config.protocol
+            and identity.issuer == linking.current_issuer(config)
+        )
+
+    return is_current
+
+
+def member_page_parts(user: User, org: Organization) -> dict[str, object]:
+    """What the member's page shows of `user`, and the forms it offers."""
+    okta_on = sso_available(org)
+    actor = Actor.of_user(current_user)
+    return {
+        "user": user,
+        "groups": groups_of(user),
+        "identities": identities_of(user),
+        "is_current": identity_is_current(org),
+        "linked": okta_on and user.id in linking.linked_user_ids(org, [user.id]),
+        "role_form": RoleForm(role=user.role),
+        "status_form": StatusForm(status="inactive" if user.is_active else "active"),
+        "link_form": LinkEmailForm(),
+        "remove_form": RemoveIdentityForm(),
+        "unlock_form": UnlockForm(),
+        "continue_form": ContinueForm(),
+        "may_manage_identities": authority.refusal(actor, "remove_identity", user)
+        is None,
+        "may_unlock": authority.refusal(actor, "unlock", user) is None,
+        "locked": throttle.account_locked(user.email)
+        and not users.email_in_other_organizations(user),
+        "okta_on": okta_on,
+    }
 
 
 def _change(

@@ -26,9 +26,9 @@ from blueprints.settings.forms import SsoProviderForm
 from core import linking
 from core.authority import AccountError
 from core.authority import Actor
-from core.authority import key_warning
 from core.authority import sso_settings_problem
 from core.extensions import db
+from core.key_authority import key_warning
 from core.linking import members_to_relink
 from core.models import PROTOCOLS
 from core.models import ApiKey

@@ -5,10 +5,10 @@ from __future__ import annotations
 import click
 from flask.cli import AppGroup
 
-from core.authority import KEY_ROLES
 from core.authority import AccountError
 from core.commands.common import fail
 from core.commands.common import organization_named
+from core.key_authority import KEY_ROLES
 from core.provisioning import api_keys
 from core.security import SCOPES
 

@@ -7,6 +7,7 @@ from core import authority
 from core.authority import AccountError
 from core.authority import Actor
 from core.extensions import db
+from core.key_authority import key_creation_problem
 from core.models import ApiKey
 from core.models import Organization
 from core.models import User
@@ -40,7 +41,7 @@ def _check_key_request(
         raise AccountError("A personal key can only be created by its holder.")
     if who.organization_id not in (None, org.id):
         raise AccountError("That organization is not yours.")
-    problem = authority.key_creation_problem(
+    problem = key_creation_problem(
         Actor.of_user(user) if user is not None else who,
         scopes=list(scopes),
         personal=user is not None,
