@@ -40,7 +40,6 @@ from core.models import utcnow
 from core.okta import OktaError
 from core.params import query_row_id
 from core.provisioning import organizations
-from core.saml import SP_METADATA_PATH
 from core.saml import CertificateFacts
 from core.saml import certificate_facts
 from core.security import admin_required
@@ -226,7 +225,7 @@ def optional_url(path: str) -> str | None:
 
 def redirect_url() -> str:
     """The OIDC redirect URL to paste into Okta."""
-    return public_url("/okta/callback")
+    return public_url(url_for("okta_oidc.callback"))
 
 
 def okta_values() -> dict[str, str] | None:
@@ -238,10 +237,10 @@ def okta_values() -> dict[str, str] | None:
         return None
     return {
         "redirect_url": redirect_url(),
-        "acs_url": public_url("/api/v1/auth/login/okta/callback"),
+        "acs_url": public_url(url_for("okta_saml.acs")),
         "audience": public_url(),
         "scim_url": public_url(SCIM_PATH),
-        "sp_metadata_url": public_url(SP_METADATA_PATH),
+        "sp_metadata_url": public_url(url_for("okta_saml.metadata")),
     }
 
 
