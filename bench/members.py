@@ -34,13 +34,13 @@ from sqlalchemy import select  # noqa: E402
 
 from app import create_app  # noqa: E402
 from blueprints.members.queries import member_query  # noqa: E402
-from core import provisioning  # noqa: E402
 from core.extensions import db  # noqa: E402
 from core.models import Group  # noqa: E402
 from core.models import GroupMember  # noqa: E402
 from core.models import OktaIdentity  # noqa: E402
 from core.models import User  # noqa: E402
 from core.models import fold  # noqa: E402
+from core.provisioning import organizations  # noqa: E402
 
 SMALL = 1_000
 BATCH = 10_000
@@ -226,10 +226,10 @@ def seed_small(app: Flask, size: int) -> tuple[int, list[int]]:
     Returns the big organization's id and its group ids.
     """
     with app.app_context():
-        big, _owner = provisioning.create_organization(
+        big, _owner = organizations.create_organization(
             BIG_ORG, owner_email=BIG_OWNER, owner_password=PASSWORD, plan="enterprise"
         )
-        small, _ = provisioning.create_organization(
+        small, _ = organizations.create_organization(
             SMALL_ORG, owner_email="owner@smallco.test", owner_password=PASSWORD
         )
         big_id, small_id = big.id, small.id

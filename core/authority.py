@@ -15,23 +15,22 @@ role, or the server administrator at the command line. The rules:
 - A key never has more power than its holder: a personal key acts as its holder
   with their role and status at each request; an organization key acts with the
   role chosen at its creation, never above its creator's. Only owners and
-  admins may hold the `scim` scope.
+  admins may hold the `scim` scope (those rules: core.key_authority).
 - Nothing crosses the tenant wall: an actor of one organization cannot touch
   another's accounts.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
 from core.extensions import db
-from core.models import ApiKey
 from core.models import Organization
 from core.models import User
 
 RANK = {"member": 1, "admin": 2, "owner": 3}
-KEY_ROLES = ("admin", "owner")
 # Fields an Okta sign-in is matched on (the externalId holds the Okta user id):
 # changing them on an admin or owner needs an owner's authority.
 IDENTIFYING_FIELDS = frozenset({"email", "user_name", "external_id"})
@@ -91,6 +90,11 @@ class Actor:
         return cls("user", user.role, user.organization_id, user.id, user.email)
 
     @classmethod
+    def of(cls, actor: Actor | User) -> Actor:
+        """`actor` itself, or a signed-in person as `of_user` sees them."""
+        return actor if isinstance(actor, Actor) else cls.of_user(actor)
+
+    @classmethod
     def command_line(cls) -> Actor:
         """The server administrator at the `flask` command line."""
         return cls("cli", "server", None, None, "cli")
@@ -103,19 +107,6 @@ class Actor:
     def at_least(self, role: str) -> bool:
         """Whether the actor acts with `role` or a higher one."""
         return self.is_server or RANK.get(self.role, 0) >= RANK[role]
-
-
-def key_role(
-    *, personal: bool, holder_role: str | None, holder_active: bool, org_key_role: str
-) -> str | None:
-    """The role a key acts with at this request, or None when it has none.
-
-    A personal key is its holder, as they are now; an organization key has the
-    role chosen when it was made.
-    """
-    if personal:
-        return holder_role if holder_active else None
-    return org_key_role if org_key_role in KEY_ROLES else None
 
 
 def _active_owners_besides(user: User) -> int:
@@ -144,6 +135,155 @@ def _active_owners_besides(user: User) -> int:
     ).scalar_one()
 
 
+@dataclass(frozen=True)
+class Ask:
+    """One question to `refusal`: may `actor` do `action` to `target`?"""
+
+    actor: Actor
+    action: Action
+    target: User | None
+    role: str | None
+    status: str | None
+    fields: frozenset[str] | set[str]
+
+    @property
+    def person(self) -> User:
+        """The target (every action but add_member has one)."""
+        assert self.target is not None
+        return self.target
+
+    @property
+    def organization_id(self) -> int | None:
+        """The organization acted in: the target's, or the actor's own."""
+        return (
+            self.person.organization_id if self.target else self.actor.organization_id
+        )
+
+    @property
+    def is_self(self) -> bool:
+        """Whether the actor acts on their own account."""
+        return self.actor.user_id is not None and self.actor.user_id == self.person.id
+
+    @property
+    def by_owner(self) -> bool:
+        """Whether the actor acts with an owner's authority (or the server's)."""
+        return self.actor.at_least("owner")
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A row of RULES: for `actions` (None: all), when `applies`, the answer is
+    `outcome` (None: allowed) with `message`, formatted with the Ask; an
+    `owner_level` message is what only an owner (or owner-level key) may do."""
+
+    actions: frozenset[str] | None
+    applies: Callable[[Ask], bool]
+    outcome: type[AccountError] | None
+    message: str = ""
+    owner_level: bool = False
+
+
+def _removes_last_active_owner(ask: Ask) -> bool:
+    """The change takes an active owner away, and no other active owner is left."""
+    target = ask.person
+    takes_away = (
+        ask.action == "delete"
+        or (ask.action == "set_status" and ask.status == "inactive")
+        or (ask.action == "change_role" and ask.role != "owner")
+    )
+    return (
+        target.role == "owner"
+        and target.is_active
+        and takes_away
+        and _active_owners_besides(target) == 0
+    )
+
+
+# The rules in the order they are asked; the first that applies answers.
+RULES = (
+    Rule(
+        None,
+        lambda ask: (
+            not ask.actor.is_server and ask.actor.organization_id != ask.organization_id
+        ),
+        NotAllowed,
+        "That person is not in your organization.",
+    ),
+    Rule(
+        None,
+        lambda ask: not ask.actor.at_least("admin"),
+        NotAllowed,
+        "Only owners and admins can manage members.",
+    ),
+    Rule(
+        frozenset({"add_member"}),
+        lambda ask: ask.role == "owner" and not ask.by_owner,
+        NotAllowed,
+        "Only an owner can add another owner.",
+    ),
+    Rule(frozenset({"add_member"}), lambda ask: True, None),
+    Rule(
+        frozenset({"change_role", "set_status", "delete"}),
+        lambda ask: ask.is_self,
+        NotAllowed,
+        "You cannot change your own role or status.",
+    ),
+    Rule(
+        frozenset({"change_role", "set_status"}),
+        lambda ask: (
+            ask.actor.creator_id is not None
+            and ask.actor.creator_id == ask.person.id
+            and (ask.action == "change_role" or ask.status == "active")
+        ),
+        NotAllowed,
+        "This organization key was made by the person it would reactivate or "
+        "promote; another owner or admin must do that.",
+    ),
+    # The email goes to the member's own address.
+    Rule(frozenset({"send_link"}), lambda ask: True, None),
+    Rule(
+        None,
+        lambda ask: ask.person.role == "owner" and not ask.by_owner,
+        NotAllowed,
+        "change an owner",
+        owner_level=True,
+    ),
+    # Without its identity an Okta-made admin account links by email again.
+    Rule(
+        frozenset({"remove_identity"}),
+        lambda ask: ask.person.role == "admin" and not ask.by_owner and not ask.is_self,
+        NotAllowed,
+        "remove an admin's Okta link",
+        owner_level=True,
+    ),
+    Rule(
+        frozenset({"change_role"}),
+        lambda ask: ask.role == "owner" and not ask.by_owner,
+        NotAllowed,
+        "make someone an owner",
+        owner_level=True,
+    ),
+    Rule(
+        frozenset({"edit_profile"}),
+        lambda ask: (
+            ask.person.role in ("admin", "owner")
+            and bool(ask.fields & IDENTIFYING_FIELDS)
+            and not ask.by_owner
+        ),
+        NotAllowed,
+        "change the email or userName of an {ask.person.role}",
+        owner_level=True,
+    ),
+    Rule(
+        frozenset({"delete", "set_status", "change_role"}),
+        _removes_last_active_owner,
+        NoOwnerLeft,
+        "{ask.person.email} is the organization's only active owner; make someone "
+        "else an owner first, so that the organization always has one.",
+    ),
+)
+
+
 def refusal(
     actor: Actor,
     action: Action,
@@ -157,64 +297,20 @@ def refusal(
 
     `role` is the role asked for (add_member, change_role), `status` the status
     (set_status), `fields` the profile fields a change touches (edit_profile).
+    The answer is the first of RULES that applies.
     """
-    org_id = target.organization_id if target is not None else actor.organization_id
-    if not actor.is_server and actor.organization_id != org_id:
-        return NotAllowed("That person is not in your organization.")
-    if not actor.at_least("admin"):
-        return NotAllowed("Only owners and admins can manage members.")
-    if action == "add_member":
-        if role == "owner" and not actor.at_least("owner"):
-            return NotAllowed("Only an owner can add another owner.")
-        return None
-    assert target is not None
-    is_self = actor.user_id is not None and actor.user_id == target.id
-    if is_self and action in ("change_role", "set_status", "delete"):
-        return NotAllowed("You cannot change your own role or status.")
-    if (
-        actor.creator_id is not None
-        and actor.creator_id == target.id
-        and action in ("change_role", "set_status")
-        and (action == "change_role" or status == "active")
-    ):
-        return NotAllowed(
-            "This organization key was made by the person it would reactivate or "
-            "promote; another owner or admin must do that."
-        )
-    if action == "send_link":
-        return None  # the email goes to the member's own address
-    if target.role == "owner" and not actor.at_least("owner"):
-        return NotAllowed(_owner_needed(actor, "change an owner"))
-    if (
-        action == "remove_identity"
-        and target.role == "admin"
-        and not actor.at_least("owner")
-        and not is_self
-    ):
-        # Without its identity an Okta-made admin account links by email again.
-        return NotAllowed(_owner_needed(actor, "remove an admin's Okta link"))
-    if action == "change_role" and role == "owner" and not actor.at_least("owner"):
-        return NotAllowed(_owner_needed(actor, "make someone an owner"))
-    if (
-        action == "edit_profile"
-        and target.role in ("admin", "owner")
-        and fields & IDENTIFYING_FIELDS
-        and not actor.at_least("owner")
-    ):
-        return NotAllowed(
-            _owner_needed(actor, f"change the email or userName of an {target.role}")
-        )
-    leaves_owners = target.role == "owner" and target.is_active
-    if leaves_owners and (
-        action == "delete"
-        or (action == "set_status" and status == "inactive")
-        or (action == "change_role" and role != "owner")
-    ):
-        if _active_owners_besides(target) == 0:
-            return NoOwnerLeft(
-                f"{target.email} is the organization's only active owner; make "
-                "someone else an owner first, so that the organization always has one."
-            )
+    ask = Ask(actor, action, target, role, status, fields)
+    for rule in RULES:
+        if rule.actions is not None and action not in rule.actions:
+            continue
+        if not rule.applies(ask):
+            continue
+        if rule.outcome is None:
+            return None
+        message = rule.message.format(ask=ask)
+        if rule.owner_level:
+            message = _owner_needed(actor, message)
+        return rule.outcome(message)
     return None
 
 
@@ -259,63 +355,3 @@ def sso_settings_problem(actor: Actor) -> str | None:
         "Only an owner can change the Okta connection: the identity provider decides "
         "who signs in as whom, owners included."
     )
-
-
-def key_creation_problem(
-    actor: Actor, *, scopes: list[str], personal: bool, role: str | None
-) -> str | None:
-    """Why `actor` may not create this key, or None.
-
-    Only owners and admins hold the `scim` scope or create organization keys;
-    an organization key acts as admin or owner, never above its creator.
-    """
-    if "scim" in scopes and not actor.at_least("admin"):
-        return "Only owners and admins can create keys with the scim scope."
-    if personal:
-        return None
-    if not actor.at_least("admin"):
-        return "Only owners and admins can create organization keys."
-    if role not in KEY_ROLES:
-        return "Choose whether the organization key acts as admin or owner."
-    if not actor.at_least(role):
-        return "An organization key cannot act with a higher role than yours."
-    return None
-
-
-def key_warning(key: ApiKey) -> str | None:
-    """What an admin should know about a live key's authority, or None.
-
-    Personal keys stop when their holder is deactivated or no longer an owner
-    or admin (for scim); organization keys keep working when their creator
-    leaves, so the pages warn about them instead.
-    """
-    if key.revoked_at is not None:
-        return None
-    if key.user is not None:
-        if not key.user.is_active:
-            return "Stopped working: its holder is deactivated."
-        if "scim" in key.scope_list and key.user.role not in KEY_ROLES:
-            return (
-                f"Stopped working: {key.user.email} is a member, and only owners "
-                "and admins may use the scim scope."
-            )
-        return None
-    creator = db.session.get(User, key.created_by_id) if key.created_by_id else None
-    if creator is None:
-        if key.created_by_label in ("", "command line"):
-            return None
-        return (
-            f"Made by {key.created_by_label}, who is no longer a member. It keeps "
-            "working; revoke it if it should not."
-        )
-    if not creator.is_active or creator.role not in KEY_ROLES:
-        return (
-            f"Made by {creator.email}, who is no longer an active owner or admin. "
-            "It keeps working; revoke it if it should not."
-        )
-    if RANK.get(key.role or "", 0) > RANK[creator.role]:
-        return (
-            f"Acts as {key.role}, but {creator.email} is now {creator.role}. It "
-            "keeps working; revoke it if it should not."
-        )
-    return None

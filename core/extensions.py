@@ -22,8 +22,8 @@ db = SQLAlchemy(model_class=Base)
 migrate = Migrate(directory=str(Path(__file__).resolve().parent.parent / "migrations"))
 login_manager = LoginManager()
 csrf = CSRFProtect()
-# One Authlib client per organization and configuration version: see
-# blueprints/okta_oidc/client.py.
+# One Authlib client per organization and configuration version, registered by
+# the OIDC sign-in (its client module).
 oauth = OAuth()
 
 

@@ -30,8 +30,8 @@ from flask.sessions import SecureCookieSessionInterface
 from flask_login import current_user
 from sqlalchemy.orm import joinedload
 
-from core.authority import key_role
 from core.extensions import db
+from core.key_authority import key_role
 from core.models import ApiKey
 from core.models import User
 from core.models import utcnow
@@ -135,6 +135,38 @@ def api_key_problem(key: ApiKey | None, scope: str) -> KeyRefusal | None:
     )
 
 
+# Why a key is refused, by kind: (HTTP status, words an admin can act on).
+KEY_REFUSALS = {
+    "unknown": (
+        401,
+        "The API key is not valid. Create a key with the scim scope in API keys.",
+    ),
+    "revoked": (
+        401,
+        "The API key was revoked. Create a new key with the scim scope.",
+    ),
+    "holder_inactive": (
+        401,
+        "The API key belongs to a deactivated member. Use an organization key.",
+    ),
+    "scope_missing": (
+        403,
+        "The API key lacks the {scope} scope. Create a key with that scope.",
+    ),
+    "holder_not_admin": (
+        403,
+        "The API key belongs to {holder}, who is not an owner or admin; only "
+        "owners and admins may use the scim scope. An owner or admin can create "
+        "an organization key for Okta.",
+    ),
+    "no_role": (
+        403,
+        "The API key has no role to act with. An owner or admin should create an "
+        "organization key that acts as admin or owner.",
+    ),
+}
+
+
 def key_problem(
     *,
     found: bool = True,
@@ -153,43 +185,24 @@ def key_problem(
     its holder's role and status now, an organization key by its own role.
     """
     if not found:
-        return KeyRefusal(
-            401,
-            "The API key is not valid. Create a key with the scim scope in API keys.",
-        )
-    if revoked:
-        return KeyRefusal(
-            401, "The API key was revoked. Create a new key with the scim scope."
-        )
-    if personal and user_active is False:
-        return KeyRefusal(
-            401,
-            "The API key belongs to a deactivated member. Use an organization key.",
-        )
-    if scope not in (scopes or []):
-        return KeyRefusal(
-            403, f"The API key lacks the {scope} scope. Create a key with that scope."
-        )
-    role = key_role(
+        kind = "unknown"
+    elif revoked:
+        kind = "revoked"
+    elif personal and user_active is False:
+        kind = "holder_inactive"
+    elif scope not in (scopes or []):
+        kind = "scope_missing"
+    elif scope == "scim" and key_role(
         personal=personal,
         holder_role=holder_role,
         holder_active=user_active is not False,
         org_key_role=org_key_role or "",
-    )
-    if scope == "scim" and role not in ("admin", "owner"):
-        if personal:
-            return KeyRefusal(
-                403,
-                f"The API key belongs to {holder or 'a member'}, who is not an owner "
-                "or admin; only owners and admins may use the scim scope. An owner "
-                "or admin can create an organization key for Okta.",
-            )
-        return KeyRefusal(
-            403,
-            "The API key has no role to act with. An owner or admin should create "
-            "an organization key that acts as admin or owner.",
-        )
-    return None
+    ) not in ("admin", "owner"):
+        kind = "holder_not_admin" if personal else "no_role"
+    else:
+        return None
+    status, words = KEY_REFUSALS[kind]
+    return KeyRefusal(status, words.format(scope=scope, holder=holder or "a member"))
 
 
 def note_api_key_use(key: ApiKey) -> None:

@@ -9,13 +9,13 @@ from sqlalchemy.exc import IntegrityError
 
 from core import audit
 from core import linking
-from core import provisioning
 from core.extensions import db
 from core.models import Organization
 from core.models import SsoConfig
 from core.models import User
 from core.okta import OktaError
 from core.okta import fetch_oidc_metadata
+from core.provisioning import organizations
 from core.saml_metadata import IdpMetadata
 from core.saml_metadata import fetch_saml_metadata
 from core.security import encrypt_secret
@@ -55,7 +55,7 @@ def configure_oidc(
     client_id = client_id.strip()
     if not client_id or len(client_id) > 300:
         raise OktaError("Enter the client ID from the app's General tab in Okta.")
-    config = provisioning.sso_config_for(org)
+    config = organizations.sso_config_for(org)
     if not client_secret and not (
         config.oidc_client_secret_enc and config.oidc_client_id == client_id
     ):
@@ -91,7 +91,7 @@ def configure_saml(
     _check_can_configure(org, default_role)
     metadata = fetch_saml_metadata(metadata_url)
     _check_entity_id_is_free(org, metadata.entity_id)
-    config = provisioning.sso_config_for(org)
+    config = organizations.sso_config_for(org)
     before = identity_space(config)
     config.protocol = "saml"
     config.metadata_url = metadata_url.strip()
@@ -146,7 +146,7 @@ def refresh_saml_metadata(org: Organization, *, actor: User | str) -> bool:
 
 def set_idp_initiated(org: Organization, enabled: bool, *, actor: User | str) -> None:
     """Allow or refuse sign-in started from the Okta dashboard (SAML); commit."""
-    config = provisioning.sso_config_for(org)
+    config = organizations.sso_config_for(org)
     if config.idp_initiated_enabled == enabled:
         return
     config.idp_initiated_enabled = enabled
@@ -243,7 +243,7 @@ def _switch_on(
     or another Okta), every active member without an identity at the new one
     is emailed the link; returns what was sent, or None when nobody needed it.
     """
-    config = provisioning.sso_config_for(org)
+    config = organizations.sso_config_for(org)
     config.provider = "okta"
     config.default_role = default_role
     config.version = (config.version or 0) + 1

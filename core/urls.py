@@ -146,3 +146,13 @@ def save_public_base_url(text: str) -> str:
     g.pop("public_base_url", None)
     current_app.extensions.pop(_CACHE_KEY, None)
     return value
+
+
+def set_public_base_url(text: str) -> str:
+    """Validate, store and commit the public base URL (`flask site set-url`).
+
+    :raise ValueError: with the problem, when the URL is not acceptable.
+    """
+    value = save_public_base_url(text)
+    db.session.commit()
+    return value

@@ -25,10 +25,12 @@ from flask.testing import FlaskCliRunner
 from hypothesis import settings as hypothesis_settings
 
 from app import create_app
-from core import provisioning
 from core.extensions import db
 from core.models import Organization
 from core.models import User
+from core.provisioning import api_keys
+from core.provisioning import organizations
+from core.provisioning import users
 from tests import databases
 from tests.okta_helpers import mailbox  # noqa: F401 (a fixture for every module)
 
@@ -140,7 +142,7 @@ def make_org(
     """Create an organization with its owner."""
     owner_email = owner_email or f"owner@{name.lower().replace(' ', '')}.test"
     with app.app_context():
-        org, owner = provisioning.create_organization(
+        org, owner = organizations.create_organization(
             name, owner_email=owner_email, owner_password=password, plan=plan
         )
         return OrgInfo(org.id, org.name, owner.id, owner.email)
@@ -161,7 +163,7 @@ def make_user(
     """Create a user in an organization and return its id."""
     with app.app_context():
         org = db.session.get(Organization, org_id)
-        user = provisioning.new_user(
+        user = users.new_user(
             org,
             email=email,
             role=role,
@@ -238,9 +240,9 @@ def scim_key(
     with app.app_context():
         org = db.session.get(Organization, org_id)
         assert org is not None
-        provisioning.set_scim_sync(org, sync, actor="cli")
+        organizations.set_scim_sync(org, sync, actor="cli")
         user = db.session.get(User, user_id) if user_id is not None else None
-        _key, secret = provisioning.create_api_key(
+        _key, secret = api_keys.create_api_key(
             org,
             name=name if user is None else "laptop",
             scopes=["scim"],

@@ -7,10 +7,10 @@ import re
 from flask import Flask
 from flask.testing import FlaskClient
 
-from core import provisioning
 from core.extensions import db
 from core.models import ApiKey
 from core.models import User
+from core.provisioning import api_keys
 from core.security import authenticate_api_key
 from core.security import hash_token
 from tests.conftest import OrgInfo
@@ -153,7 +153,7 @@ def test_keys_of_another_org_are_invisible(
     globex = make_org(app, "Globex")
     with app.app_context():
         org = db.session.get(User, globex.owner_id).organization
-        key, secret = provisioning.create_api_key(
+        key, secret = api_keys.create_api_key(
             org, name="globex okta", scopes=["scim"], actor="cli"
         )
         key_id = key.id

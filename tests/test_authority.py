@@ -36,7 +36,6 @@ from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 from core import authority
-from core import provisioning
 from core.authority import Actor
 from core.authority import NoOwnerLeft
 from core.authority import NotAllowed
@@ -46,6 +45,8 @@ from core.models import OktaIdentity
 from core.models import ScimRequest
 from core.models import SignInFailure
 from core.models import User
+from core.provisioning import api_keys
+from core.provisioning import organizations
 from core.throttle import account_key
 from core.throttle import account_locked
 from tests.conftest import OrgInfo
@@ -1343,7 +1344,7 @@ def test_an_admin_level_key_cannot_change_an_admins_external_id(app: Flask) -> N
 
 def authority_key(org: Any, maker: User) -> tuple[Any, str]:
     """An admin-level organization key made by `maker` (scim sync on)."""
-    provisioning.set_scim_sync(org, True, actor="cli")
-    return provisioning.create_api_key(
+    organizations.set_scim_sync(org, True, actor="cli")
+    return api_keys.create_api_key(
         org, name="made by admin", scopes=["scim"], actor=maker, role="admin"
     )

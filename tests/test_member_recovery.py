@@ -23,13 +23,13 @@ from flask.testing import FlaskCliRunner
 from lxml import html
 from werkzeug.test import TestResponse
 
-from core import provisioning
 from core.extensions import db
 from core.models import ApiKey
 from core.models import OktaIdentity
 from core.models import Organization
 from core.models import SsoConfig
 from core.models import User
+from core.provisioning import organizations
 from tests.conftest import PASSWORD
 from tests.conftest import OrgInfo
 from tests.conftest import get_user
@@ -184,7 +184,7 @@ def switch_scim_on(app: Flask, org_id: int) -> None:
     with app.app_context():
         org = db.session.get(Organization, org_id)
         assert org is not None
-        provisioning.set_scim_sync(org, True, actor="cli")
+        organizations.set_scim_sync(org, True, actor="cli")
 
 
 # -- flask member set-role ----------------------------------------------------------

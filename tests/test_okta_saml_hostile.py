@@ -69,12 +69,12 @@ from sqlalchemy.exc import IntegrityError
 from werkzeug.test import TestResponse
 
 from core import linking
-from core import provisioning
 from core import sso
 from core.extensions import db
 from core.models import AuditEvent
 from core.models import Organization
 from core.models import User
+from core.provisioning import organizations
 from tests.conftest import OrgInfo
 from tests.conftest import make_app
 from tests.conftest import make_org
@@ -1440,7 +1440,7 @@ def test_the_database_refuses_two_organizations_one_okta_app(
     with app.app_context():
         org = db.session.get(Organization, beta.id)
         assert org is not None
-        provisioning.sso_config_for(org).saml_entity_id = idp.entity_id
+        organizations.sso_config_for(org).saml_entity_id = idp.entity_id
         with pytest.raises(IntegrityError):
             db.session.commit()
         db.session.rollback()

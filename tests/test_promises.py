@@ -32,12 +32,12 @@ import core.sessions
 import core.throttle
 from app import create_app
 from core import first_run
-from core import provisioning
 from core.extensions import db
 from core.models import ApiKey
 from core.models import Organization
 from core.models import SiteSetting
 from core.models import utcnow
+from core.provisioning import organizations
 from tests.conftest import OrgInfo
 from tests.conftest import make_app
 from tests.conftest import make_org
@@ -335,9 +335,9 @@ def test_an_owner_renames_the_organization(
         acme = db.session.get(Organization, org.id)
         assert acme is not None
         assert (acme.name, acme.name_key) == ("Acme Labs", "acme labs")
-        found = provisioning.find_organization("ACME LABS")
+        found = organizations.find_organization("ACME LABS")
         assert found is not None and found.id == org.id
-        assert provisioning.find_organization("Acme") is None
+        assert organizations.find_organization("Acme") is None
     [renamed] = events(app, "organization.renamed")
     assert (renamed["before"], renamed["after"]) == ("Acme", "Acme Labs")
     assert renamed["actor_user_id"] == org.owner_id

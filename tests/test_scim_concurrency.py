@@ -22,13 +22,14 @@ import requests
 from flask import Flask
 from werkzeug.serving import make_server
 
-from core import provisioning
 from core.extensions import db
 from core.models import Group
 from core.models import GroupMember
 from core.models import Organization
 from core.models import User
 from core.models import fold
+from core.provisioning import api_keys
+from core.provisioning import organizations
 
 SCIM = "/api/v1/scim"
 SCIM_JSON = "application/scim+json"
@@ -65,8 +66,8 @@ def live(app: Flask) -> Iterator[Live]:
         org = Organization(name="Acme", name_key="acme", plan="pro")
         db.session.add(org)
         db.session.commit()
-        provisioning.set_scim_sync(org, True, actor="cli")
-        _key, secret = provisioning.create_api_key(
+        organizations.set_scim_sync(org, True, actor="cli")
+        _key, secret = api_keys.create_api_key(
             org, name="okta", scopes=["scim"], actor="cli"
         )
         org_id = org.id

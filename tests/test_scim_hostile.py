@@ -33,9 +33,10 @@ from hypothesis import strategies as st
 from werkzeug.serving import make_server
 from werkzeug.test import TestResponse
 
-from core import provisioning
 from core.extensions import db
 from core.models import Organization
+from core.provisioning import api_keys
+from core.provisioning import organizations
 from tests.conftest import every_row
 from tests.conftest import restore_rows
 from tests.conftest import snapshot as all_rows
@@ -90,8 +91,8 @@ def scim(app: Flask, client: FlaskClient) -> Scim:
         org = Organization(name="Acme", name_key="acme", plan="pro")
         db.session.add(org)
         db.session.commit()
-        provisioning.set_scim_sync(org, True, actor="cli")
-        _key, secret = provisioning.create_api_key(
+        organizations.set_scim_sync(org, True, actor="cli")
+        _key, secret = api_keys.create_api_key(
             org, name="okta", scopes=["scim"], actor="cli"
         )
     ids = []

@@ -19,10 +19,12 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
-from core import provisioning
 from core.extensions import db
 from core.models import Organization
 from core.models import User
+from core.provisioning import api_keys
+from core.provisioning import organizations
+from core.provisioning import users
 from tests.conftest import make_org
 from tests.conftest import make_user
 from tests.conftest import scim_key
@@ -518,16 +520,16 @@ def refusal_cases(app: Flask, org_id: int, owner_id: int) -> dict[str, Refusal]:
         org = db.session.get(Organization, org_id)
         owner = db.session.get(User, owner_id)
         assert org is not None and owner is not None
-        revoked, revoked_secret = provisioning.create_api_key(
+        revoked, revoked_secret = api_keys.create_api_key(
             org, name="old", scopes=["scim"], actor="cli"
         )
-        provisioning.revoke_api_key(revoked, actor=owner)
-        member = provisioning.new_user(org, email="leaver@alpha.test", role="admin")
+        api_keys.revoke_api_key(revoked, actor=owner)
+        member = users.new_user(org, email="leaver@alpha.test", role="admin")
         db.session.commit()
-        _personal, personal_secret = provisioning.create_api_key(
+        _personal, personal_secret = api_keys.create_api_key(
             org, name="mine", scopes=["scim"], user=member, actor=member
         )
-        provisioning.deactivate_user(member)
+        users.deactivate_user(member)
         db.session.commit()
     basic = base64.b64encode(b"okta:secret").decode()
     return {
@@ -653,7 +655,7 @@ def test_sync_switched_off_is_403_naming_the_switch(
     with app.app_context():
         org = db.session.get(Organization, tenant.org_id)
         assert org is not None
-        provisioning.set_scim_sync(org, False, actor="cli")
+        organizations.set_scim_sync(org, False, actor="cli")
     assert_every_request_refused(
         app, client, tenant, f"Bearer {tenant.secret}", 403, ("switched off",)
     )
@@ -668,7 +670,7 @@ def test_a_key_of_an_organization_that_never_switched_sync_on_is_403(
         gamma = db.session.get(Organization, info.id)
         assert gamma is not None
         assert gamma.sso_config is None  # nobody ever touched the switch
-        _key, secret = provisioning.create_api_key(
+        _key, secret = api_keys.create_api_key(
             gamma, name="okta", scopes=["scim"], actor="cli"
         )
     assert_every_request_refused(
@@ -686,7 +688,7 @@ def test_a_deactivated_members_personal_key_stops_working_at_once(
         assert org is not None and member is not None
         member.role = "admin"  # only owners and admins hold scim keys
         db.session.commit()
-        _key, personal = provisioning.create_api_key(
+        _key, personal = api_keys.create_api_key(
             org, name="mine", scopes=["scim"], user=member, actor=member
         )
     assert call(client, "GET", "/Users", personal).status_code == 200

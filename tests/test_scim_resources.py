@@ -10,13 +10,14 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
-from core import provisioning
 from core.extensions import db
 from core.models import AuditEvent
 from core.models import Group
 from core.models import Organization
 from core.models import ScimRequest
 from core.models import User
+from core.provisioning import api_keys
+from core.provisioning import organizations
 from tests.conftest import OrgInfo
 from tests.conftest import make_user
 from tests.conftest import sign_in
@@ -59,8 +60,8 @@ class Scim:
 def scim(app: Flask, org: OrgInfo) -> Scim:
     with app.app_context():
         organization = db.session.get(Organization, org.id)
-        provisioning.set_scim_sync(organization, True, actor="cli")
-        _key, secret = provisioning.create_api_key(
+        organizations.set_scim_sync(organization, True, actor="cli")
+        _key, secret = api_keys.create_api_key(
             organization, name="okta", scopes=["scim"], actor="cli"
         )
     return Scim(app.test_client(), secret)
@@ -356,7 +357,7 @@ def test_scim_sync_command_refuses_free_plan(app: Flask) -> None:
     result = runner.invoke(args=["scim", "sync", "--org", "Tiny", "--on"])
     assert result.exit_code != 0 and "Free plan" in result.output
     with app.app_context():
-        org = provisioning.find_organization("Tiny")
+        org = organizations.find_organization("Tiny")
         assert org is not None and (
             org.sso_config is None or not org.sso_config.scim_enabled
         )

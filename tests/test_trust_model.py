@@ -40,12 +40,12 @@ from oidc_provider_mock import run_server_in_thread
 from werkzeug.test import TestResponse
 
 from core import first_run
-from core import provisioning
 from core.extensions import db
 from core.models import LinkToken
 from core.models import OktaIdentity
 from core.models import Organization
 from core.models import User
+from core.provisioning import organizations
 from tests.conftest import PASSWORD
 from tests.conftest import OrgInfo
 from tests.conftest import make_app
@@ -201,7 +201,7 @@ def sync_on(app: Flask, org_id: int) -> None:
     with app.app_context():
         org = db.session.get(Organization, org_id)
         assert org is not None
-        provisioning.set_scim_sync(org, True, actor="cli")
+        organizations.set_scim_sync(org, True, actor="cli")
 
 
 def scim(

@@ -1,7 +1,7 @@
 """Views of the api_keys blueprint.
 
 What a person may create is decided by core.authority (through
-core.provisioning.create_api_key); the form only leaves out what would be
+core.provisioning.api_keys.create_api_key); the form only leaves out what would be
 refused.
 """
 
@@ -19,12 +19,13 @@ from werkzeug.wrappers import Response
 from blueprints.api_keys import bp
 from blueprints.api_keys.forms import CreateKeyForm
 from blueprints.api_keys.forms import RevokeKeyForm
-from core import provisioning
+from core.authority import AccountError
 from core.authority import Actor
-from core.authority import key_creation_problem
-from core.authority import key_warning
 from core.extensions import db
+from core.key_authority import key_creation_problem
+from core.key_authority import key_warning
 from core.models import ApiKey
+from core.provisioning import api_keys
 
 
 def visible_keys_query():  # type: ignore[no-untyped-def]
@@ -96,7 +97,7 @@ def create():  # type: ignore[no-untyped-def]
         return render_index(form, status=400)
     personal = form.kind.data != "organization"
     try:
-        _key, secret = provisioning.create_api_key(
+        _key, secret = api_keys.create_api_key(
             current_user.organization,
             name=form.name.data,
             scopes=form.scopes.data,
@@ -104,7 +105,7 @@ def create():  # type: ignore[no-untyped-def]
             actor=current_user,
             role=None if personal else form.role.data,
         )
-    except provisioning.AccountError as exc:
+    except AccountError as exc:
         form.form_errors.append(str(exc))
         return render_index(form, status=400)
     return render_index(create_form_blank(), new_secret=secret, status=201)
@@ -127,6 +128,6 @@ def revoke(key_id: int) -> Response:
     key = db.one_or_404(visible_keys_query().filter_by(id=key_id))
     if not RevokeKeyForm().validate_on_submit():
         abort(400)
-    provisioning.revoke_api_key(key, actor=current_user)
+    api_keys.revoke_api_key(key, actor=current_user)
     flash(f"Key {key.name} was revoked.", "success")
     return redirect(url_for("api_keys.index"))

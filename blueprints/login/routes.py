@@ -23,9 +23,10 @@ from blueprints.login.forms import LogoutForm
 from blueprints.login.forms import SetupForm
 from core import audit
 from core import first_run
-from core import provisioning
+from core.authority import AccountError
 from core.extensions import db
 from core.models import User
+from core.provisioning import organizations
 from core.security import safe_next_url
 from core.sessions import start_session
 from core.urls import base_url_problem
@@ -170,7 +171,7 @@ def setup() -> Response | str | tuple[str, int]:
             return render_template("login/setup.html", **page), 400
         save_public_base_url(form.public_url.data or "")
     try:
-        org, owner = provisioning.create_organization(
+        org, owner = organizations.create_organization(
             form.organization.data,
             owner_email=form.email.data,
             owner_password=form.password.data,
@@ -178,10 +179,9 @@ def setup() -> Response | str | tuple[str, int]:
             owner_given_name=form.given_name.data or "",
             owner_family_name=form.family_name.data or "",
         )
-    except provisioning.AccountError as exc:
+    except AccountError as exc:
         form.form_errors.append(str(exc))
         return render_template("login/setup.html", **page), 400
-    first_run.forget_setup_code()
     audit.record(
         "organization.created", org, actor=owner, target=org.name, plan=org.plan
     )

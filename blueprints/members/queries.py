@@ -1,4 +1,4 @@
-"""Read-side queries of the members list, kept out of the views.
+"""Read-side queries of the members pages, kept out of the views.
 
 At 100k users a page must stay a few index lookups: the list is ordered by the
 (organization_id, email_key) unique index, and the extras (groups, Okta links)
@@ -16,6 +16,7 @@ from core import linking
 from core.extensions import db
 from core.models import Group
 from core.models import GroupMember
+from core.models import OktaIdentity
 from core.models import Organization
 from core.models import User
 from core.models import fold
@@ -97,3 +98,24 @@ def member_page(
         assert org is not None
         linked = linking.linked_user_ids(org, ids)
     return MemberPage(users, total, page, pages, has_next, dict(groups), linked)
+
+
+def groups_of(user: User) -> list[Group]:
+    """The groups `user` is in, by name."""
+    return list(
+        db.session.execute(
+            db.select(Group)
+            .join(GroupMember, GroupMember.group_id == Group.id)
+            .where(GroupMember.user_id == user.id)
+            .order_by(Group.display_name_key)
+        ).scalars()
+    )
+
+
+def identities_of(user: User) -> list[OktaIdentity]:
+    """The Okta identities linked to `user`, oldest first."""
+    return list(
+        db.session.execute(
+            db.select(OktaIdentity).filter_by(user_id=user.id).order_by(OktaIdentity.id)
+        ).scalars()
+    )

@@ -23,20 +23,23 @@ from blueprints.members.forms import RemoveIdentityForm
 from blueprints.members.forms import RoleForm
 from blueprints.members.forms import StatusForm
 from blueprints.members.forms import UnlockForm
+from blueprints.members.queries import groups_of
+from blueprints.members.queries import identities_of
 from blueprints.members.queries import member_page
 from blueprints.okta.forms import ContinueForm
 from blueprints.okta.start import allow_form_to_okta
 from core import authority
 from core import linking
-from core import provisioning
 from core import throttle
+from core.authority import AccountError
 from core.authority import Actor
 from core.extensions import db
-from core.models import Group
-from core.models import GroupMember
 from core.models import OktaIdentity
+from core.models import Organization
 from core.models import User
 from core.params import query_page
+from core.provisioning import identities
+from core.provisioning import users
 from core.security import admin_required
 from core.security import same_org_user_or_404
 from core.sso import sso_available
@@ -69,7 +72,7 @@ def new() -> Response | str | tuple[str, int]:
     if not form.validate_on_submit():
         return render_template("members/new.html", form=form)
     try:
-        user = provisioning.add_member(
+        user = users.add_member(
             current_user.organization,
             actor=current_user,
             email=form.email.data,
@@ -78,7 +81,7 @@ def new() -> Response | str | tuple[str, int]:
             role=form.role.data,
             password=form.password.data or None,
         )
-    except provisioning.AccountError as exc:
+    except AccountError as exc:
         form.form_errors.append(str(exc))
         return render_template("members/new.html", form=form), 400
     flash(f"{user.email} was added.", "success")
@@ -90,57 +93,53 @@ def new() -> Response | str | tuple[str, int]:
 def show(user_id: int) -> Response:
     """One member: profile, groups, Okta links, and (for admins) role and status."""
     user = same_org_user_or_404(user_id)
-    groups = (
-        db.session.execute(
-            db.select(Group)
-            .join(GroupMember, GroupMember.group_id == Group.id)
-            .where(GroupMember.user_id == user.id)
-            .order_by(Group.display_name_key)
-        )
-        .scalars()
-        .all()
-    )
-    identities = (
-        db.session.execute(
-            db.select(OktaIdentity).filter_by(user_id=user.id).order_by(OktaIdentity.id)
-        )
-        .scalars()
-        .all()
-    )
     org = current_user.organization
-    current = linking.linked_user_ids(org, [user.id]) if sso_available(org) else set()
-    config = org.sso_config
-    actor = Actor.of_user(current_user)
     response = make_response(
-        render_template(
-            "members/show.html",
-            user=user,
-            groups=groups,
-            identities=identities,
-            is_current=lambda identity: (
-                config is not None
-                and sso_available(org)
-                and identity.protocol == config.protocol
-                and identity.issuer == linking.current_issuer(config)
-            ),
-            linked=user.id in current,
-            role_form=RoleForm(role=user.role),
-            status_form=StatusForm(status="inactive" if user.is_active else "active"),
-            link_form=LinkEmailForm(),
-            remove_form=RemoveIdentityForm(),
-            unlock_form=UnlockForm(),
-            continue_form=ContinueForm(),
-            may_manage_identities=authority.refusal(actor, "remove_identity", user)
-            is None,
-            may_unlock=authority.refusal(actor, "unlock", user) is None,
-            locked=throttle.account_locked(user.email)
-            and not provisioning.email_in_other_organizations(user),
-            okta_on=sso_available(org),
-        )
+        render_template("members/show.html", **member_page_parts(user, org))
     )
     if user.id == current_user.id and sso_available(org):
         allow_form_to_okta(response, org)  # "Link my Okta account" goes to Okta
     return response
+
+
+def identity_is_current(org: Organization) -> Callable[[OktaIdentity], bool]:
+    """Whether an identity is at the organization's current protocol and issuer."""
+    config = org.sso_config
+
+    def is_current(identity: OktaIdentity) -> bool:
+        return (
+            config is not None
+            and sso_available(org)
+            and identity.protocol == config.protocol
+            and identity.issuer == linking.current_issuer(config)
+        )
+
+    return is_current
+
+
+def member_page_parts(user: User, org: Organization) -> dict[str, object]:
+    """What the member's page shows of `user`, and the forms it offers."""
+    okta_on = sso_available(org)
+    actor = Actor.of_user(current_user)
+    return {
+        "user": user,
+        "groups": groups_of(user),
+        "identities": identities_of(user),
+        "is_current": identity_is_current(org),
+        "linked": okta_on and user.id in linking.linked_user_ids(org, [user.id]),
+        "role_form": RoleForm(role=user.role),
+        "status_form": StatusForm(status="inactive" if user.is_active else "active"),
+        "link_form": LinkEmailForm(),
+        "remove_form": RemoveIdentityForm(),
+        "unlock_form": UnlockForm(),
+        "continue_form": ContinueForm(),
+        "may_manage_identities": authority.refusal(actor, "remove_identity", user)
+        is None,
+        "may_unlock": authority.refusal(actor, "unlock", user) is None,
+        "locked": throttle.account_locked(user.email)
+        and not users.email_in_other_organizations(user),
+        "okta_on": okta_on,
+    }
 
 
 def _change(
@@ -149,7 +148,7 @@ def _change(
     """Make a change on the member's page: flash what happened, or why not."""
     try:
         change()
-    except provisioning.AccountError as exc:
+    except AccountError as exc:
         flash(str(exc), "error")
     else:
         flash(done(), "success")
@@ -167,7 +166,7 @@ def change_role(user_id: int) -> Response:
         return redirect(url_for("members.show", user_id=user.id))
     return _change(
         user,
-        lambda: provisioning.change_role(current_user, user, form.role.data),
+        lambda: users.change_role(current_user, user, form.role.data),
         lambda: f"{user.email} is now {user.role}.",
     )
 
@@ -183,7 +182,7 @@ def change_status(user_id: int) -> Response:
         return redirect(url_for("members.show", user_id=user.id))
     return _change(
         user,
-        lambda: provisioning.set_status(current_user, user, form.status.data),
+        lambda: users.set_status(current_user, user, form.status.data),
         lambda: (
             f"{user.email} was "
             + ("reactivated." if user.is_active else "deactivated and signed out.")
@@ -247,7 +246,7 @@ def remove_identity(user_id: int, identity_id: int) -> Response:
         abort(400)
     return _change(
         user,
-        lambda: provisioning.remove_identity(current_user, identity),
+        lambda: identities.remove_identity(current_user, identity),
         lambda: (
             f"The Okta link of {user.email} was removed; Okta sign-in no longer "
             "reaches this account through it."
@@ -264,6 +263,6 @@ def unlock(user_id: int) -> Response:
         abort(400)
     return _change(
         user,
-        lambda: provisioning.unlock(current_user, user),
+        lambda: users.unlock(current_user, user),
         lambda: f"{user.email} can try their password again.",
     )

@@ -26,9 +26,9 @@ from blueprints.okta.outcome import refuse
 from blueprints.okta.start import allow_form_to_okta
 from blueprints.okta.start import start_flow
 from core import linking
-from core import provisioning
 from core.extensions import db
 from core.models import User
+from core.provisioning import organizations
 from core.security import safe_next_url
 from core.sso import sso_available
 
@@ -45,7 +45,7 @@ def sso() -> Any:
         form.next.data = request.args.get("next", "")
     if not form.validate_on_submit():
         return render_template("okta/sso.html", form=form)
-    org = provisioning.find_organization(form.organization.data)
+    org = organizations.find_organization(form.organization.data)
     if not sso_available(org):
         return render_template("okta/sso_unavailable.html", form=form), 404
     assert org is not None
@@ -60,7 +60,7 @@ def start() -> Any:
 
     Outside scripts and bookmarks rely on this URL.
     """
-    org = provisioning.find_organization(request.args.get("org", "")[:100])
+    org = organizations.find_organization(request.args.get("org", "")[:100])
     if not sso_available(org):
         return render_template("okta/sso_unavailable.html"), 404
     assert org is not None

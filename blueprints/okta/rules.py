@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.exc import IntegrityError
 
-from core import provisioning
+from core.authority import AccountError
 from core.extensions import db
 from core.models import OktaIdentity
 from core.models import Organization
@@ -39,6 +39,8 @@ from core.models import User
 from core.models import email_fold
 from core.models import fold
 from core.models import utcnow
+from core.provisioning import organizations
+from core.provisioning import users
 
 
 @dataclass(frozen=True)
@@ -170,9 +172,9 @@ def resolve_sign_in(
         return Outcome("no_email")
     if profile.email_verified is False:
         return Outcome("email_unverified")
-    user = provisioning.find_user_by_email(
-        org, profile.email
-    ) or provisioning.find_user_by_user_name(org.id, profile.email)
+    user = users.find_user_by_email(org, profile.email) or users.find_user_by_user_name(
+        org.id, profile.email
+    )
     if user is not None:
         return _existing_account(org, protocol, profile, user, retry)
     return _new_account(org, protocol, profile, retry)
@@ -202,16 +204,16 @@ def _new_account(
     """Nobody has the asserted email: create the account just in time."""
     assert profile.email
     try:
-        email = provisioning.normalize_email(profile.email)
-    except provisioning.AccountError:
+        email = users.normalize_email(profile.email)
+    except AccountError:
         return Outcome("no_email")
-    user = provisioning.new_user(
+    user = users.new_user(
         org,
         email=email,
         given_name=profile.given_name,
         family_name=profile.family_name,
         display_name=profile.display_name,
-        role=provisioning.default_role(org),
+        role=organizations.default_role(org),
         source="sso",
     )
     return _link_or_retry(org, protocol, profile, user, "created", retry)
@@ -240,7 +242,7 @@ def _link_on_request(
     if not user.is_active:
         return Outcome("inactive", user)
     owner_of_email = (
-        provisioning.find_user_by_email(org, profile.email) if profile.email else None
+        users.find_user_by_email(org, profile.email) if profile.email else None
     )
     if owner_of_email is not None and owner_of_email.id != user.id:
         # Someone else's Okta account on this link (a forwarded link, or login
@@ -251,7 +253,7 @@ def _link_on_request(
     else:
         identity.last_used_at = utcnow()
     # Every link emailed to this user dies with this one.
-    provisioning.end_link_tokens(user)
+    users.end_link_tokens(user)
     return Outcome("linked", user)
 
 

@@ -30,11 +30,13 @@ from blueprints.scim.schema import list_response
 from blueprints.scim.schema import member_ids
 from blueprints.scim.schema import parse_group
 from blueprints.scim.schema import to_scim_group
-from core import provisioning
+from core.authority import AccountError
+from core.authority import Conflict
 from core.extensions import db
 from core.models import Group
 from core.models import GroupMember
 from core.models import parse_row_id
+from core.provisioning import groups
 
 CONFLICT = "A group with that displayName already exists."
 SCHEMAS = (GROUP_SCHEMA,)
@@ -135,16 +137,16 @@ def load_group(group_id: str) -> Group:
 def resolve(ids: list[str]) -> list[int]:
     """Member values → user ids of this organization, or 400 naming the bad one."""
     try:
-        return provisioning.resolve_member_ids(g.org_id, ids)
-    except provisioning.AccountError as exc:
+        return groups.resolve_member_ids(g.org_id, ids)
+    except AccountError as exc:
         raise bad_request(str(exc)) from exc
 
 
 def rename(group: Group, display_name: str) -> dict[str, list[object]]:
     """Rename, turning a taken name into 409 uniqueness."""
     try:
-        return provisioning.rename_group(group, display_name)
-    except provisioning.Conflict as exc:
+        return groups.rename_group(group, display_name)
+    except Conflict as exc:
         raise ScimError(409, str(exc), "uniqueness") from exc
 
 
@@ -187,16 +189,16 @@ def create_group() -> Response:
     note("Group", None, data.display_name)
     user_ids = resolve(data.member_ids or [])
     try:
-        group, adopted = provisioning.scim_create_group(
+        group, adopted = groups.scim_create_group(
             g.org_id, data.display_name, data.external_id
         )
-    except provisioning.Conflict as exc:
+    except Conflict as exc:
         raise ScimError(409, str(exc), "uniqueness") from exc
     flush_or_conflict(CONFLICT)
     if adopted:
-        added, removed = provisioning.set_group_members(group, user_ids)
+        added, removed = groups.set_group_members(group, user_ids)
     else:
-        added, removed = provisioning.add_group_members(group, user_ids), []
+        added, removed = groups.add_group_members(group, user_ids), []
     changes = {
         "displayName": [None, group.display_name],
         **membership_changes(added, removed),
@@ -226,7 +228,7 @@ def replace_group(group_id: str) -> Response:
         changes["externalId"] = [group.external_id, data.external_id]
         group.external_id = data.external_id
     if data.member_ids is not None:
-        added, removed = provisioning.set_group_members(group, resolve(data.member_ids))
+        added, removed = groups.set_group_members(group, resolve(data.member_ids))
         changes.update(membership_changes(added, removed))
     group.scim_managed = True
     flush_or_conflict(CONFLICT)
@@ -288,7 +290,7 @@ def _apply_membership(
     """Resolve every member value once, then change the membership set-wise."""
     resolve([value for _, values in steps for value in values or ()])
     # resolve() refused any value that is not a row id of this organization.
-    changed = provisioning.change_group_members(
+    changed = groups.change_group_members(
         group,
         [
             (op, None if values is None else [parse_row_id(v) or 0 for v in values])

@@ -14,11 +14,11 @@ from datetime import datetime
 from typing import Any
 
 from blueprints.scim.errors import bad_request
+from core.authority import AccountError
 from core.models import Group
 from core.models import User
 from core.models import unsafe_characters
-from core.provisioning import AccountError
-from core.provisioning import normalize_email
+from core.provisioning import users
 
 USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
 GROUP_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:Group"
@@ -247,7 +247,7 @@ def _string(
 
 def _email(value: str) -> str:
     try:
-        return normalize_email(value)
+        return users.normalize_email(value)
     except AccountError as exc:
         raise bad_request(f"{value!r} is not a valid email address.") from exc
 
@@ -329,7 +329,7 @@ def parse_user(body: Any) -> UserInput:
     if email is None and "emails" not in body:
         # No address sent: a userName that is an email stands for it (Okta's default).
         try:
-            email = normalize_email(user_name)  # type: ignore[arg-type]
+            email = users.normalize_email(user_name)  # type: ignore[arg-type]
         except AccountError:
             email = None
     active = body.get("active")

@@ -27,12 +27,14 @@ from blueprints.scim.schema import etag
 from blueprints.scim.schema import list_response
 from blueprints.scim.schema import parse_user
 from blueprints.scim.schema import to_scim_user
-from core import provisioning
+from core.authority import AccountError
 from core.extensions import db
 from core.models import Group
 from core.models import GroupMember
 from core.models import User
 from core.models import email_fold
+from core.provisioning import profiles
+from core.provisioning import users
 
 CONFLICT = "userName or email already exists."
 SCHEMAS = (USER_SCHEMA, ENTERPRISE_USER_SCHEMA)
@@ -113,7 +115,7 @@ def scim_changes(changes: dict[str, list[object]]) -> dict[str, list[object]]:
 
 def profile_values(data: UserInput, *, everything: bool) -> dict[str, object]:
     """The profile fields a body asserts (all of them for POST and PATCH)."""
-    fields = provisioning.PROFILE_FIELDS if everything else ("user_name", *data.sent)
+    fields = profiles.PROFILE_FIELDS if everything else ("user_name", *data.sent)
     return {field: getattr(data, field) for field in fields}
 
 
@@ -143,10 +145,10 @@ def create_user() -> Response:
     if data.email is None:
         raise bad_request("Send a primary email in emails (userName is not an email).")
     try:
-        user, adopted, changes = provisioning.scim_create_user(
+        user, adopted, changes = profiles.scim_create_user(
             g.actor, g.org_id, g.default_role, profile_values(data, everything=True)
         )
-    except provisioning.AccountError as exc:
+    except AccountError as exc:
         raise account_error(exc) from exc
     flush_or_conflict(CONFLICT)
     if adopted:
@@ -166,8 +168,8 @@ def get_user(user_id: str) -> Response:
 def update(user: User, values: dict[str, object]) -> Response:
     """Apply profile values (from PUT or PATCH) and answer with the user."""
     try:
-        changes = provisioning.scim_update_user(g.actor, user, values)
-    except provisioning.AccountError as exc:
+        changes = profiles.scim_update_user(g.actor, user, values)
+    except AccountError as exc:
         raise account_error(exc) from exc
     flush_or_conflict(CONFLICT)
     note("User", user.id, user.user_name, scim_changes(changes))
@@ -208,8 +210,8 @@ def delete_user(user_id: str) -> Response:
     check_if_match(user.updated_at)
     note("User", user.id, user.user_name, {"deleted": [False, True]})
     try:
-        provisioning.delete_user(g.actor, user)
-    except provisioning.AccountError as exc:
+        users.delete_user(g.actor, user)
+    except AccountError as exc:
         raise account_error(exc) from exc
     db.session.flush()
     return Response(status=204)

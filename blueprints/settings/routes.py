@@ -24,11 +24,11 @@ from blueprints.settings.forms import RenameForm
 from blueprints.settings.forms import ScimSyncForm
 from blueprints.settings.forms import SsoProviderForm
 from core import linking
-from core import provisioning
+from core.authority import AccountError
 from core.authority import Actor
-from core.authority import key_warning
 from core.authority import sso_settings_problem
 from core.extensions import db
+from core.key_authority import key_warning
 from core.linking import members_to_relink
 from core.models import PROTOCOLS
 from core.models import ApiKey
@@ -39,7 +39,7 @@ from core.models import User
 from core.models import utcnow
 from core.okta import OktaError
 from core.params import query_row_id
-from core.saml_metadata import SP_METADATA_PATH
+from core.provisioning import organizations
 from core.saml_metadata import CertificateFacts
 from core.saml_metadata import certificate_facts
 from core.security import admin_required
@@ -120,8 +120,8 @@ def rename() -> Response | tuple[str, int]:
     form = RenameForm()
     if form.validate_on_submit():
         try:
-            provisioning.rename_organization(org, form.name.data, actor=current_user)
-        except provisioning.AccountError as exc:
+            organizations.rename_organization(org, form.name.data, actor=current_user)
+        except AccountError as exc:
             form.name.errors.append(str(exc))
         else:
             flash(f"The organization is now called {org.name}.", "success")
@@ -140,7 +140,7 @@ def scim_sync() -> Response:
     if form.enabled.data and not org.has_paid_plan:
         flash("SCIM provisioning needs the Pro or Enterprise plan.", "error")
         return redirect(url_for("settings.index"))
-    provisioning.set_scim_sync(org, bool(form.enabled.data), actor=current_user)
+    organizations.set_scim_sync(org, bool(form.enabled.data), actor=current_user)
     state = "on" if form.enabled.data else "off"
     flash(f"Sync of users and groups from Okta is {state}.", "success")
     return redirect(url_for("settings.index"))
@@ -225,7 +225,7 @@ def optional_url(path: str) -> str | None:
 
 def redirect_url() -> str:
     """The OIDC redirect URL to paste into Okta."""
-    return public_url("/okta/callback")
+    return public_url(url_for("okta_oidc.callback"))
 
 
 def okta_values() -> dict[str, str] | None:
@@ -237,10 +237,10 @@ def okta_values() -> dict[str, str] | None:
         return None
     return {
         "redirect_url": redirect_url(),
-        "acs_url": public_url("/api/v1/auth/login/okta/callback"),
+        "acs_url": public_url(url_for("okta_saml.acs")),
         "audience": public_url(),
         "scim_url": public_url(SCIM_PATH),
-        "sp_metadata_url": public_url(SP_METADATA_PATH),
+        "sp_metadata_url": public_url(url_for("okta_saml.metadata")),
     }
 
 

@@ -1,0 +1,51 @@
+"""Okta identities of members: unlinking them (linking is core.linking's).
+
+Owners' identities only by owners, and an admin's only by an owner or the admin.
+The member's sessions are left alone: a link decides future Okta sign-ins only.
+"""
+
+from __future__ import annotations
+
+from core import audit
+from core import authority
+from core.authority import Actor
+from core.extensions import db
+from core.models import OktaIdentity
+from core.models import User
+
+
+def remove_identity(actor: Actor | User, identity: OktaIdentity) -> None:
+    """Unlink one Okta identity from its member, audit, commit.
+
+    :raise AccountError: if the actor may not.
+    """
+    user = db.session.get(User, identity.user_id)
+    assert user is not None
+    _remove_identities(Actor.of(actor), user, [identity])
+
+
+def remove_all_identities(actor: Actor | User, user: User) -> int:
+    """Unlink every Okta identity of `user`, audit, commit; return how many."""
+    rows = list(
+        db.session.execute(db.select(OktaIdentity).filter_by(user_id=user.id)).scalars()
+    )
+    _remove_identities(Actor.of(actor), user, rows)
+    return len(rows)
+
+
+def _remove_identities(
+    actor: Actor, user: User, identities: list[OktaIdentity]
+) -> None:
+    authority.check(actor, "remove_identity", user)
+    for identity in identities:
+        audit.record(
+            "okta.identity_removed",
+            user.organization_id,
+            actor=actor,
+            target=user.email,
+            protocol=identity.protocol,
+            issuer=identity.issuer,
+            subject=identity.subject,
+        )
+        db.session.delete(identity)
+    db.session.commit()
