@@ -17,10 +17,10 @@ import default_config
 from app import create_app
 from core.extensions import db
 from core.models import AuditEvent
-from tests.conftest import OrgInfo
-from tests.conftest import make_app
-from tests.conftest import make_org
-from tests.conftest import sign_in
+from tests.support.builders import OrgInfo
+from tests.support.builders import make_app
+from tests.support.builders import make_org
+from tests.support.builders import sign_in
 
 AppFactory = Callable[[], Flask]
 

@@ -48,14 +48,14 @@ from core.models import SignInFailure
 from core.models import User
 from core.throttle import account_key
 from core.throttle import account_locked
-from tests.conftest import OrgInfo
-from tests.conftest import get_user
-from tests.conftest import make_app
-from tests.conftest import make_org
-from tests.conftest import make_user
-from tests.conftest import scim_key
-from tests.conftest import sign_in
-from tests.conftest import snapshot
+from tests.support.builders import OrgInfo
+from tests.support.builders import make_app
+from tests.support.builders import make_org
+from tests.support.builders import make_user
+from tests.support.builders import scim_key
+from tests.support.builders import sign_in
+from tests.support.rows import get_user
+from tests.support.rows import snapshot
 
 pytestmark = pytest.mark.usefixtures("quick_passwords")
 

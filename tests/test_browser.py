@@ -18,10 +18,7 @@ from playwright.sync_api import Page
 from playwright.sync_api import expect
 
 from core import first_run
-from core.extensions import db
-from tests.conftest import make_app
-from tests.live import chromium
-from tests.live import serve
+from tests.support.live import serve
 
 ARTIFACTS = Path(__file__).parent / "artifacts"
 
@@ -32,26 +29,10 @@ PHONE = {"width": 390, "height": 844}
 
 
 @pytest.fixture
-def live_app(tmp_path: Path) -> Iterator[Flask]:
-    """An empty install (schema only) with CSRF on."""
-    app = make_app(tmp_path, WTF_CSRF_ENABLED=True)
-    yield app
-    with app.app_context():
-        db.engine.dispose()
-
-
-@pytest.fixture
 def base_url(live_app: Flask) -> Iterator[str]:
     """Serve `live_app` on 127.0.0.1 from a thread; yield its base URL."""
     with serve(live_app) as url:
         yield url
-
-
-@pytest.fixture
-def browser() -> Iterator[Browser]:
-    """Headless chromium, closed (with Playwright's driver) after the test."""
-    with chromium() as browser:
-        yield browser
 
 
 def screenshot(page: Page, name: str) -> None:

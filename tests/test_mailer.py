@@ -5,7 +5,6 @@ from __future__ import annotations
 import email
 import email.policy
 import smtplib
-import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from dataclasses import field
@@ -21,7 +20,8 @@ from flask import Flask
 
 from core.extensions import db
 from core.mailer import send_email
-from tests.conftest import make_app
+from tests.support.builders import make_app
+from tests.support.live import free_port
 
 MAIL_FROM = "Gatehouse <noreply@gatehouse.test>"
 
@@ -86,13 +86,6 @@ def parse(raw: bytes) -> EmailMessage:
 def text_of(message: EmailMessage) -> str:
     """The text body, with SMTP's CRLF line ends read as newlines."""
     return str(message.get_content()).replace("\r\n", "\n")
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on (aiosmtpd 1.4 cannot start on port 0)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture

@@ -30,15 +30,15 @@ from core.models import OktaIdentity
 from core.models import Organization
 from core.models import SsoConfig
 from core.models import User
-from tests.conftest import PASSWORD
-from tests.conftest import OrgInfo
-from tests.conftest import get_user
-from tests.conftest import make_org
-from tests.conftest import make_user
-from tests.conftest import sign_in
-from tests.conftest import snapshot
-from tests.okta_helpers import events
-from tests.okta_helpers import identities
+from tests.support.builders import PASSWORD
+from tests.support.builders import OrgInfo
+from tests.support.builders import make_org
+from tests.support.builders import make_user
+from tests.support.builders import sign_in
+from tests.support.rows import events
+from tests.support.rows import get_user
+from tests.support.rows import identities
+from tests.support.rows import snapshot
 
 pytestmark = pytest.mark.usefixtures("quick_passwords")
 

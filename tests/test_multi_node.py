@@ -25,8 +25,8 @@ import pytest
 import requests
 
 from core.saml import ACS_PATH
-from tests import databases
-from tests.saml_idp import SamlIdp
+from tests.support import databases
+from tests.support.saml_idp import SamlIdp
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent

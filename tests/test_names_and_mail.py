@@ -18,11 +18,11 @@ from core.models import Group
 from core.models import LinkToken
 from core.models import Organization
 from core.models import SsoConfig
-from tests.conftest import OrgInfo
-from tests.conftest import make_user
-from tests.conftest import scim_key
-from tests.conftest import snapshot
-from tests.okta_helpers import events
+from tests.support.builders import OrgInfo
+from tests.support.builders import make_user
+from tests.support.builders import scim_key
+from tests.support.rows import events
+from tests.support.rows import snapshot
 
 pytestmark = pytest.mark.usefixtures("quick_passwords")
 

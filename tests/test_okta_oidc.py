@@ -56,22 +56,22 @@ from core.models import User
 from core.models import UserSession
 from core.models import utcnow
 from core.security import decrypt_secret
-from tests.conftest import OrgInfo
-from tests.conftest import make_app
-from tests.conftest import make_org
-from tests.conftest import make_user
-from tests.conftest import sign_in
-from tests.conftest import snapshot
-from tests.databases import ON_POSTGRES
-from tests.okta_helpers import Mailbox
-from tests.okta_helpers import assert_nobody_signed_in
-from tests.okta_helpers import events
-from tests.okta_helpers import free_port
-from tests.okta_helpers import identities
-from tests.okta_helpers import signed_in_user_id
-from tests.okta_helpers import sso_config
-from tests.okta_helpers import user_count
-from tests.okta_helpers import user_row
+from tests.support.builders import OrgInfo
+from tests.support.builders import make_app
+from tests.support.builders import make_org
+from tests.support.builders import make_user
+from tests.support.builders import sign_in
+from tests.support.databases import ON_POSTGRES
+from tests.support.live import free_port
+from tests.support.mail import Mailbox
+from tests.support.rows import assert_nobody_signed_in
+from tests.support.rows import events
+from tests.support.rows import identities
+from tests.support.rows import signed_in_user_id
+from tests.support.rows import snapshot
+from tests.support.rows import sso_config
+from tests.support.rows import user_count
+from tests.support.rows import user_row
 
 # The mock provider signs its ID tokens through an Authlib hook Authlib has
 # deprecated; the warning is raised in the provider's thread, not by our code.

@@ -38,18 +38,18 @@ from core.models import ApiKey
 from core.models import Organization
 from core.models import SiteSetting
 from core.models import utcnow
-from tests.conftest import OrgInfo
-from tests.conftest import make_app
-from tests.conftest import make_org
-from tests.conftest import make_user
-from tests.conftest import scim_key
-from tests.conftest import setup_form
-from tests.conftest import sign_in
-from tests.conftest import snapshot
-from tests.okta_helpers import events
-from tests.okta_helpers import signed_in_user_id
-from tests.okta_helpers import user_count
-from tests.okta_helpers import user_row
+from tests.support.builders import OrgInfo
+from tests.support.builders import make_app
+from tests.support.builders import make_org
+from tests.support.builders import make_user
+from tests.support.builders import scim_key
+from tests.support.builders import setup_form
+from tests.support.builders import sign_in
+from tests.support.rows import events
+from tests.support.rows import signed_in_user_id
+from tests.support.rows import snapshot
+from tests.support.rows import user_count
+from tests.support.rows import user_row
 
 pytestmark = pytest.mark.usefixtures("quick_passwords")
 

@@ -36,14 +36,14 @@ from core.urls import base_url_problem
 from core.urls import normalize_base_url
 from core.urls import public_url
 from core.urls import save_public_base_url
-from tests.conftest import PASSWORD
-from tests.conftest import OrgInfo
-from tests.conftest import make_app
-from tests.conftest import make_org
-from tests.conftest import scim_key
-from tests.conftest import setup_form as complete_setup_form
-from tests.conftest import sign_in
-from tests.conftest import snapshot
+from tests.support.builders import PASSWORD
+from tests.support.builders import OrgInfo
+from tests.support.builders import make_app
+from tests.support.builders import make_org
+from tests.support.builders import scim_key
+from tests.support.builders import setup_form as complete_setup_form
+from tests.support.builders import sign_in
+from tests.support.rows import snapshot
 
 pytestmark = pytest.mark.usefixtures("quick_passwords")
 

@@ -27,8 +27,8 @@ from scim2_tester.utils import CheckContext
 
 from core.extensions import db
 from core.models import ScimRequest
-from tests.conftest import OrgInfo
-from tests.conftest import scim_key
+from tests.support.builders import OrgInfo
+from tests.support.builders import scim_key
 
 SCIM = "/api/v1/scim"
 BASE_URL = f"http://localhost{SCIM}"

@@ -20,7 +20,6 @@ from typing import Any
 import pytest
 import requests
 from flask import Flask
-from werkzeug.serving import make_server
 
 from core import provisioning
 from core.extensions import db
@@ -29,6 +28,7 @@ from core.models import GroupMember
 from core.models import Organization
 from core.models import User
 from core.models import fold
+from tests.support.live import serve
 
 SCIM = "/api/v1/scim"
 SCIM_JSON = "application/scim+json"
@@ -70,15 +70,8 @@ def live(app: Flask) -> Iterator[Live]:
             org, name="okta", scopes=["scim"], actor="cli"
         )
         org_id = org.id
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield Live(app, f"http://127.0.0.1:{server.server_port}{SCIM}", secret, org_id)
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
+    with serve(app) as url:
+        yield Live(app, url + SCIM, secret, org_id)
 
 
 def send(live: Live, method: str, path: str, body: Any = None) -> Reply:

@@ -24,9 +24,9 @@ from core.models import GroupMember
 from core.models import User
 from core.models import fold
 from core.models import utcnow
-from tests.conftest import OrgInfo
-from tests.conftest import scim_key
-from tests.conftest import snapshot
+from tests.support.builders import OrgInfo
+from tests.support.builders import scim_key
+from tests.support.rows import snapshot
 
 SCIM = "/api/v1/scim"
 PATCH_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:PatchOp"

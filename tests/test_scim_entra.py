@@ -24,11 +24,11 @@ from core.extensions import db
 from core.models import Group
 from core.models import GroupMember
 from core.models import User
-from tests.conftest import OrgInfo
-from tests.conftest import get_user
-from tests.conftest import make_org
-from tests.conftest import make_user
-from tests.conftest import scim_key as scim_secret
+from tests.support.builders import OrgInfo
+from tests.support.builders import make_org
+from tests.support.builders import make_user
+from tests.support.builders import scim_key as scim_secret
+from tests.support.rows import get_user
 
 SCIM = "/api/v1/scim"
 SCIM_MEDIA_TYPE = "application/scim+json"

@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import http.client
 import json
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from flask import Flask
@@ -30,15 +30,15 @@ from hypothesis import HealthCheck
 from hypothesis import given
 from hypothesis import settings
 from hypothesis import strategies as st
-from werkzeug.serving import make_server
 from werkzeug.test import TestResponse
 
 from core import provisioning
 from core.extensions import db
 from core.models import Organization
-from tests.conftest import every_row
-from tests.conftest import restore_rows
-from tests.conftest import snapshot as all_rows
+from tests.support.live import serve
+from tests.support.rows import every_row
+from tests.support.rows import restore_rows
+from tests.support.rows import snapshot as all_rows
 
 SCIM = "/api/v1/scim"
 SCIM_JSON = "application/scim+json"
@@ -77,8 +77,8 @@ class Scim:
     pristine: dict[str, list[dict[str, Any]]]
 
     def restore(self) -> None:
-        """Put every row back as the fixture left them (conftest.restore_rows:
-        a few milliseconds, the fixture's rows are few)."""
+        """Put every row back as the fixture left them (`restore_rows`: a few
+        milliseconds, the fixture's rows are few)."""
         restore_rows(self.app, self.pristine)
 
 
@@ -975,15 +975,8 @@ def test_a_body_over_the_size_cap_is_413(scim: Scim) -> None:
 @pytest.fixture
 def live_url(app: Flask) -> Iterator[tuple[str, int]]:
     """The app on a real threaded server on 127.0.0.1: (host, port)."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield "127.0.0.1", server.server_port
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
+    with serve(app) as url:
+        yield "127.0.0.1", int(urlsplit(url).port or 0)
 
 
 def test_a_chunked_body_without_length_over_the_cap_is_413(

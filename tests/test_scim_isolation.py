@@ -23,10 +23,10 @@ from core import provisioning
 from core.extensions import db
 from core.models import Organization
 from core.models import User
-from tests.conftest import make_org
-from tests.conftest import make_user
-from tests.conftest import scim_key
-from tests.conftest import snapshot as all_rows
+from tests.support.builders import make_org
+from tests.support.builders import make_user
+from tests.support.builders import scim_key
+from tests.support.rows import snapshot as all_rows
 
 SCIM = "/api/v1/scim"
 SCIM_JSON = "application/scim+json"

@@ -20,12 +20,12 @@ from core import first_run
 from core.extensions import db
 from core.models import Organization
 from core.models import User
-from tests.conftest import PASSWORD
-from tests.conftest import OrgInfo
-from tests.conftest import make_user
-from tests.conftest import scim_key
-from tests.conftest import setup_form as complete_setup_form
-from tests.conftest import snapshot
+from tests.support.builders import PASSWORD
+from tests.support.builders import OrgInfo
+from tests.support.builders import make_user
+from tests.support.builders import scim_key
+from tests.support.builders import setup_form as complete_setup_form
+from tests.support.rows import snapshot
 
 SCIM = "/api/v1/scim"
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"

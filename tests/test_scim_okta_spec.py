@@ -29,11 +29,11 @@ from core.models import ScimRequest
 from core.models import User
 from core.models import UserSession
 from core.security import authenticate_api_key
-from tests.conftest import OrgInfo
-from tests.conftest import get_user
-from tests.conftest import make_user
-from tests.conftest import scim_key as scim_secret
-from tests.conftest import sign_in
+from tests.support.builders import OrgInfo
+from tests.support.builders import make_user
+from tests.support.builders import scim_key as scim_secret
+from tests.support.builders import sign_in
+from tests.support.rows import get_user
 
 SCIM = "/api/v1/scim"
 SCIM_MEDIA_TYPE = "application/scim+json"

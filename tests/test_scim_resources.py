@@ -17,10 +17,10 @@ from core.models import Group
 from core.models import Organization
 from core.models import ScimRequest
 from core.models import User
-from tests.conftest import OrgInfo
-from tests.conftest import make_user
-from tests.conftest import sign_in
-from tests.conftest import snapshot
+from tests.support.builders import OrgInfo
+from tests.support.builders import make_user
+from tests.support.builders import sign_in
+from tests.support.rows import snapshot
 
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"

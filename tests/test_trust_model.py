@@ -2,7 +2,7 @@
 
 Each case goes through the real HTTP paths: the Flask test client for the pages
 and the SCIM API, `oidc-provider-mock` as Okta's OpenID provider, pysaml2
-(`tests.saml_idp.SamlIdp`) as Okta's SAML IdP, and a real SMTP server for the
+(`tests.support.saml_idp.SamlIdp`) as Okta's SAML IdP, and a real SMTP server for the
 emailed links. The cases, as reported:
 
 1. a member's API key with the scim scope (and an admin's organization key)
@@ -46,26 +46,26 @@ from core.models import LinkToken
 from core.models import OktaIdentity
 from core.models import Organization
 from core.models import User
-from tests.conftest import PASSWORD
-from tests.conftest import OrgInfo
-from tests.conftest import make_app
-from tests.conftest import make_org
-from tests.conftest import make_user
-from tests.conftest import scim_key
-from tests.conftest import setup_form as complete_setup_form
-from tests.conftest import snapshot
-from tests.live import serve
-from tests.okta_helpers import Mailbox
-from tests.okta_helpers import assert_nobody_signed_in
-from tests.okta_helpers import events
-from tests.okta_helpers import free_port
-from tests.okta_helpers import identities
-from tests.okta_helpers import signed_in_user_id
-from tests.okta_helpers import user_row
-from tests.saml_helpers import ACS_PATH
-from tests.saml_helpers import connected
-from tests.saml_helpers import post_from_okta
-from tests.saml_idp import SamlIdp
+from tests.support.builders import PASSWORD
+from tests.support.builders import OrgInfo
+from tests.support.builders import make_app
+from tests.support.builders import make_org
+from tests.support.builders import make_user
+from tests.support.builders import scim_key
+from tests.support.builders import setup_form as complete_setup_form
+from tests.support.live import free_port
+from tests.support.live import serve
+from tests.support.mail import Mailbox
+from tests.support.rows import assert_nobody_signed_in
+from tests.support.rows import events
+from tests.support.rows import identities
+from tests.support.rows import signed_in_user_id
+from tests.support.rows import snapshot
+from tests.support.rows import user_row
+from tests.support.saml import ACS_PATH
+from tests.support.saml import connected
+from tests.support.saml import post_from_okta
+from tests.support.saml_idp import SamlIdp
 from tests.test_okta_oidc import PUBLIC_BASE_URL as BASE
 from tests.test_okta_oidc import connect_okta
 from tests.test_okta_oidc import okta_sign_in

@@ -2,7 +2,7 @@
 
 One test (or two) per finding, each through the real HTTP paths: the Flask test
 client for the pages and the SCIM API, `oidc-provider-mock` as Okta's OpenID
-provider, pysaml2 (`tests.saml_idp.SamlIdp`) as Okta's SAML IdP, a real SMTP
+provider, pysaml2 (`tests.support.saml_idp.SamlIdp`) as Okta's SAML IdP, a real SMTP
 server for the emailed links and Werkzeug's threaded server for the race.
 
 1. An admin could point the organization's Okta connection at an identity
@@ -59,33 +59,33 @@ from core.models import LinkToken
 from core.models import User
 from core.models import UTCDateTime
 from core.security import hash_token
-from tests.conftest import PASSWORD
-from tests.conftest import OrgInfo
-from tests.conftest import make_app
-from tests.conftest import make_org
-from tests.conftest import make_user
-from tests.conftest import scim_key
-from tests.conftest import sign_in
-from tests.conftest import snapshot
-from tests.live import serve
-from tests.okta_helpers import Mailbox
-from tests.okta_helpers import assert_nobody_signed_in
-from tests.okta_helpers import events
-from tests.okta_helpers import identities
-from tests.okta_helpers import signed_in_user_id
-from tests.okta_helpers import sso_config
-from tests.okta_helpers import user_count
-from tests.okta_helpers import user_row
-from tests.saml_helpers import ACS_URL
-from tests.saml_helpers import PUBLIC_BASE_URL as SAML_BASE
-from tests.saml_helpers import connected
-from tests.saml_helpers import post_from_okta
-from tests.saml_helpers import refusals
-from tests.saml_helpers import saml_sign_in
-from tests.saml_helpers import start as saml_start
-from tests.saml_idp import SamlIdp
-from tests.test_migrations import REPO
-from tests.test_migrations import keep_logging  # noqa: F401 (autouse fixture)
+from tests.support.builders import PASSWORD
+from tests.support.builders import OrgInfo
+from tests.support.builders import make_app
+from tests.support.builders import make_org
+from tests.support.builders import make_user
+from tests.support.builders import scim_key
+from tests.support.builders import sign_in
+from tests.support.constants import REPO
+from tests.support.live import serve
+from tests.support.mail import Mailbox
+from tests.support.migrations import keep_logging  # noqa: F401 (autouse fixture)
+from tests.support.rows import assert_nobody_signed_in
+from tests.support.rows import events
+from tests.support.rows import identities
+from tests.support.rows import signed_in_user_id
+from tests.support.rows import snapshot
+from tests.support.rows import sso_config
+from tests.support.rows import user_count
+from tests.support.rows import user_row
+from tests.support.saml import ACS_URL
+from tests.support.saml import PUBLIC_BASE_URL as SAML_BASE
+from tests.support.saml import connected
+from tests.support.saml import post_from_okta
+from tests.support.saml import refusals
+from tests.support.saml import saml_sign_in
+from tests.support.saml import start as saml_start
+from tests.support.saml_idp import SamlIdp
 from tests.test_okta_oidc import CLIENT_SECRET
 from tests.test_okta_oidc import at_provider
 from tests.test_okta_oidc import connect_okta

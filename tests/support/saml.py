@@ -1,9 +1,10 @@
 """Helpers shared by the SAML sign-in tests: connect Okta, go through the IdP.
 
 The app under test answers at PUBLIC_BASE_URL (its SP entity ID); the IdP is
-`tests.saml_idp.SamlIdp`. Okta's form reaches the ACS as a cross-site POST, so
-`post_from_okta` sends it with only the cookies a browser would send then (the
-SameSite=None ones), and puts what the answer sets back into the test's client.
+`tests.support.saml_idp.SamlIdp`. Okta's form reaches the ACS as a cross-site
+POST, so `post_from_okta` sends it with only the cookies a browser would send
+then (the SameSite=None ones), and puts what the answer sets back into the
+test's client.
 """
 
 from __future__ import annotations
@@ -18,10 +19,10 @@ from werkzeug.test import TestResponse
 from blueprints.okta_saml.flow import BROWSER_COOKIE
 from core.extensions import db
 from core.models import SamlRequest
-from tests.conftest import OrgInfo
-from tests.conftest import sign_in
-from tests.okta_helpers import events
-from tests.saml_idp import SamlIdp
+from tests.support.builders import OrgInfo
+from tests.support.builders import sign_in
+from tests.support.rows import events
+from tests.support.saml_idp import SamlIdp
 
 PUBLIC_BASE_URL = "https://gatehouse.test"
 ACS_PATH = "/api/v1/auth/login/okta/callback"
