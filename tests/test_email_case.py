@@ -27,14 +27,13 @@ from tests.support.rows import signed_in_user_id
 from tests.support.rows import snapshot
 from tests.support.rows import user_count
 from tests.support.rows import user_row
+from tests.support.scim import PATCH_SCHEMA as PATCH
+from tests.support.scim import USER_SCHEMA as USER
+from tests.support.scim import ScimClient
 from tests.test_okta_oidc import connect_okta
 from tests.test_okta_oidc import okta_sign_in
 from tests.test_okta_oidc import okta_user
 from tests.test_okta_oidc import provider  # noqa: F401 (a fixture)
-
-SCIM = "/api/v1/scim"
-USER = "urn:ietf:params:scim:schemas:core:2.0:User"
-PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 
 # The mock provider signs its ID tokens through a hook Authlib has deprecated
 # (as in tests/test_okta_oidc.py).
@@ -44,18 +43,8 @@ pytestmark = [
 ]
 
 
-class Scim:
+class Scim(ScimClient):
     """A SCIM client of the app with an organization key."""
-
-    def __init__(self, client: FlaskClient, secret: str) -> None:
-        self.client = client
-        self.headers = {"Authorization": f"Bearer {secret}"}
-
-    def call(self, method: str, path: str, body: Any = None) -> Any:
-        """Send a request; returns the response."""
-        return self.client.open(
-            SCIM + path, method=method, json=body, headers=self.headers
-        )
 
     def create(self, user_name: str, email: str | None = None) -> dict[str, Any]:
         """POST a user (with `email` as its primary work address, if given)."""

@@ -44,13 +44,14 @@ from tests.support.builders import scim_key
 from tests.support.builders import setup_form as complete_setup_form
 from tests.support.builders import sign_in
 from tests.support.rows import snapshot
+from tests.support.scim import SCIM_JSON as SCIM_TYPE
+from tests.support.scim import ScimClient
 
 pytestmark = pytest.mark.usefixtures("quick_passwords")
 
 ATTACKER = "attacker.example"
 STORED = "https://stored.example.com"
 CONFIGURED = "https://configured.example.com"
-SCIM_TYPE = "application/scim+json"
 
 
 # -- fixtures and helpers ---------------------------------------------------------
@@ -123,9 +124,8 @@ def attacker_headers() -> dict[str, str]:
 
 def scim_get_user(client: FlaskClient, secret: str, user_id: int) -> tuple[int, dict]:
     """GET /Users/<id> over SCIM from a client claiming the attacker's Host."""
-    response = client.get(
-        f"/api/v1/scim/Users/{user_id}",
-        headers={"Authorization": f"Bearer {secret}", **attacker_headers()},
+    response = ScimClient(client, secret).get(
+        f"/Users/{user_id}", headers=attacker_headers()
     )
     assert response.mimetype == SCIM_TYPE, response.text
     return response.status_code, json.loads(response.text)

@@ -29,13 +29,13 @@ from core.models import Organization
 from core.models import User
 from core.models import fold
 from tests.support.live import serve
+from tests.support.scim import ERROR_SCHEMA
+from tests.support.scim import GROUP_SCHEMA
+from tests.support.scim import PATCH_SCHEMA
+from tests.support.scim import SCIM
+from tests.support.scim import SCIM_JSON
+from tests.support.scim import USER_SCHEMA
 
-SCIM = "/api/v1/scim"
-SCIM_JSON = "application/scim+json"
-ERROR_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:Error"
-USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
-GROUP_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:Group"
-PATCH_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 N = 16
 
 

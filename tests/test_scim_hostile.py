@@ -39,15 +39,14 @@ from tests.support.live import serve
 from tests.support.rows import every_row
 from tests.support.rows import restore_rows
 from tests.support.rows import snapshot as all_rows
-
-SCIM = "/api/v1/scim"
-SCIM_JSON = "application/scim+json"
-ERROR_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:Error"
-LIST_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
-USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
-GROUP_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:Group"
-ENTERPRISE_SCHEMA = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
-PATCH_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+from tests.support.scim import ENTERPRISE_SCHEMA
+from tests.support.scim import ERROR_SCHEMA
+from tests.support.scim import GROUP_SCHEMA
+from tests.support.scim import LIST_SCHEMA
+from tests.support.scim import PATCH_SCHEMA
+from tests.support.scim import SCIM
+from tests.support.scim import SCIM_JSON
+from tests.support.scim import USER_SCHEMA
 
 
 def fuzz(examples: int) -> Any:

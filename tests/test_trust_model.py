@@ -20,7 +20,6 @@ emailed links. The cases, as reported:
 
 from __future__ import annotations
 
-import json
 import re
 import sys
 import threading
@@ -66,6 +65,11 @@ from tests.support.saml import ACS_PATH
 from tests.support.saml import connected
 from tests.support.saml import post_from_okta
 from tests.support.saml_idp import SamlIdp
+from tests.support.scim import GROUP_SCHEMA
+from tests.support.scim import SCIM
+from tests.support.scim import USER_SCHEMA
+from tests.support.scim import ScimClient
+from tests.support.scim import patch_body as patch
 from tests.test_okta_oidc import PUBLIC_BASE_URL as BASE
 from tests.test_okta_oidc import connect_okta
 from tests.test_okta_oidc import okta_sign_in
@@ -78,10 +82,6 @@ pytestmark = [
     pytest.mark.usefixtures("quick_passwords"),
 ]
 
-SCIM = "/api/v1/scim"
-USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
-GROUP_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:Group"
-PATCH_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 ATTACKER_HOST = "attacker.example"
 ATTACKER_ROOT = f"http://{ATTACKER_HOST}"
 # The attacker's own Okta account (in the organization's Okta, or any Okta the
@@ -214,17 +214,8 @@ def scim(
     host: str = "localhost",
 ) -> TestResponse:
     """One SCIM request with the key `secret`, as Okta sends it."""
-    return app.test_client().open(
-        SCIM + path,
-        method=method,
-        base_url=f"http://{host}",
-        headers={
-            "Content-Type": "application/scim+json; charset=utf-8",
-            "Accept": "application/scim+json",
-            "Authorization": f"Bearer {secret}",
-        },
-        data=None if body is None else json.dumps(body),
-    )
+    okta = ScimClient(app.test_client(), secret, idp="okta")
+    return okta.call(method, path, body, base_url=f"http://{host}")
 
 
 def user_body(
@@ -245,11 +236,6 @@ def user_body(
     if external_id is not None:
         body["externalId"] = external_id
     return body
-
-
-def patch(*operations: dict[str, Any]) -> dict[str, Any]:
-    """A PatchOp body."""
-    return {"schemas": [PATCH_SCHEMA], "Operations": list(operations)}
 
 
 DEACTIVATE = patch({"op": "replace", "value": {"active": False}})

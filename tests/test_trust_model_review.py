@@ -86,6 +86,11 @@ from tests.support.saml import refusals
 from tests.support.saml import saml_sign_in
 from tests.support.saml import start as saml_start
 from tests.support.saml_idp import SamlIdp
+from tests.support.scim import PATCH_SCHEMA
+from tests.support.scim import SCIM
+from tests.support.scim import SCIM_JSON
+from tests.support.scim import USER_SCHEMA
+from tests.support.scim import ScimClient
 from tests.test_okta_oidc import CLIENT_SECRET
 from tests.test_okta_oidc import at_provider
 from tests.test_okta_oidc import connect_okta
@@ -101,10 +106,6 @@ pytestmark = [
     pytest.mark.usefixtures("quick_passwords"),
 ]
 
-SCIM = "/api/v1/scim"
-SCIM_JSON = "application/scim+json"
-USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
-PATCH_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 OWNERS_ONLY = "Only an owner can change the Okta connection"
 RACE_ROUNDS = 20
 
@@ -180,11 +181,7 @@ def scim_create(
         "active": True,
         **extra,
     }
-    response = app.test_client().post(
-        f"{SCIM}/Users",
-        json=body,
-        headers={"Authorization": f"Bearer {secret}", "Content-Type": SCIM_JSON},
-    )
+    response = ScimClient(app.test_client(), secret).post("/Users", body)
     assert response.status_code == 201, response.text
     return int(response.get_json()["id"])
 
