@@ -3,7 +3,7 @@
 Builders, readers, servers and constants live in `tests/support/` (importable
 from anywhere, imported once); this file holds the fixtures every module gets,
 and makes the support fixtures several modules use visible to all (the
-mailbox, the migration apps, the browser's).
+mailbox, the OpenID providers, the migration apps, the browser's).
 
 The database is a SQLite file in the test's folder, or, when
 GATEHOUSE_TEST_DATABASE_URL names a PostgreSQL server (`make test-postgres`), a
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from argon2 import PasswordHasher
@@ -26,15 +27,21 @@ from hypothesis import settings as hypothesis_settings
 
 from core.extensions import db
 from tests.support import databases
+from tests.support.builders import AppMaker
 from tests.support.builders import OrgInfo
 from tests.support.builders import make_app
 from tests.support.builders import make_org
 from tests.support.builders import sign_in
-from tests.support.live import browser  # noqa: F401 (fixtures for every module)
+from tests.support.hostile_oidc import hostile  # noqa: F401 (fixtures for all)
+from tests.support.hostile_oidc import hostile_server  # noqa: F401
+from tests.support.live import browser  # noqa: F401
 from tests.support.live import live_app  # noqa: F401
+from tests.support.mail import Mailbox
 from tests.support.mail import mailbox  # noqa: F401
+from tests.support.mail import smtp_settings
 from tests.support.migrations import empty_app  # noqa: F401
 from tests.support.migrations import migrated_app  # noqa: F401
+from tests.support.oidc import provider  # noqa: F401
 
 # The same examples every run (a red run is red everywhere, a green one is not
 # luck), and no .hypothesis/ folder. `pytest --hypothesis-profile=explore`
@@ -82,6 +89,33 @@ def app(tmp_path: Path) -> Iterator[Flask]:
     yield app
     with app.app_context():
         db.engine.dispose()
+
+
+@pytest.fixture
+def new_app(tmp_path: Path) -> Iterator[AppMaker]:
+    """Make apps with configuration overrides, each in its own folder; they are
+    closed at teardown even when the test fails."""
+    apps: list[Flask] = []
+
+    def build(**overrides: Any) -> Flask:
+        folder = tmp_path / f"app{len(apps)}"
+        folder.mkdir()
+        apps.append(make_app(folder, **overrides))
+        return apps[-1]
+
+    yield build
+    for app in apps:
+        with app.app_context():
+            db.engine.dispose()
+
+
+@pytest.fixture
+def smtp_app(
+    new_app: AppMaker,
+    mailbox: tuple[Mailbox, int],  # noqa: F811 (the fixture imported above)
+) -> Flask:
+    """An app that sends its mail to `mailbox`."""
+    return new_app(**smtp_settings(mailbox[1]))
 
 
 @pytest.fixture

@@ -21,6 +21,9 @@ from tests.support.builders import OrgInfo
 from tests.support.builders import make_user
 from tests.support.builders import scim_key
 from tests.support.builders import sign_in
+from tests.support.oidc import connect_okta
+from tests.support.oidc import okta_sign_in
+from tests.support.oidc import okta_user
 from tests.support.rows import get_user
 from tests.support.rows import identities
 from tests.support.rows import signed_in_user_id
@@ -30,13 +33,9 @@ from tests.support.rows import user_row
 from tests.support.scim import PATCH_SCHEMA as PATCH
 from tests.support.scim import USER_SCHEMA as USER
 from tests.support.scim import ScimClient
-from tests.test_okta_oidc import connect_okta
-from tests.test_okta_oidc import okta_sign_in
-from tests.test_okta_oidc import okta_user
-from tests.test_okta_oidc import provider  # noqa: F401 (a fixture)
 
 # The mock provider signs its ID tokens through a hook Authlib has deprecated
-# (as in tests/test_okta_oidc.py).
+# (as in tests/test_okta_oidc_*.py).
 pytestmark = [
     pytest.mark.filterwarnings("ignore:get_jwt_config:DeprecationWarning"),
     pytest.mark.usefixtures("quick_passwords"),
@@ -189,7 +188,7 @@ def test_okta_sign_in_with_another_case_lands_in_the_scim_account(
     app: Flask,
     org: OrgInfo,
     scim: Scim,
-    provider: str,  # noqa: F811
+    provider: str,
 ) -> None:
     ada = scim.create("Ada@Example.com", "Ada@Example.com")
     assert ada["emails"][0]["value"] == "Ada@Example.com"
@@ -211,7 +210,7 @@ def test_okta_sign_in_with_another_case_lands_in_the_scim_account(
 def test_a_person_okta_creates_keeps_the_email_okta_sent(
     app: Flask,
     org: OrgInfo,
-    provider: str,  # noqa: F811
+    provider: str,
 ) -> None:
     connect_okta(app, org, provider)
     okta_user(provider, "00u-grace", "Grace.Hopper@Example.COM", given_name="Grace")
@@ -269,7 +268,7 @@ def test_a_look_alike_email_is_not_a_second_member(
 def test_an_okta_sign_in_with_a_look_alike_email_needs_confirmation(
     app: Flask,
     org: OrgInfo,
-    provider: str,  # noqa: F811
+    provider: str,
 ) -> None:
     """A local member josé@ (with a password); an Okta user asserting the same
     address in decomposed form is that member, so the confirmation rule holds

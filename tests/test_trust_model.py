@@ -35,7 +35,6 @@ import pytest
 import requests
 from flask import Flask
 from flask.testing import FlaskClient
-from oidc_provider_mock import run_server_in_thread
 from werkzeug.test import TestResponse
 
 from core import first_run
@@ -55,6 +54,10 @@ from tests.support.builders import setup_form as complete_setup_form
 from tests.support.live import free_port
 from tests.support.live import serve
 from tests.support.mail import Mailbox
+from tests.support.oidc import PUBLIC_BASE_URL as BASE
+from tests.support.oidc import connect_okta
+from tests.support.oidc import okta_sign_in
+from tests.support.oidc import okta_user
 from tests.support.rows import assert_nobody_signed_in
 from tests.support.rows import events
 from tests.support.rows import identities
@@ -70,10 +73,6 @@ from tests.support.scim import SCIM
 from tests.support.scim import USER_SCHEMA
 from tests.support.scim import ScimClient
 from tests.support.scim import patch_body as patch
-from tests.test_okta_oidc import PUBLIC_BASE_URL as BASE
-from tests.test_okta_oidc import connect_okta
-from tests.test_okta_oidc import okta_sign_in
-from tests.test_okta_oidc import okta_user
 
 # The mock provider signs its ID tokens through an Authlib hook Authlib has
 # deprecated; the warning is raised in the provider's thread, not by our code.
@@ -133,13 +132,6 @@ def bare_app(tmp_path: Path, mailbox: tuple[Mailbox, int]) -> Iterator[Flask]:
     yield app
     with app.app_context():
         db.engine.dispose()
-
-
-@pytest.fixture(scope="module")
-def provider() -> Iterator[str]:
-    """A real OpenID provider on 127.0.0.1 (as in test_okta_oidc); its issuer URL."""
-    with run_server_in_thread(port=0, require_nonce=True) as server:
-        yield f"http://127.0.0.1:{server.server_port}"
 
 
 @pytest.fixture

@@ -47,7 +47,6 @@ import requests
 import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
-from oidc_provider_mock import run_server_in_thread
 from werkzeug.test import TestResponse
 
 from app import create_app
@@ -70,6 +69,13 @@ from tests.support.constants import REPO
 from tests.support.live import serve
 from tests.support.mail import Mailbox
 from tests.support.migrations import keep_logging  # noqa: F401 (autouse fixture)
+from tests.support.oidc import CLIENT_SECRET
+from tests.support.oidc import at_provider
+from tests.support.oidc import connect_okta
+from tests.support.oidc import discovery
+from tests.support.oidc import link_path
+from tests.support.oidc import okta_sign_in
+from tests.support.oidc import okta_user
 from tests.support.rows import assert_nobody_signed_in
 from tests.support.rows import events
 from tests.support.rows import identities
@@ -91,13 +97,6 @@ from tests.support.scim import SCIM
 from tests.support.scim import SCIM_JSON
 from tests.support.scim import USER_SCHEMA
 from tests.support.scim import ScimClient
-from tests.test_okta_oidc import CLIENT_SECRET
-from tests.test_okta_oidc import at_provider
-from tests.test_okta_oidc import connect_okta
-from tests.test_okta_oidc import discovery
-from tests.test_okta_oidc import link_path
-from tests.test_okta_oidc import okta_sign_in
-from tests.test_okta_oidc import okta_user
 
 # The mock provider signs its ID tokens through an Authlib hook Authlib has
 # deprecated; the warning is raised in the provider's thread, not by our code.
@@ -131,13 +130,6 @@ def mail_app(tmp_path: Path, mailbox: tuple[Mailbox, int]) -> Iterator[Flask]:
     yield app
     with app.app_context():
         db.engine.dispose()
-
-
-@pytest.fixture(scope="module")
-def provider() -> Iterator[str]:
-    """A real OpenID provider on 127.0.0.1 (as in test_okta_oidc); its issuer URL."""
-    with run_server_in_thread(port=0, require_nonce=True) as server:
-        yield f"http://127.0.0.1:{server.server_port}"
 
 
 @pytest.fixture

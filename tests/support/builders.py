@@ -6,6 +6,7 @@ once the app context that loaded them ends).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,9 @@ from core.models import User
 from tests.support import databases
 
 PASSWORD = "correct horse battery staple"
+
+# What the `new_app` fixture gives: make an app with configuration overrides.
+AppMaker = Callable[..., Flask]
 
 
 def make_app(tmp_path: Path, **overrides: Any) -> Flask:

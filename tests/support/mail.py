@@ -1,7 +1,8 @@
 """A real SMTP server (aiosmtpd on 127.0.0.1) that keeps what the app sends.
 
 The `mailbox` fixture reaches every test module through conftest; an app sends
-there with `smtp_settings(port)` in its configuration.
+there with `smtp_settings(port)` in its configuration. Without a mail server
+the app writes its messages to instance/outbox/ (`outbox`).
 """
 
 from __future__ import annotations
@@ -12,10 +13,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from dataclasses import field
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
+from flask import Flask
 
 from tests.support.live import free_port
 
@@ -55,3 +58,9 @@ def mailbox() -> Iterator[tuple[Mailbox, int]]:
 def smtp_settings(port: int) -> dict[str, Any]:
     """App configuration that sends mail to the SMTP server on `port`, in clear."""
     return {"SMTP_HOST": "127.0.0.1", "SMTP_PORT": port, "SMTP_STARTTLS": False}
+
+
+def outbox(app: Flask) -> list[Path]:
+    """Messages written to instance/outbox/."""
+    folder = Path(app.instance_path) / "outbox"
+    return sorted(folder.glob("*.eml")) if folder.exists() else []
