@@ -31,12 +31,12 @@ from core.models import AuditEvent
 from core.models import ScimRequest
 from core.models import SiteSetting
 from core.models import utcnow
-from tests.support.builders import PASSWORD
 from tests.support.builders import OrgInfo
 from tests.support.builders import make_app
 from tests.support.builders import make_org
 from tests.support.builders import make_user
 from tests.support.builders import sign_in
+from tests.support.constants import PASSWORD
 from tests.support.oidc import at_provider
 from tests.support.oidc import connect_okta
 from tests.support.oidc import okta_user

@@ -18,13 +18,13 @@ from playwright.sync_api import Page
 from playwright.sync_api import expect
 
 from core import first_run
+from tests.support.constants import BROWSER_OWNER_EMAIL as OWNER_EMAIL
+from tests.support.constants import PASSWORD as OWNER_PASSWORD
 from tests.support.live import serve
 
 ARTIFACTS = Path(__file__).parent / "artifacts"
 
 ORGANIZATION = "Acme Browser Test"
-OWNER_EMAIL = "ada.owner@acme.test"
-OWNER_PASSWORD = "correct horse battery staple"
 PHONE = {"width": 390, "height": 844}
 
 

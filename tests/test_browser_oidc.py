@@ -38,19 +38,19 @@ from core.extensions import db
 from core.models import User
 from tests.support.builders import make_org
 from tests.support.builders import make_user
+from tests.support.constants import BROWSER_OWNER_EMAIL as OWNER_EMAIL
+from tests.support.constants import DOCS_ORGANIZATION as ORGANIZATION
+from tests.support.constants import PASSWORD as OWNER_PASSWORD
 from tests.support.live import VIEWPORT
 from tests.support.live import screenshot
 from tests.support.live import serve
+from tests.support.oidc import CLIENT_SECRET
 
 # Anything but the two servers on 127.0.0.1 (the provider's page links a CDN
 # stylesheet) is refused inside the browser, so the test never leaves the machine.
 OFF_MACHINE = re.compile(r"^(?!https?://127\.0\.0\.1[:/])[a-z]+://")
 
-ORGANIZATION = "Acme Rockets"
-OWNER_EMAIL = "ada.owner@acme.test"
-OWNER_PASSWORD = "correct horse battery staple"
 CLIENT_ID = "0oa8gatehouse5x7"
-CLIENT_SECRET = "s3cr3t-from-the-okta-general-tab"
 
 # People as the provider knows them: (sub, claims).
 NEWCOMER = (

@@ -54,6 +54,9 @@ from core.saml import ACS_PATH
 from core.saml import SP_METADATA_PATH
 from tests.support.builders import make_org
 from tests.support.builders import make_user
+from tests.support.constants import BROWSER_OWNER_EMAIL as OWNER_EMAIL
+from tests.support.constants import DOCS_ORGANIZATION as ORGANIZATION
+from tests.support.constants import PASSWORD as OWNER_PASSWORD
 from tests.support.live import VIEWPORT
 from tests.support.live import screenshot
 from tests.support.live import serve
@@ -69,9 +72,6 @@ TIMEOUT_MS = 10_000
 HTTP_STATUS = re.compile(r"Failed to load resource: the server responded with a status")
 MD_NS = "urn:oasis:names:tc:SAML:2.0:metadata"
 
-ORGANIZATION = "Acme Rockets"
-OWNER_EMAIL = "ada.owner@acme.test"
-OWNER_PASSWORD = "correct horse battery staple"
 
 # People as the IdP knows them (SamlIdp.user).
 NEWCOMER = {

@@ -16,11 +16,11 @@ from flask import Flask
 from flask.testing import FlaskClient
 from flask.testing import FlaskCliRunner
 
-from tests.support.builders import PASSWORD
 from tests.support.builders import OrgInfo
 from tests.support.builders import make_user
 from tests.support.builders import scim_key
 from tests.support.builders import sign_in
+from tests.support.constants import PASSWORD
 from tests.support.oidc import connect_okta
 from tests.support.oidc import okta_sign_in
 from tests.support.oidc import okta_user

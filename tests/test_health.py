@@ -14,6 +14,7 @@ from core.extensions import db
 from core.models import SiteSetting
 from tests.support.builders import make_app
 from tests.support.builders import make_org
+from tests.support.constants import SECRET_KEY
 from tests.support.migrations import head_revision
 from tests.support.migrations import keep_logging  # noqa: F401
 
@@ -57,7 +58,7 @@ def test_an_unreachable_database_is_unhealthy_and_says_nothing_secret(
         {
             "TESTING": True,
             "INSTANCE_PATH": str(tmp_path / "instance"),
-            "SECRET_KEY": "test-secret-key",
+            "SECRET_KEY": SECRET_KEY,
             "SQLALCHEMY_DATABASE_URI": f"sqlite:///{missing}",
         }
     )

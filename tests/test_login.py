@@ -15,13 +15,13 @@ from core.models import Organization
 from core.models import SiteSetting
 from core.models import User
 from core.models import UserSession
-from tests.support.builders import PASSWORD
 from tests.support.builders import OrgInfo
 from tests.support.builders import make_app
 from tests.support.builders import make_org
 from tests.support.builders import make_user
 from tests.support.builders import setup_form
 from tests.support.builders import sign_in
+from tests.support.constants import PASSWORD
 from tests.support.rows import get_user
 
 

@@ -22,6 +22,7 @@ from core.extensions import db
 from core.mailer import send_email
 from tests.support.builders import make_app
 from tests.support.live import free_port
+from tests.support.mail import smtp_settings
 
 MAIL_FROM = "Gatehouse <noreply@gatehouse.test>"
 
@@ -109,9 +110,7 @@ def mailbox() -> Iterator[tuple[Mailbox, int]]:
 def smtp_app(tmp_path: Path, mailbox: tuple[Mailbox, int]) -> Iterator[Flask]:
     app = make_app(
         tmp_path,
-        SMTP_HOST="127.0.0.1",
-        SMTP_PORT=mailbox[1],
-        SMTP_STARTTLS=False,
+        **smtp_settings(mailbox[1]),
         SMTP_TIMEOUT=5,
         MAIL_FROM=MAIL_FROM,
     )

@@ -29,11 +29,11 @@ from core.models import OktaIdentity
 from core.models import Organization
 from core.models import SsoConfig
 from core.models import User
-from tests.support.builders import PASSWORD
 from tests.support.builders import OrgInfo
 from tests.support.builders import make_org
 from tests.support.builders import make_user
 from tests.support.builders import sign_in
+from tests.support.constants import PASSWORD
 from tests.support.rows import events
 from tests.support.rows import get_user
 from tests.support.rows import identities

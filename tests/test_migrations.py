@@ -23,6 +23,7 @@ from core.models import User
 from tests.support import databases
 from tests.support.builders import make_org
 from tests.support.builders import make_user
+from tests.support.constants import PASSWORD
 from tests.support.migrations import head_revision
 from tests.support.migrations import keep_logging  # noqa: F401 (autouse)
 
@@ -92,7 +93,7 @@ def test_migrated_database_works_with_the_app(migrated_app: Flask) -> None:
     org = make_org(migrated_app)
     response = migrated_app.test_client().post(
         "/login",
-        data={"email": org.owner_email, "password": "correct horse battery staple"},
+        data={"email": org.owner_email, "password": PASSWORD},
     )
     assert response.status_code == 302
     assert response.headers["Location"] == "/members"

@@ -26,14 +26,14 @@ import requests
 
 from core.saml import ACS_PATH
 from tests.support import databases
+from tests.support.constants import PASSWORD
+from tests.support.constants import REPO
 from tests.support.saml_idp import SamlIdp
 from tests.support.scim import GROUP_SCHEMA as GROUP
 from tests.support.scim import PATCH_SCHEMA as PATCH
 from tests.support.scim import USER_SCHEMA as USER
 
-REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-PASSWORD = "correct horse battery staple"
 
 
 def listening_socket() -> socket.socket:

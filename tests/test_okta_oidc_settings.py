@@ -30,6 +30,7 @@ from tests.support.oidc import CLIENT_SECRET
 from tests.support.oidc import WELL_KNOWN
 from tests.support.oidc import connect_okta
 from tests.support.oidc import discovery
+from tests.support.oidc import okta_form
 from tests.support.oidc import okta_is_off
 from tests.support.oidc import okta_sign_in
 from tests.support.oidc import okta_user
@@ -46,18 +47,6 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore:get_jwt_config:DeprecationWarning"),
     pytest.mark.usefixtures("quick_passwords"),
 ]
-
-
-def okta_form(metadata_url: str, **changes: str) -> dict[str, str]:
-    """The OKTA AUTHENTICATION form."""
-    return {
-        "default_role": "member",
-        "protocol": "oidc",
-        "client_id": CLIENT_ID,
-        "client_secret": CLIENT_SECRET,
-        "metadata_url": metadata_url,
-        **changes,
-    }
 
 
 def document(issuer: str, base: str) -> bytes:

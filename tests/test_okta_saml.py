@@ -46,6 +46,7 @@ from tests.support.builders import make_org
 from tests.support.builders import make_user
 from tests.support.live import serve
 from tests.support.mail import Mailbox
+from tests.support.mail import smtp_settings
 from tests.support.rows import assert_nobody_signed_in
 from tests.support.rows import events
 from tests.support.rows import identities
@@ -489,9 +490,7 @@ def test_the_emailed_link_binds_the_okta_account_through_saml(
     app = make_app(
         tmp_path / "mail",
         PUBLIC_BASE_URL=PUBLIC_BASE_URL,
-        SMTP_HOST="127.0.0.1",
-        SMTP_PORT=port,
-        SMTP_STARTTLS=False,
+        **smtp_settings(port),
     )
     org = make_org(app)
     member_id = make_user(app, org.id, "linus@acme.test")

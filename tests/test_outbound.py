@@ -32,10 +32,9 @@ from core.outbound import OutboundError
 from tests.support.builders import make_app
 from tests.support.builders import make_org
 from tests.support.builders import sign_in
+from tests.support.oidc import WELL_KNOWN
 from tests.support.rows import events
 from tests.support.rows import sso_config
-
-WELL_KNOWN = "/.well-known/openid-configuration"
 
 
 class Listener:

@@ -36,13 +36,13 @@ from core.urls import base_url_problem
 from core.urls import normalize_base_url
 from core.urls import public_url
 from core.urls import save_public_base_url
-from tests.support.builders import PASSWORD
 from tests.support.builders import OrgInfo
 from tests.support.builders import make_app
 from tests.support.builders import make_org
 from tests.support.builders import scim_key
 from tests.support.builders import setup_form as complete_setup_form
 from tests.support.builders import sign_in
+from tests.support.constants import PASSWORD
 from tests.support.rows import snapshot
 from tests.support.scim import SCIM_JSON as SCIM_TYPE
 from tests.support.scim import ScimClient

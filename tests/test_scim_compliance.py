@@ -29,12 +29,13 @@ from core.extensions import db
 from core.models import ScimRequest
 from tests.support.builders import OrgInfo
 from tests.support.builders import scim_key
+from tests.support.constants import APP_ROOT
 from tests.support.scim import GROUP_SCHEMA as GROUP
 from tests.support.scim import SCIM
 from tests.support.scim import USER_SCHEMA as USER
 from tests.support.scim import ScimClient
 
-BASE_URL = f"http://localhost{SCIM}"
+BASE_URL = f"{APP_ROOT}{SCIM}"
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:Schema"
 RESOURCE_TYPE = "urn:ietf:params:scim:schemas:core:2.0:ResourceType"

@@ -20,11 +20,11 @@ from core import first_run
 from core.extensions import db
 from core.models import Organization
 from core.models import User
-from tests.support.builders import PASSWORD
 from tests.support.builders import OrgInfo
 from tests.support.builders import make_user
 from tests.support.builders import scim_key
 from tests.support.builders import setup_form as complete_setup_form
+from tests.support.constants import PASSWORD
 from tests.support.rows import snapshot
 from tests.support.scim import PATCH_SCHEMA as PATCH
 from tests.support.scim import USER_SCHEMA as USER

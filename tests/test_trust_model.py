@@ -44,16 +44,17 @@ from core.models import LinkToken
 from core.models import OktaIdentity
 from core.models import Organization
 from core.models import User
-from tests.support.builders import PASSWORD
 from tests.support.builders import OrgInfo
 from tests.support.builders import make_app
 from tests.support.builders import make_org
 from tests.support.builders import make_user
 from tests.support.builders import scim_key
 from tests.support.builders import setup_form as complete_setup_form
+from tests.support.constants import PASSWORD
 from tests.support.live import free_port
 from tests.support.live import serve
 from tests.support.mail import Mailbox
+from tests.support.mail import smtp_settings
 from tests.support.oidc import PUBLIC_BASE_URL as BASE
 from tests.support.oidc import connect_okta
 from tests.support.oidc import okta_sign_in
@@ -104,9 +105,7 @@ def app(tmp_path: Path, mailbox: tuple[Mailbox, int]) -> Iterator[Flask]:
     app = make_app(
         tmp_path,
         PUBLIC_BASE_URL=BASE,
-        SMTP_HOST="127.0.0.1",
-        SMTP_PORT=mailbox[1],
-        SMTP_STARTTLS=False,
+        **smtp_settings(mailbox[1]),
     )
     yield app
     with app.app_context():
@@ -125,9 +124,7 @@ def bare_app(tmp_path: Path, mailbox: tuple[Mailbox, int]) -> Iterator[Flask]:
     app = make_app(
         tmp_path,
         PUBLIC_BASE_URL="",
-        SMTP_HOST="127.0.0.1",
-        SMTP_PORT=mailbox[1],
-        SMTP_STARTTLS=False,
+        **smtp_settings(mailbox[1]),
     )
     yield app
     with app.app_context():

@@ -58,16 +58,18 @@ from core.models import LinkToken
 from core.models import User
 from core.models import UTCDateTime
 from core.security import hash_token
-from tests.support.builders import PASSWORD
 from tests.support.builders import OrgInfo
 from tests.support.builders import make_app
 from tests.support.builders import make_org
 from tests.support.builders import make_user
 from tests.support.builders import scim_key
 from tests.support.builders import sign_in
+from tests.support.constants import PASSWORD
 from tests.support.constants import REPO
+from tests.support.constants import SECRET_KEY
 from tests.support.live import serve
 from tests.support.mail import Mailbox
+from tests.support.mail import smtp_settings
 from tests.support.migrations import keep_logging  # noqa: F401 (autouse fixture)
 from tests.support.oidc import CLIENT_SECRET
 from tests.support.oidc import at_provider
@@ -124,9 +126,7 @@ def saml_app(tmp_path: Path) -> Iterator[Flask]:
 @pytest.fixture
 def mail_app(tmp_path: Path, mailbox: tuple[Mailbox, int]) -> Iterator[Flask]:
     """An app (at http://localhost) whose mail goes to the real `mailbox`."""
-    app = make_app(
-        tmp_path, SMTP_HOST="127.0.0.1", SMTP_PORT=mailbox[1], SMTP_STARTTLS=False
-    )
+    app = make_app(tmp_path, **smtp_settings(mailbox[1]))
     yield app
     with app.app_context():
         db.engine.dispose()
@@ -598,7 +598,7 @@ def database_at_0002(
         {
             "TESTING": True,
             "INSTANCE_PATH": str(tmp_path / "instance"),
-            "SECRET_KEY": "test-secret-key",
+            "SECRET_KEY": SECRET_KEY,
             "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'old.sqlite'}",
             "WTF_CSRF_ENABLED": False,
         }

@@ -20,8 +20,10 @@ from core.extensions import db
 from core.models import Organization
 from core.models import User
 from tests.support import databases
-
-PASSWORD = "correct horse battery staple"
+from tests.support.constants import APP_ROOT
+from tests.support.constants import ORG_NAME
+from tests.support.constants import PASSWORD
+from tests.support.constants import SECRET_KEY
 
 # What the `new_app` fixture gives: make an app with configuration overrides.
 AppMaker = Callable[..., Flask]
@@ -36,14 +38,14 @@ def make_app(tmp_path: Path, **overrides: Any) -> Flask:
     config = {
         "TESTING": True,
         "INSTANCE_PATH": str(tmp_path / "instance"),
-        "SECRET_KEY": "test-secret-key",
+        "SECRET_KEY": SECRET_KEY,
         "SQLALCHEMY_DATABASE_URI": (
             databases.url() or f"sqlite:///{tmp_path / 'test.sqlite'}"
         ),
         "WTF_CSRF_ENABLED": False,
         "OKTA_ALLOW_INSECURE_LOOPBACK": True,
         # Where the test client's requests go; tests of an unset address pass "".
-        "PUBLIC_BASE_URL": "http://localhost",
+        "PUBLIC_BASE_URL": APP_ROOT,
     }
     config.update(databases.engine_options())
     config.update(overrides)
@@ -64,7 +66,7 @@ class OrgInfo:
 
 def make_org(
     app: Flask,
-    name: str = "Acme",
+    name: str = ORG_NAME,
     *,
     plan: str = "pro",
     owner_email: str | None = None,

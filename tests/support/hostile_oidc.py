@@ -28,6 +28,7 @@ from joserfc import jwt
 from joserfc.jwk import RSAKey
 from werkzeug.wrappers import Response
 
+from tests.support.constants import ORG_NAME
 from tests.support.live import serve
 from tests.support.oidc import WELL_KNOWN
 from tests.support.oidc import local
@@ -220,6 +221,6 @@ def at_hostile(authorize_url: str) -> str:
     return local(response.headers["Location"])
 
 
-def hostile_sign_in(client: FlaskClient, org: str = "Acme") -> Any:
+def hostile_sign_in(client: FlaskClient, org: str = ORG_NAME) -> Any:
     """The whole round trip through the hostile provider."""
     return client.get(at_hostile(start(client, org)))

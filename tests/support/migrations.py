@@ -20,6 +20,7 @@ from app import create_app
 from core.extensions import db
 from tests.support import databases
 from tests.support.constants import REPO
+from tests.support.constants import SECRET_KEY
 
 
 @pytest.fixture(autouse=True)
@@ -60,7 +61,7 @@ def empty_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Flask
         {
             "TESTING": True,
             "INSTANCE_PATH": str(tmp_path / "instance"),
-            "SECRET_KEY": "test-secret-key",
+            "SECRET_KEY": SECRET_KEY,
             "SQLALCHEMY_DATABASE_URI": databases.empty_url(tmp_path),
             "WTF_CSRF_ENABLED": False,
         }

@@ -31,14 +31,14 @@ from flask.testing import FlaskClient
 
 from tests.support.builders import OrgInfo
 from tests.support.builders import sign_in
+from tests.support.constants import APP_ROOT
+from tests.support.constants import ORG_NAME
 from tests.support.rows import events
 from tests.support.rows import sso_config
 
 CLIENT_ID = "0oa-gatehouse-client"
 CLIENT_SECRET = "s3cr3t-from-the-okta-general-tab"
 WELL_KNOWN = "/.well-known/openid-configuration"
-# Where the test client's requests come from: the redirect URI Okta sends back to.
-APP_ROOT = "http://localhost"
 PUBLIC_BASE_URL = "https://gatehouse.example.com"
 
 
@@ -70,6 +70,18 @@ def discovery(base: str) -> str:
     return base + WELL_KNOWN
 
 
+def okta_form(metadata_url: str, **changes: str) -> dict[str, str]:
+    """The OKTA AUTHENTICATION form."""
+    return {
+        "default_role": "member",
+        "protocol": "oidc",
+        "client_id": CLIENT_ID,
+        "client_secret": CLIENT_SECRET,
+        "metadata_url": metadata_url,
+        **changes,
+    }
+
+
 def connect_okta(
     app: Flask,
     org: OrgInfo,
@@ -81,16 +93,8 @@ def connect_okta(
     """Connect Okta on the OKTA AUTHENTICATION page, as the organization's owner."""
     owner = app.test_client()
     assert sign_in(owner, org.owner_email).status_code == 302
-    response = owner.post(
-        "/settings/okta",
-        data={
-            "default_role": default_role,
-            "protocol": "oidc",
-            "client_id": client_id,
-            "client_secret": CLIENT_SECRET,
-            "metadata_url": discovery(base),
-        },
-    )
+    form = okta_form(discovery(base), client_id=client_id, default_role=default_role)
+    response = owner.post("/settings/okta", data=form)
     assert response.status_code == 302, response.text
 
 
@@ -101,13 +105,14 @@ def okta_user(base: str, sub: str, address: str, **claims: Any) -> None:
 
 
 def local(url: str) -> str:
-    """Path and query of a URL on the app (at APP_ROOT or PUBLIC_BASE_URL)."""
+    """Path and query of a URL on the app (at APP_ROOT, where the test client's
+    requests come from, or at PUBLIC_BASE_URL)."""
     assert url.startswith((APP_ROOT + "/", PUBLIC_BASE_URL + "/")), url
     parts = urlsplit(url)
     return f"{parts.path}?{parts.query}" if parts.query else parts.path
 
 
-def start(client: FlaskClient, org: str = "Acme", **params: str) -> str:
+def start(client: FlaskClient, org: str = ORG_NAME, **params: str) -> str:
     """GET /sso/okta; returns the provider's authorize URL it redirects to."""
     response = client.get("/sso/okta", query_string={"org": org, **params})
     assert response.status_code == 302, response.text
@@ -132,7 +137,7 @@ def at_provider(authorize_url: str, sub: str, **form: str) -> str:
 
 
 def okta_sign_in(
-    client: FlaskClient, base: str, sub: str, org: str = "Acme", **params: str
+    client: FlaskClient, base: str, sub: str, org: str = ORG_NAME, **params: str
 ) -> Any:
     """The whole round trip through the mock provider; returns the callback answer."""
     authorize_url = start(client, org, **params)

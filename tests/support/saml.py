@@ -21,6 +21,7 @@ from core.extensions import db
 from core.models import SamlRequest
 from tests.support.builders import OrgInfo
 from tests.support.builders import sign_in
+from tests.support.constants import ORG_NAME
 from tests.support.rows import events
 from tests.support.saml_idp import SamlIdp
 
@@ -62,7 +63,7 @@ def connected(app: Flask, org: OrgInfo, idp: SamlIdp, **kwargs: Any) -> None:
     assert response.status_code == 302, response.text
 
 
-def start(client: FlaskClient, org: str = "Acme", **params: str) -> str:
+def start(client: FlaskClient, org: str = ORG_NAME, **params: str) -> str:
     """GET /sso/okta; returns the IdP URL (with the AuthnRequest) it redirects to."""
     response = client.get("/sso/okta", query_string={"org": org, **params})
     assert response.status_code == 302, response.text
@@ -139,7 +140,7 @@ def post_from_okta(client: FlaskClient, fields: dict[str, str]) -> TestResponse:
 
 
 def saml_sign_in(
-    client: FlaskClient, idp: SamlIdp, org: str = "Acme", **overrides: Any
+    client: FlaskClient, idp: SamlIdp, org: str = ORG_NAME, **overrides: Any
 ) -> TestResponse:
     """Start at Gatehouse, answer at the IdP, post the answer to the ACS."""
     fields = idp.respond_to(start(client, org), **overrides)
