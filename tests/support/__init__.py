@@ -2,8 +2,9 @@
 
 Test modules and `tests/conftest.py` import from here; nothing here imports a
 test module. Fixtures defined here (the mailbox, the OpenID providers, the
-migration apps) reach a test module the way pytest finds them: conftest or the
-module imports them by name.
+browser, the migration apps) reach the test modules because conftest imports
+them by name; an autouse one (`keep_logging`) is imported by the modules it
+serves.
 """
 
 import pkgutil
