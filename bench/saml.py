@@ -4,7 +4,7 @@ Run from the repository root (needs the dev requirements, for the test IdP):
 
     .venv/bin/python bench/saml.py [--sign-ins 200]
 
-A pysaml2 IdP (tests/saml_idp.py) signs the responses beforehand, so only
+A pysaml2 IdP (tests/support/saml_idp.py) signs the responses beforehand, so only
 Gatehouse's side is timed: the POST to the ACS through the Flask test client,
 with python3-saml's strict checks and signature verification, the replay cache,
 the sign-in rules and the new session. Dashboard sign-ins of existing, linked
@@ -24,12 +24,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.conftest import make_app  # noqa: E402
-from tests.conftest import make_org  # noqa: E402
-from tests.saml_helpers import ACS_PATH  # noqa: E402
-from tests.saml_helpers import ACS_URL  # noqa: E402
-from tests.saml_helpers import PUBLIC_BASE_URL  # noqa: E402
-from tests.saml_idp import SamlIdp  # noqa: E402
+from tests.support.builders import make_app  # noqa: E402
+from tests.support.builders import make_org  # noqa: E402
+from tests.support.saml import ACS_PATH  # noqa: E402
+from tests.support.saml import ACS_URL  # noqa: E402
+from tests.support.saml import PUBLIC_BASE_URL  # noqa: E402
+from tests.support.saml_idp import SamlIdp  # noqa: E402
 
 
 def percentile(values: list[float], share: float) -> float:

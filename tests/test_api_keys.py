@@ -13,10 +13,10 @@ from core.models import User
 from core.provisioning import api_keys
 from core.security import authenticate_api_key
 from core.security import hash_token
-from tests.conftest import OrgInfo
-from tests.conftest import make_org
-from tests.conftest import make_user
-from tests.conftest import sign_in
+from tests.support.builders import OrgInfo
+from tests.support.builders import make_org
+from tests.support.builders import make_user
+from tests.support.builders import sign_in
 
 SECRET = re.compile(r'id="secret-value">(gh_[A-Za-z0-9_-]+)<')
 

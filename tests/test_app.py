@@ -17,10 +17,11 @@ import default_config
 from app import create_app
 from core.extensions import db
 from core.models import AuditEvent
-from tests.conftest import OrgInfo
-from tests.conftest import make_app
-from tests.conftest import make_org
-from tests.conftest import sign_in
+from tests.support.builders import OrgInfo
+from tests.support.builders import make_app
+from tests.support.builders import make_org
+from tests.support.builders import sign_in
+from tests.support.constants import PASSWORD
 
 AppFactory = Callable[[], Flask]
 
@@ -338,7 +339,7 @@ def test_session_cookie_over_https_is_also_secure(
 ) -> None:
     response = client.post(
         "/login",
-        data={"email": org.owner_email, "password": "correct horse battery staple"},
+        data={"email": org.owner_email, "password": PASSWORD},
         base_url="https://localhost",
     )
     assert response.status_code == 302
@@ -367,7 +368,7 @@ def test_trusted_proxy_makes_forwarded_https_count(tmp_path: Path) -> None:
     assert "Strict-Transport-Security" in response.headers
     signed_in = client.post(
         "/login",
-        data={"email": "owner@acme.test", "password": "correct horse battery staple"},
+        data={"email": "owner@acme.test", "password": PASSWORD},
         headers=FORWARDED,
     )
     cookie = session_cookie_attributes(

@@ -31,17 +31,16 @@ from core.models import AuditEvent
 from core.models import ScimRequest
 from core.models import SiteSetting
 from core.models import utcnow
-from tests.conftest import PASSWORD
-from tests.conftest import OrgInfo
-from tests.conftest import make_app
-from tests.conftest import make_org
-from tests.conftest import make_user
-from tests.conftest import sign_in
-from tests.test_okta_oidc import at_provider
-from tests.test_okta_oidc import connect_okta
-from tests.test_okta_oidc import okta_user
-from tests.test_okta_oidc import provider  # noqa: F401 (fixture)
-from tests.test_okta_oidc import start
+from tests.support.builders import OrgInfo
+from tests.support.builders import make_app
+from tests.support.builders import make_org
+from tests.support.builders import make_user
+from tests.support.builders import sign_in
+from tests.support.constants import PASSWORD
+from tests.support.oidc import at_provider
+from tests.support.oidc import connect_okta
+from tests.support.oidc import okta_user
+from tests.support.oidc import start
 
 # The mock provider signs its ID tokens through an Authlib hook Authlib has
 # deprecated; the warning is raised in the provider's thread, not by our code.
@@ -308,7 +307,7 @@ def test_anonymous_callbacks_without_a_sign_in_are_one_counted_row(
 def test_forged_states_against_one_organization_are_one_counted_row(
     app: Flask,
     org: OrgInfo,
-    provider: str,  # noqa: F811 (the imported fixture)
+    provider: str,
 ) -> None:
     connect_okta(app, org, provider)
     okta_user(provider, "00u-alice", "alice@acme.test")

@@ -23,7 +23,6 @@ names the second owner. A signed-in owner is always an active owner, so the
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -49,14 +48,19 @@ from core.provisioning import api_keys
 from core.provisioning import organizations
 from core.throttle import account_key
 from core.throttle import account_locked
-from tests.conftest import OrgInfo
-from tests.conftest import get_user
-from tests.conftest import make_app
-from tests.conftest import make_org
-from tests.conftest import make_user
-from tests.conftest import scim_key
-from tests.conftest import sign_in
-from tests.conftest import snapshot
+from tests.support.builders import OrgInfo
+from tests.support.builders import make_app
+from tests.support.builders import make_org
+from tests.support.builders import make_user
+from tests.support.builders import scim_key
+from tests.support.builders import sign_in
+from tests.support.rows import get_user
+from tests.support.rows import snapshot
+from tests.support.scim import ERROR_SCHEMA
+from tests.support.scim import SCIM_JSON
+from tests.support.scim import USER_SCHEMA
+from tests.support.scim import ScimClient
+from tests.support.scim import patch_body as patch
 
 pytestmark = pytest.mark.usefixtures("quick_passwords")
 
@@ -80,11 +84,6 @@ def app(module_app: Flask) -> Flask:
     return module_app
 
 
-SCIM = "/api/v1/scim"
-SCIM_JSON = "application/scim+json"
-ERROR_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:Error"
-USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
-PATCH_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 NEW_EMAIL = "changed@acme.test"
 
 # Expected outcomes.
@@ -743,21 +742,7 @@ def scim_call(
     client: FlaskClient, method: str, path: str, secret: str, body: Any = None
 ) -> TestResponse:
     """One SCIM request with a bearer key."""
-    return client.open(
-        SCIM + path,
-        method=method,
-        headers={
-            "Authorization": f"Bearer {secret}",
-            "Content-Type": SCIM_JSON,
-            "Accept": SCIM_JSON,
-        },
-        data=None if body is None else json.dumps(body),
-    )
-
-
-def patch(*operations: dict[str, Any]) -> dict[str, Any]:
-    """A PatchOp body."""
-    return {"schemas": [PATCH_SCHEMA], "Operations": list(operations)}
+    return ScimClient(client, secret).call(method, path, body)
 
 
 def email_list(address: str) -> list[dict[str, Any]]:

@@ -18,26 +18,14 @@ from playwright.sync_api import Page
 from playwright.sync_api import expect
 
 from core import first_run
-from core.extensions import db
-from tests.conftest import make_app
-from tests.live import chromium
-from tests.live import serve
+from tests.support.constants import BROWSER_OWNER_EMAIL as OWNER_EMAIL
+from tests.support.constants import PASSWORD as OWNER_PASSWORD
+from tests.support.live import serve
 
 ARTIFACTS = Path(__file__).parent / "artifacts"
 
 ORGANIZATION = "Acme Browser Test"
-OWNER_EMAIL = "ada.owner@acme.test"
-OWNER_PASSWORD = "correct horse battery staple"
 PHONE = {"width": 390, "height": 844}
-
-
-@pytest.fixture
-def live_app(tmp_path: Path) -> Iterator[Flask]:
-    """An empty install (schema only) with CSRF on."""
-    app = make_app(tmp_path, WTF_CSRF_ENABLED=True)
-    yield app
-    with app.app_context():
-        db.engine.dispose()
 
 
 @pytest.fixture
@@ -45,13 +33,6 @@ def base_url(live_app: Flask) -> Iterator[str]:
     """Serve `live_app` on 127.0.0.1 from a thread; yield its base URL."""
     with serve(live_app) as url:
         yield url
-
-
-@pytest.fixture
-def browser() -> Iterator[Browser]:
-    """Headless chromium, closed (with Playwright's driver) after the test."""
-    with chromium() as browser:
-        yield browser
 
 
 def screenshot(page: Page, name: str) -> None:

@@ -16,7 +16,6 @@ must not rewrite committed files).
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterator
 from email import message_from_bytes
@@ -37,27 +36,21 @@ from playwright.sync_api import expect
 from blueprints.okta_oidc.routes import OKTA_ERRORS
 from core.extensions import db
 from core.models import User
-from tests.conftest import make_app
-from tests.conftest import make_org
-from tests.conftest import make_user
-from tests.live import chromium
-from tests.live import serve
+from tests.support.builders import make_org
+from tests.support.builders import make_user
+from tests.support.constants import BROWSER_OWNER_EMAIL as OWNER_EMAIL
+from tests.support.constants import DOCS_ORGANIZATION as ORGANIZATION
+from tests.support.constants import PASSWORD as OWNER_PASSWORD
+from tests.support.live import VIEWPORT
+from tests.support.live import screenshot
+from tests.support.live import serve
+from tests.support.oidc import CLIENT_SECRET
 
-IMAGES = (
-    Path(__file__).parent.parent / "docs" / "images"
-    if os.environ.get("GATEHOUSE_DOC_SCREENSHOTS") == "1"
-    else Path(__file__).parent / "artifacts"
-)
-VIEWPORT = {"width": 1100, "height": 800}
 # Anything but the two servers on 127.0.0.1 (the provider's page links a CDN
 # stylesheet) is refused inside the browser, so the test never leaves the machine.
 OFF_MACHINE = re.compile(r"^(?!https?://127\.0\.0\.1[:/])[a-z]+://")
 
-ORGANIZATION = "Acme Rockets"
-OWNER_EMAIL = "ada.owner@acme.test"
-OWNER_PASSWORD = "correct horse battery staple"
 CLIENT_ID = "0oa8gatehouse5x7"
-CLIENT_SECRET = "s3cr3t-from-the-okta-general-tab"
 
 # People as the provider knows them: (sub, claims).
 NEWCOMER = (
@@ -105,26 +98,10 @@ def provider() -> Iterator[str]:
 
 
 @pytest.fixture
-def live_app(tmp_path: Path) -> Iterator[Flask]:
-    """An app with CSRF on (PUBLIC_BASE_URL is set once the port is known)."""
-    app = make_app(tmp_path, WTF_CSRF_ENABLED=True)
-    yield app
-    with app.app_context():
-        db.engine.dispose()
-
-
-@pytest.fixture
 def base_url(live_app: Flask) -> Iterator[str]:
     """Serve `live_app` on 127.0.0.1 from a thread; yield its base URL."""
     with serve(live_app, set_public_base_url=True) as url:
         yield url
-
-
-@pytest.fixture
-def browser() -> Iterator[Browser]:
-    """Headless chromium, closed (with Playwright's driver) after the test."""
-    with chromium() as browser:
-        yield browser
 
 
 def new_context(browser: Browser, base_url: str) -> BrowserContext:
@@ -132,12 +109,6 @@ def new_context(browser: Browser, base_url: str) -> BrowserContext:
     context = browser.new_context(base_url=base_url, viewport=VIEWPORT)
     context.route(OFF_MACHINE, lambda route: route.abort())
     return context
-
-
-def screenshot(page: Page, name: str) -> None:
-    """Save a full-page PNG (see IMAGES)."""
-    IMAGES.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(IMAGES / name), full_page=True)
 
 
 def start_sso(page: Page, organization: str, shots: bool = False) -> None:

@@ -2,7 +2,7 @@
 
 Headless Debian chromium driven by Playwright against the app served for real on
 http://127.0.0.1 (CSRF on, as in production) and a real SAML identity provider
-(pysaml2, `tests.saml_idp.SamlIdp`) standing in for Okta. The IdP's URLs use
+(pysaml2, `tests.support.saml_idp.SamlIdp`) standing in for Okta. The IdP's URLs use
 http://localhost, another site than the app, so its POST to the ACS is
 cross-site as Okta's is: the app's SameSite=Lax session cookie does not travel
 with it, and the sign-in must not need it; only the SAML cookie (SameSite=None,
@@ -26,7 +26,6 @@ docs/images/ instead (a normal test run must not rewrite committed files).
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 from collections.abc import Iterable
 from collections.abc import Iterator
@@ -53,21 +52,18 @@ from core.extensions import db
 from core.models import User
 from core.saml_metadata import ACS_PATH
 from core.saml_metadata import SP_METADATA_PATH
-from tests.conftest import make_app
-from tests.conftest import make_org
-from tests.conftest import make_user
-from tests.live import chromium
-from tests.live import serve
-from tests.saml_helpers import refusals
-from tests.saml_helpers import saml_successes
-from tests.saml_idp import SamlIdp
+from tests.support.builders import make_org
+from tests.support.builders import make_user
+from tests.support.constants import BROWSER_OWNER_EMAIL as OWNER_EMAIL
+from tests.support.constants import DOCS_ORGANIZATION as ORGANIZATION
+from tests.support.constants import PASSWORD as OWNER_PASSWORD
+from tests.support.live import VIEWPORT
+from tests.support.live import screenshot
+from tests.support.live import serve
+from tests.support.saml import refusals
+from tests.support.saml import saml_successes
+from tests.support.saml_idp import SamlIdp
 
-IMAGES = (
-    Path(__file__).parent.parent / "docs" / "images"
-    if os.environ.get("GATEHOUSE_DOC_SCREENSHOTS") == "1"
-    else Path(__file__).parent / "artifacts"
-)
-VIEWPORT = {"width": 1100, "height": 800}
 # Anything but the two servers on this machine (the app on 127.0.0.1, the IdP
 # as localhost) is refused inside the browser, so the test never leaves it.
 OFF_MACHINE = re.compile(r"^(?!https?://(?:127\.0\.0\.1|localhost)[:/])[a-z]+://")
@@ -76,9 +72,6 @@ TIMEOUT_MS = 10_000
 HTTP_STATUS = re.compile(r"Failed to load resource: the server responded with a status")
 MD_NS = "urn:oasis:names:tc:SAML:2.0:metadata"
 
-ORGANIZATION = "Acme Rockets"
-OWNER_EMAIL = "ada.owner@acme.test"
-OWNER_PASSWORD = "correct horse battery staple"
 
 # People as the IdP knows them (SamlIdp.user).
 NEWCOMER = {
@@ -102,15 +95,6 @@ DASHBOARD_USER = {
 
 
 @pytest.fixture
-def live_app(tmp_path: Path) -> Iterator[Flask]:
-    """An app with CSRF on (PUBLIC_BASE_URL is set once the port is known)."""
-    app = make_app(tmp_path, WTF_CSRF_ENABLED=True)
-    yield app
-    with app.app_context():
-        db.engine.dispose()
-
-
-@pytest.fixture
 def base_url(live_app: Flask) -> Iterator[str]:
     """Serve `live_app` on 127.0.0.1 from a thread; yield its base URL."""
     with serve(live_app, set_public_base_url=True) as url:
@@ -127,13 +111,6 @@ def idp(base_url: str, tmp_path: Path) -> Iterator[SamlIdp]:
         public_host="localhost",
     ) as server:
         yield server
-
-
-@pytest.fixture
-def browser() -> Iterator[Browser]:
-    """Headless chromium, closed (with Playwright's driver) after the test."""
-    with chromium() as browser:
-        yield browser
 
 
 def new_context(browser: Browser, base_url: str, problems: list[str]) -> BrowserContext:
@@ -155,12 +132,6 @@ def new_context(browser: Browser, base_url: str, problems: list[str]) -> Browser
     context.on("console", on_console)
     context.on("weberror", lambda error: problems.append(str(error.error)))
     return context
-
-
-def screenshot(page: Page, name: str) -> None:
-    """Save a full-page PNG (see IMAGES)."""
-    IMAGES.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(IMAGES / name), full_page=True)
 
 
 def fingerprint(cert_der: bytes) -> str:

@@ -29,12 +29,12 @@ from core.models import Organization
 from core.models import User
 from core.security import authenticate_api_key
 from core.security import verify_password
-from tests.conftest import PASSWORD
-from tests.conftest import OrgInfo
-from tests.conftest import make_org
-from tests.conftest import snapshot
+from tests.support.builders import OrgInfo
+from tests.support.builders import make_org
+from tests.support.constants import PASSWORD
+from tests.support.constants import REPO
+from tests.support.rows import snapshot
 
-REPO = Path(__file__).resolve().parents[1]
 SECRET_LINE = re.compile(r"gh_[A-Za-z0-9_-]{40,}")
 
 

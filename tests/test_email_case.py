@@ -16,46 +16,34 @@ from flask import Flask
 from flask.testing import FlaskClient
 from flask.testing import FlaskCliRunner
 
-from tests.conftest import PASSWORD
-from tests.conftest import OrgInfo
-from tests.conftest import get_user
-from tests.conftest import make_user
-from tests.conftest import scim_key
-from tests.conftest import sign_in
-from tests.conftest import snapshot
-from tests.okta_helpers import identities
-from tests.okta_helpers import signed_in_user_id
-from tests.okta_helpers import user_count
-from tests.okta_helpers import user_row
-from tests.test_okta_oidc import connect_okta
-from tests.test_okta_oidc import okta_sign_in
-from tests.test_okta_oidc import okta_user
-from tests.test_okta_oidc import provider  # noqa: F401 (a fixture)
-
-SCIM = "/api/v1/scim"
-USER = "urn:ietf:params:scim:schemas:core:2.0:User"
-PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+from tests.support.builders import OrgInfo
+from tests.support.builders import make_user
+from tests.support.builders import scim_key
+from tests.support.builders import sign_in
+from tests.support.constants import PASSWORD
+from tests.support.oidc import connect_okta
+from tests.support.oidc import okta_sign_in
+from tests.support.oidc import okta_user
+from tests.support.rows import get_user
+from tests.support.rows import identities
+from tests.support.rows import signed_in_user_id
+from tests.support.rows import snapshot
+from tests.support.rows import user_count
+from tests.support.rows import user_row
+from tests.support.scim import PATCH_SCHEMA as PATCH
+from tests.support.scim import USER_SCHEMA as USER
+from tests.support.scim import ScimClient
 
 # The mock provider signs its ID tokens through a hook Authlib has deprecated
-# (as in tests/test_okta_oidc.py).
+# (as in tests/test_okta_oidc_*.py).
 pytestmark = [
     pytest.mark.filterwarnings("ignore:get_jwt_config:DeprecationWarning"),
     pytest.mark.usefixtures("quick_passwords"),
 ]
 
 
-class Scim:
+class Scim(ScimClient):
     """A SCIM client of the app with an organization key."""
-
-    def __init__(self, client: FlaskClient, secret: str) -> None:
-        self.client = client
-        self.headers = {"Authorization": f"Bearer {secret}"}
-
-    def call(self, method: str, path: str, body: Any = None) -> Any:
-        """Send a request; returns the response."""
-        return self.client.open(
-            SCIM + path, method=method, json=body, headers=self.headers
-        )
 
     def create(self, user_name: str, email: str | None = None) -> dict[str, Any]:
         """POST a user (with `email` as its primary work address, if given)."""
@@ -200,7 +188,7 @@ def test_okta_sign_in_with_another_case_lands_in_the_scim_account(
     app: Flask,
     org: OrgInfo,
     scim: Scim,
-    provider: str,  # noqa: F811
+    provider: str,
 ) -> None:
     ada = scim.create("Ada@Example.com", "Ada@Example.com")
     assert ada["emails"][0]["value"] == "Ada@Example.com"
@@ -222,7 +210,7 @@ def test_okta_sign_in_with_another_case_lands_in_the_scim_account(
 def test_a_person_okta_creates_keeps_the_email_okta_sent(
     app: Flask,
     org: OrgInfo,
-    provider: str,  # noqa: F811
+    provider: str,
 ) -> None:
     connect_okta(app, org, provider)
     okta_user(provider, "00u-grace", "Grace.Hopper@Example.COM", given_name="Grace")
@@ -280,7 +268,7 @@ def test_a_look_alike_email_is_not_a_second_member(
 def test_an_okta_sign_in_with_a_look_alike_email_needs_confirmation(
     app: Flask,
     org: OrgInfo,
-    provider: str,  # noqa: F811
+    provider: str,
 ) -> None:
     """A local member josé@ (with a password); an Okta user asserting the same
     address in decomposed form is that member, so the confirmation rule holds

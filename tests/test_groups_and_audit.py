@@ -10,10 +10,10 @@ from core.extensions import db
 from core.models import AuditEvent
 from core.models import Group
 from core.models import GroupMember
-from tests.conftest import OrgInfo
-from tests.conftest import make_org
-from tests.conftest import make_user
-from tests.conftest import sign_in
+from tests.support.builders import OrgInfo
+from tests.support.builders import make_org
+from tests.support.builders import make_user
+from tests.support.builders import sign_in
 
 
 def make_group(app: Flask, org_id: int, name: str, member_ids: list[int]) -> int:

@@ -12,15 +12,14 @@ from app import create_app
 from core import key_check
 from core.extensions import db
 from core.models import SiteSetting
-from tests.conftest import make_app
-from tests.conftest import make_org
-from tests.test_migrations import empty_app  # noqa: F401 (fixtures)
-from tests.test_migrations import head_revision
-from tests.test_migrations import keep_logging  # noqa: F401
-from tests.test_migrations import migrated_app  # noqa: F401
+from tests.support.builders import make_app
+from tests.support.builders import make_org
+from tests.support.constants import SECRET_KEY
+from tests.support.migrations import head_revision
+from tests.support.migrations import keep_logging  # noqa: F401
 
 
-def test_a_migrated_install_is_healthy(migrated_app: Flask) -> None:  # noqa: F811
+def test_a_migrated_install_is_healthy(migrated_app: Flask) -> None:
     response = migrated_app.test_client().get("/healthz")
 
     assert response.status_code == 200
@@ -30,7 +29,7 @@ def test_a_migrated_install_is_healthy(migrated_app: Flask) -> None:  # noqa: F8
     assert "Set-Cookie" not in response.headers
 
 
-def test_a_database_behind_the_code_is_unhealthy(migrated_app: Flask) -> None:  # noqa: F811
+def test_a_database_behind_the_code_is_unhealthy(migrated_app: Flask) -> None:
     with migrated_app.app_context():
         db.session.execute(text("UPDATE alembic_version SET version_num = '0003'"))
         db.session.commit()
@@ -59,7 +58,7 @@ def test_an_unreachable_database_is_unhealthy_and_says_nothing_secret(
         {
             "TESTING": True,
             "INSTANCE_PATH": str(tmp_path / "instance"),
-            "SECRET_KEY": "test-secret-key",
+            "SECRET_KEY": SECRET_KEY,
             "SQLALCHEMY_DATABASE_URI": f"sqlite:///{missing}",
         }
     )
@@ -75,18 +74,18 @@ def test_an_unreachable_database_is_unhealthy_and_says_nothing_secret(
 
 
 @pytest.mark.parametrize("method", ["POST", "PUT", "DELETE"])
-def test_only_get_is_answered(migrated_app: Flask, method: str) -> None:  # noqa: F811
+def test_only_get_is_answered(migrated_app: Flask, method: str) -> None:
     assert migrated_app.test_client().open("/healthz", method=method).status_code == 405
 
 
-def test_the_expected_revision_is_the_migrations_head(migrated_app: Flask) -> None:  # noqa: F811
+def test_the_expected_revision_is_the_migrations_head(migrated_app: Flask) -> None:
     from blueprints.health.routes import expected_revisions
 
     assert expected_revisions() == {head_revision(migrated_app)}
 
 
 def test_a_node_with_another_secret_key_is_unhealthy(
-    migrated_app: Flask,  # noqa: F811
+    migrated_app: Flask,
 ) -> None:
     """The install's first organization records its SECRET_KEY's mark; a node
     with another key is out of rotation; nothing a request does records it."""
@@ -129,7 +128,7 @@ def test_a_node_with_another_secret_key_is_unhealthy(
 
 
 def test_a_database_error_after_the_first_query_is_a_503_not_a_500(
-    migrated_app: Flask,  # noqa: F811
+    migrated_app: Flask,
 ) -> None:
     make_org(migrated_app)
     with migrated_app.app_context():

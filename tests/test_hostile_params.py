@@ -18,10 +18,10 @@ from hypothesis import given
 from hypothesis import settings
 from hypothesis import strategies as st
 
-from tests.conftest import OrgInfo
-from tests.conftest import every_row
-from tests.conftest import restore_rows
-from tests.conftest import sign_in
+from tests.support.builders import OrgInfo
+from tests.support.builders import sign_in
+from tests.support.rows import every_row
+from tests.support.rows import restore_rows
 
 pytestmark = pytest.mark.usefixtures("quick_passwords")
 

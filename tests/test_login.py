@@ -15,14 +15,14 @@ from core.models import Organization
 from core.models import SiteSetting
 from core.models import User
 from core.models import UserSession
-from tests.conftest import PASSWORD
-from tests.conftest import OrgInfo
-from tests.conftest import get_user
-from tests.conftest import make_app
-from tests.conftest import make_org
-from tests.conftest import make_user
-from tests.conftest import setup_form
-from tests.conftest import sign_in
+from tests.support.builders import OrgInfo
+from tests.support.builders import make_app
+from tests.support.builders import make_org
+from tests.support.builders import make_user
+from tests.support.builders import setup_form
+from tests.support.builders import sign_in
+from tests.support.constants import PASSWORD
+from tests.support.rows import get_user
 
 
 def audit_kinds(app: Flask) -> list[tuple[str, str]]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import email
 import email.policy
 import smtplib
-import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from dataclasses import field
@@ -21,7 +20,9 @@ from flask import Flask
 
 from core.extensions import db
 from core.mailer import send_email
-from tests.conftest import make_app
+from tests.support.builders import make_app
+from tests.support.live import free_port
+from tests.support.mail import smtp_settings
 
 MAIL_FROM = "Gatehouse <noreply@gatehouse.test>"
 
@@ -88,13 +89,6 @@ def text_of(message: EmailMessage) -> str:
     return str(message.get_content()).replace("\r\n", "\n")
 
 
-def free_port() -> int:
-    """A TCP port nobody listens on (aiosmtpd 1.4 cannot start on port 0)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture
 def mailbox() -> Iterator[tuple[Mailbox, int]]:
     """A real SMTP server on 127.0.0.1 with AUTH offered over plain text (tests)."""
@@ -116,9 +110,7 @@ def mailbox() -> Iterator[tuple[Mailbox, int]]:
 def smtp_app(tmp_path: Path, mailbox: tuple[Mailbox, int]) -> Iterator[Flask]:
     app = make_app(
         tmp_path,
-        SMTP_HOST="127.0.0.1",
-        SMTP_PORT=mailbox[1],
-        SMTP_STARTTLS=False,
+        **smtp_settings(mailbox[1]),
         SMTP_TIMEOUT=5,
         MAIL_FROM=MAIL_FROM,
     )

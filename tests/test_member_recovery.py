@@ -10,7 +10,6 @@ made each key and warn when that person no longer holds the authority.
 
 from __future__ import annotations
 
-import json
 from datetime import UTC
 from datetime import datetime
 from typing import Any
@@ -30,22 +29,23 @@ from core.models import Organization
 from core.models import SsoConfig
 from core.models import User
 from core.provisioning import organizations
-from tests.conftest import PASSWORD
-from tests.conftest import OrgInfo
-from tests.conftest import get_user
-from tests.conftest import make_org
-from tests.conftest import make_user
-from tests.conftest import sign_in
-from tests.conftest import snapshot
-from tests.okta_helpers import events
-from tests.okta_helpers import identities
+from tests.support.builders import OrgInfo
+from tests.support.builders import make_org
+from tests.support.builders import make_user
+from tests.support.builders import sign_in
+from tests.support.constants import PASSWORD
+from tests.support.rows import events
+from tests.support.rows import get_user
+from tests.support.rows import identities
+from tests.support.rows import snapshot
+from tests.support.scim import PATCH_SCHEMA as PATCH
+from tests.support.scim import ScimClient
 
 pytestmark = pytest.mark.usefixtures("quick_passwords")
 
 ISSUER = "https://acme.okta.com"
 SAML_ISSUER = "http://www.okta.com/exk-acme"
 WRONG = "not the password at all"
-PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 
 
 # -- helpers ----------------------------------------------------------------------
@@ -168,15 +168,7 @@ def scim(
     client: FlaskClient, secret: str, method: str, path: str, body: Any = None
 ) -> TestResponse:
     """A SCIM request with a key."""
-    return client.open(
-        "/api/v1/scim" + path,
-        method=method,
-        headers={
-            "Authorization": f"Bearer {secret}",
-            "Content-Type": "application/scim+json",
-        },
-        data=None if body is None else json.dumps(body),
-    )
+    return ScimClient(client, secret).call(method, path, body)
 
 
 def switch_scim_on(app: Flask, org_id: int) -> None:

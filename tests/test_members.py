@@ -12,11 +12,11 @@ from core.models import GroupMember
 from core.models import OktaIdentity
 from core.models import SsoConfig
 from core.models import User
-from tests.conftest import OrgInfo
-from tests.conftest import get_user
-from tests.conftest import make_org
-from tests.conftest import make_user
-from tests.conftest import sign_in
+from tests.support.builders import OrgInfo
+from tests.support.builders import make_org
+from tests.support.builders import make_user
+from tests.support.builders import sign_in
+from tests.support.rows import get_user
 
 
 def client_for(app: Flask, email: str) -> FlaskClient:

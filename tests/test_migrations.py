@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -17,87 +15,22 @@ from flask import Flask
 from flask.testing import FlaskCliRunner
 from sqlalchemy.exc import IntegrityError
 
-from app import create_app
 from core.extensions import db
 from core.models import ApiKey
 from core.models import GroupMember
 from core.models import Organization
 from core.models import User
-from tests import databases
-from tests.conftest import make_org
-from tests.conftest import make_user
-
-REPO = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(autouse=True)
-def keep_logging() -> Iterator[None]:
-    """Undo what alembic's `fileConfig` does to logging, for the tests that follow.
-
-    It replaces the root handlers with one bound to the CLI runner's temporary
-    stderr and sets levels on alembic's and SQLAlchemy's loggers.
-    """
-    manager = logging.Logger.manager
-    root = logging.getLogger()
-    saved_root = (root.level, root.handlers[:])
-    saved = {
-        name: (logger.disabled, logger.level, logger.handlers[:], logger.propagate)
-        for name, logger in manager.loggerDict.items()
-        if isinstance(logger, logging.Logger)
-    }
-    yield
-    root.setLevel(saved_root[0])
-    root.handlers[:] = saved_root[1]
-    for name, logger in manager.loggerDict.items():
-        if not isinstance(logger, logging.Logger):
-            continue
-        disabled, level, handlers, propagate = saved.get(
-            name, (False, logging.NOTSET, [], True)
-        )
-        logger.disabled, logger.propagate = disabled, propagate
-        logger.setLevel(level)
-        logger.handlers[:] = handlers
-
-
-@pytest.fixture
-def empty_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Flask]:
-    """An app like conftest's, but its database has no table at all."""
-    # Flask-Migrate finds `migrations/` relative to the working directory.
-    monkeypatch.chdir(REPO)
-    app = create_app(
-        {
-            "TESTING": True,
-            "INSTANCE_PATH": str(tmp_path / "instance"),
-            "SECRET_KEY": "test-secret-key",
-            "SQLALCHEMY_DATABASE_URI": databases.empty_url(tmp_path),
-            "WTF_CSRF_ENABLED": False,
-        }
-    )
-    yield app
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
-
-
-@pytest.fixture
-def migrated_app(empty_app: Flask) -> Flask:
-    """`empty_app` after `flask db upgrade`."""
-    result = empty_app.test_cli_runner().invoke(args=["db", "upgrade"])
-    assert result.exit_code == 0, result.output
-    return empty_app
+from tests.support import databases
+from tests.support.builders import make_org
+from tests.support.builders import make_user
+from tests.support.constants import PASSWORD
+from tests.support.migrations import head_revision
+from tests.support.migrations import keep_logging  # noqa: F401 (autouse)
 
 
 def table_names(app: Flask) -> set[str]:
     with app.app_context(), db.engine.connect() as connection:
         return set(sa.inspect(connection).get_table_names())
-
-
-def head_revision(app: Flask) -> str:
-    with app.app_context():
-        config = app.extensions["migrate"].migrate.get_config()
-        head = ScriptDirectory.from_config(config).get_current_head()
-        assert head is not None
-        return head
 
 
 def test_empty_database_has_no_tables(empty_app: Flask) -> None:
@@ -160,7 +93,7 @@ def test_migrated_database_works_with_the_app(migrated_app: Flask) -> None:
     org = make_org(migrated_app)
     response = migrated_app.test_client().post(
         "/login",
-        data={"email": org.owner_email, "password": "correct horse battery staple"},
+        data={"email": org.owner_email, "password": PASSWORD},
     )
     assert response.status_code == 302
     assert response.headers["Location"] == "/members"

@@ -25,15 +25,15 @@ import pytest
 import requests
 
 from core.saml_metadata import ACS_PATH
-from tests import databases
-from tests.saml_idp import SamlIdp
+from tests.support import databases
+from tests.support.constants import PASSWORD
+from tests.support.constants import REPO
+from tests.support.saml_idp import SamlIdp
+from tests.support.scim import GROUP_SCHEMA as GROUP
+from tests.support.scim import PATCH_SCHEMA as PATCH
+from tests.support.scim import USER_SCHEMA as USER
 
-REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-PASSWORD = "correct horse battery staple"
-USER = "urn:ietf:params:scim:schemas:core:2.0:User"
-GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
-PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 
 
 def listening_socket() -> socket.socket:

@@ -5,7 +5,6 @@ verb (POST, PUT, PATCH with or without a path).
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
@@ -18,17 +17,17 @@ from core.models import Group
 from core.models import LinkToken
 from core.models import Organization
 from core.models import SsoConfig
-from tests.conftest import OrgInfo
-from tests.conftest import make_user
-from tests.conftest import scim_key
-from tests.conftest import snapshot
-from tests.okta_helpers import events
+from tests.support.builders import OrgInfo
+from tests.support.builders import make_user
+from tests.support.builders import scim_key
+from tests.support.rows import events
+from tests.support.rows import snapshot
+from tests.support.scim import GROUP_SCHEMA as GROUP
+from tests.support.scim import PATCH_SCHEMA as PATCH
+from tests.support.scim import ScimClient
 
 pytestmark = pytest.mark.usefixtures("quick_passwords")
 
-SCIM_JSON = "application/scim+json"
-GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
-PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 UNSAFE = ["a\x00b", "a\x1bb", "a\x07b", "a\u2028b", "a\u2029b", "a\x85b", "a\x7fb"]
 
 
@@ -36,12 +35,7 @@ def scim(
     client: FlaskClient, method: str, path: str, secret: str, body: Any = None
 ) -> TestResponse:
     """One SCIM request."""
-    return client.open(
-        "/api/v1/scim" + path,
-        method=method,
-        headers={"Authorization": f"Bearer {secret}", "Content-Type": SCIM_JSON},
-        data=None if body is None else json.dumps(body),
-    )
+    return ScimClient(client, secret).call(method, path, body)
 
 
 @pytest.mark.parametrize("name", UNSAFE)

@@ -1,10 +1,10 @@
 """Okta sign-in over SAML 2.0, end to end against a real IdP on 127.0.0.1.
 
-`tests.saml_idp.SamlIdp` (pysaml2 acting as the IdP, signing with its own RSA
-key through xmlsec1) stands in for Okta: it serves its metadata over HTTP, reads
-the AuthnRequests Gatehouse sends and answers with signed responses. The browser
+`tests.support.saml_idp.SamlIdp` (pysaml2 acting as the IdP, signing with its own
+RSA key through xmlsec1) stands in for Okta: it serves its metadata over HTTP,
+reads the AuthnRequests Gatehouse sends and answers with signed responses. The browser
 is Flask's test client; the IdP's form reaches the ACS cross-site, as Okta's
-does, with only the SameSite=None cookie (`saml_helpers.post_from_okta`).
+does, with only the SameSite=None cookie (`tests.support.saml.post_from_okta`).
 The hostile responses are in test_okta_saml_hostile.py.
 """
 
@@ -40,35 +40,36 @@ from blueprints.okta_saml.flow import BROWSER_COOKIE
 from core.extensions import db
 from core.models import SamlAssertionSeen
 from core.models import SamlRequest
-from tests.conftest import OrgInfo
-from tests.conftest import make_app
-from tests.conftest import make_org
-from tests.conftest import make_user
-from tests.conftest import snapshot
-from tests.live import serve
-from tests.okta_helpers import Mailbox
-from tests.okta_helpers import assert_nobody_signed_in
-from tests.okta_helpers import events
-from tests.okta_helpers import identities
-from tests.okta_helpers import signed_in_user_id
-from tests.okta_helpers import sso_config
-from tests.okta_helpers import user_row
-from tests.saml_helpers import ACS_PATH
-from tests.saml_helpers import ACS_URL
-from tests.saml_helpers import NAMEID_EMAIL
-from tests.saml_helpers import PUBLIC_BASE_URL
-from tests.saml_helpers import connect
-from tests.saml_helpers import connected
-from tests.saml_helpers import owner
-from tests.saml_helpers import pending_requests
-from tests.saml_helpers import post_from_okta
-from tests.saml_helpers import refusals
-from tests.saml_helpers import saml_sign_in
-from tests.saml_helpers import saml_successes
-from tests.saml_helpers import start
-from tests.saml_idp import STATUS_REQUEST_DENIED
-from tests.saml_idp import STATUS_RESPONDER
-from tests.saml_idp import SamlIdp
+from tests.support.builders import OrgInfo
+from tests.support.builders import make_app
+from tests.support.builders import make_org
+from tests.support.builders import make_user
+from tests.support.live import serve
+from tests.support.mail import Mailbox
+from tests.support.mail import smtp_settings
+from tests.support.rows import assert_nobody_signed_in
+from tests.support.rows import events
+from tests.support.rows import identities
+from tests.support.rows import signed_in_user_id
+from tests.support.rows import snapshot
+from tests.support.rows import sso_config
+from tests.support.rows import user_row
+from tests.support.saml import ACS_PATH
+from tests.support.saml import ACS_URL
+from tests.support.saml import NAMEID_EMAIL
+from tests.support.saml import PUBLIC_BASE_URL
+from tests.support.saml import connect
+from tests.support.saml import connected
+from tests.support.saml import owner
+from tests.support.saml import pending_requests
+from tests.support.saml import post_from_okta
+from tests.support.saml import refusals
+from tests.support.saml import saml_sign_in
+from tests.support.saml import saml_successes
+from tests.support.saml import start
+from tests.support.saml_idp import STATUS_REQUEST_DENIED
+from tests.support.saml_idp import STATUS_RESPONDER
+from tests.support.saml_idp import SamlIdp
 
 pytestmark = pytest.mark.usefixtures("quick_passwords")
 N_AT_ONCE = 8
@@ -489,9 +490,7 @@ def test_the_emailed_link_binds_the_okta_account_through_saml(
     app = make_app(
         tmp_path / "mail",
         PUBLIC_BASE_URL=PUBLIC_BASE_URL,
-        SMTP_HOST="127.0.0.1",
-        SMTP_PORT=port,
-        SMTP_STARTTLS=False,
+        **smtp_settings(port),
     )
     org = make_org(app)
     member_id = make_user(app, org.id, "linus@acme.test")

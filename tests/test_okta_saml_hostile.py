@@ -1,6 +1,6 @@
 """Hostile SAML responses at the ACS: none of them may sign anyone in (issue #5).
 
-Each attack is built from a response the test IdP (`tests.saml_idp.SamlIdp`,
+Each attack is built from a response the test IdP (`tests.support.saml_idp.SamlIdp`,
 pysaml2 signing with xmlsec1) really signed, then broken with lxml or plain
 bytes, and posted to `POST /api/v1/auth/login/okta/callback` the way a browser
 does with Okta's form: cross-site, with only the SameSite=None SAML cookie.
@@ -75,25 +75,25 @@ from core.models import AuditEvent
 from core.models import Organization
 from core.models import User
 from core.provisioning import organizations
-from tests.conftest import OrgInfo
-from tests.conftest import make_app
-from tests.conftest import make_org
-from tests.conftest import make_user
-from tests.conftest import snapshot
-from tests.okta_helpers import assert_nobody_signed_in
-from tests.okta_helpers import identities
-from tests.okta_helpers import signed_in_user_id
-from tests.okta_helpers import user_row
-from tests.saml_helpers import ACS_URL
-from tests.saml_helpers import PUBLIC_BASE_URL
-from tests.saml_helpers import post_from_okta
-from tests.saml_helpers import refusals
-from tests.saml_helpers import saml_successes
-from tests.saml_helpers import start
-from tests.saml_idp import DIGEST_SHA1
-from tests.saml_idp import SIG_RSA_SHA1
-from tests.saml_idp import ResponseOverrides
-from tests.saml_idp import SamlIdp
+from tests.support.builders import OrgInfo
+from tests.support.builders import make_app
+from tests.support.builders import make_org
+from tests.support.builders import make_user
+from tests.support.rows import assert_nobody_signed_in
+from tests.support.rows import identities
+from tests.support.rows import signed_in_user_id
+from tests.support.rows import snapshot
+from tests.support.rows import user_row
+from tests.support.saml import ACS_URL
+from tests.support.saml import PUBLIC_BASE_URL
+from tests.support.saml import post_from_okta
+from tests.support.saml import refusals
+from tests.support.saml import saml_successes
+from tests.support.saml import start
+from tests.support.saml_idp import DIGEST_SHA1
+from tests.support.saml_idp import SIG_RSA_SHA1
+from tests.support.saml_idp import ResponseOverrides
+from tests.support.saml_idp import SamlIdp
 
 SAMLP = "urn:oasis:names:tc:SAML:2.0:protocol"
 SAML = "urn:oasis:names:tc:SAML:2.0:assertion"

@@ -29,13 +29,12 @@ from flask import Flask
 
 from core import outbound
 from core.outbound import OutboundError
-from tests.conftest import make_app
-from tests.conftest import make_org
-from tests.conftest import sign_in
-from tests.okta_helpers import events
-from tests.okta_helpers import sso_config
-
-WELL_KNOWN = "/.well-known/openid-configuration"
+from tests.support.builders import make_app
+from tests.support.builders import make_org
+from tests.support.builders import sign_in
+from tests.support.oidc import WELL_KNOWN
+from tests.support.rows import events
+from tests.support.rows import sso_config
 
 
 class Listener:

@@ -10,7 +10,6 @@ server it needs.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable
 from collections.abc import Iterator
@@ -38,24 +37,24 @@ from core.models import Organization
 from core.models import SiteSetting
 from core.models import utcnow
 from core.provisioning import organizations
-from tests.conftest import OrgInfo
-from tests.conftest import make_app
-from tests.conftest import make_org
-from tests.conftest import make_user
-from tests.conftest import scim_key
-from tests.conftest import setup_form
-from tests.conftest import sign_in
-from tests.conftest import snapshot
-from tests.okta_helpers import events
-from tests.okta_helpers import signed_in_user_id
-from tests.okta_helpers import user_count
-from tests.okta_helpers import user_row
+from tests.support.builders import OrgInfo
+from tests.support.builders import make_app
+from tests.support.builders import make_org
+from tests.support.builders import make_user
+from tests.support.builders import scim_key
+from tests.support.builders import setup_form
+from tests.support.builders import sign_in
+from tests.support.rows import events
+from tests.support.rows import signed_in_user_id
+from tests.support.rows import snapshot
+from tests.support.rows import user_count
+from tests.support.rows import user_row
+from tests.support.scim import SCIM
+from tests.support.scim import USER_SCHEMA
+from tests.support.scim import ScimClient
 
 pytestmark = pytest.mark.usefixtures("quick_passwords")
 
-SCIM = "/api/v1/scim"
-SCIM_JSON = "application/scim+json"
-USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
 LOCKED = "Too many failed sign-ins."
 
 
@@ -264,11 +263,7 @@ def stored_code(tmp_path: Path) -> str | None:
 
 def scim_post(client: FlaskClient, secret: str, body: dict[str, Any]) -> Any:
     """POST /Users with an organization key."""
-    return client.post(
-        SCIM + "/Users",
-        headers={"Authorization": f"Bearer {secret}", "Content-Type": SCIM_JSON},
-        data=json.dumps({"schemas": [USER_SCHEMA], **body}),
-    )
+    return ScimClient(client, secret).post("/Users", {"schemas": [USER_SCHEMA], **body})
 
 
 def test_scim_adopts_the_account_with_the_email_when_the_username_differs(

@@ -36,21 +36,22 @@ from core.urls import base_url_problem
 from core.urls import normalize_base_url
 from core.urls import public_url
 from core.urls import save_public_base_url
-from tests.conftest import PASSWORD
-from tests.conftest import OrgInfo
-from tests.conftest import make_app
-from tests.conftest import make_org
-from tests.conftest import scim_key
-from tests.conftest import setup_form as complete_setup_form
-from tests.conftest import sign_in
-from tests.conftest import snapshot
+from tests.support.builders import OrgInfo
+from tests.support.builders import make_app
+from tests.support.builders import make_org
+from tests.support.builders import scim_key
+from tests.support.builders import setup_form as complete_setup_form
+from tests.support.builders import sign_in
+from tests.support.constants import PASSWORD
+from tests.support.rows import snapshot
+from tests.support.scim import SCIM_JSON as SCIM_TYPE
+from tests.support.scim import ScimClient
 
 pytestmark = pytest.mark.usefixtures("quick_passwords")
 
 ATTACKER = "attacker.example"
 STORED = "https://stored.example.com"
 CONFIGURED = "https://configured.example.com"
-SCIM_TYPE = "application/scim+json"
 
 
 # -- fixtures and helpers ---------------------------------------------------------
@@ -123,9 +124,8 @@ def attacker_headers() -> dict[str, str]:
 
 def scim_get_user(client: FlaskClient, secret: str, user_id: int) -> tuple[int, dict]:
     """GET /Users/<id> over SCIM from a client claiming the attacker's Host."""
-    response = client.get(
-        f"/api/v1/scim/Users/{user_id}",
-        headers={"Authorization": f"Bearer {secret}", **attacker_headers()},
+    response = ScimClient(client, secret).get(
+        f"/Users/{user_id}", headers=attacker_headers()
     )
     assert response.mimetype == SCIM_TYPE, response.text
     return response.status_code, json.loads(response.text)

@@ -4,7 +4,7 @@ python3-saml==1.16.0, xmlsec==1.3.17 and lxml==6.1.3 are pinned together
 (requirements.txt): xmlsec and lxml must load the same libxml2, and python3-saml
 must still verify what a real IdP signs. Every bump of any of them runs these.
 
-The IdP is `tests.saml_idp.SamlIdp` (pysaml2 signing with xmlsec1): an
+The IdP is `tests.support.saml_idp.SamlIdp` (pysaml2 signing with xmlsec1): an
 independent implementation, so python3-saml accepting its responses, and
 refusing them once they are tampered with, says something about both.
 """
@@ -28,15 +28,15 @@ from onelogin.saml2.response import OneLogin_Saml2_Response
 from onelogin.saml2.settings import OneLogin_Saml2_Settings
 from onelogin.saml2.utils import OneLogin_Saml2_Utils
 
-from tests.saml_idp import DIGEST_SHA1
-from tests.saml_idp import NAMEID_EMAIL
-from tests.saml_idp import SIG_RSA_SHA1
-from tests.saml_idp import STATUS_REQUEST_DENIED
-from tests.saml_idp import STATUS_RESPONDER
-from tests.saml_idp import KeyPair
-from tests.saml_idp import MetadataOptions
-from tests.saml_idp import SamlIdp
-from tests.saml_idp import SamlIdpError
+from tests.support.saml_idp import DIGEST_SHA1
+from tests.support.saml_idp import NAMEID_EMAIL
+from tests.support.saml_idp import SIG_RSA_SHA1
+from tests.support.saml_idp import STATUS_REQUEST_DENIED
+from tests.support.saml_idp import STATUS_RESPONDER
+from tests.support.saml_idp import KeyPair
+from tests.support.saml_idp import MetadataOptions
+from tests.support.saml_idp import SamlIdp
+from tests.support.saml_idp import SamlIdpError
 
 SP_ENTITY_ID = "https://gatehouse.test"
 ACS_PATH = "/api/v1/auth/login/okta/callback"

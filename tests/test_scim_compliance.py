@@ -27,13 +27,15 @@ from scim2_tester.utils import CheckContext
 
 from core.extensions import db
 from core.models import ScimRequest
-from tests.conftest import OrgInfo
-from tests.conftest import scim_key
+from tests.support.builders import OrgInfo
+from tests.support.builders import scim_key
+from tests.support.constants import APP_ROOT
+from tests.support.scim import GROUP_SCHEMA as GROUP
+from tests.support.scim import SCIM
+from tests.support.scim import USER_SCHEMA as USER
+from tests.support.scim import ScimClient
 
-SCIM = "/api/v1/scim"
-BASE_URL = f"http://localhost{SCIM}"
-USER = "urn:ietf:params:scim:schemas:core:2.0:User"
-GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
+BASE_URL = f"{APP_ROOT}{SCIM}"
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:Schema"
 RESOURCE_TYPE = "urn:ietf:params:scim:schemas:core:2.0:ResourceType"
@@ -73,9 +75,7 @@ def scim(client: FlaskClient, secret: str) -> Any:
     """GET a SCIM path with the key; returns the JSON body after checking 200."""
 
     def get(path: str) -> Any:
-        response = client.get(
-            SCIM + path, headers={"Authorization": f"Bearer {secret}"}
-        )
+        response = ScimClient(client, secret).get(path)
         assert response.status_code == 200, (path, response.text)
         assert response.mimetype == "application/scim+json"
         return response.get_json()

@@ -20,7 +20,6 @@ from typing import Any
 import pytest
 import requests
 from flask import Flask
-from werkzeug.serving import make_server
 
 from core.extensions import db
 from core.models import Group
@@ -30,13 +29,14 @@ from core.models import User
 from core.models import fold
 from core.provisioning import api_keys
 from core.provisioning import organizations
+from tests.support.live import serve
+from tests.support.scim import ERROR_SCHEMA
+from tests.support.scim import GROUP_SCHEMA
+from tests.support.scim import PATCH_SCHEMA
+from tests.support.scim import SCIM
+from tests.support.scim import SCIM_JSON
+from tests.support.scim import USER_SCHEMA
 
-SCIM = "/api/v1/scim"
-SCIM_JSON = "application/scim+json"
-ERROR_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:Error"
-USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
-GROUP_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:Group"
-PATCH_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 N = 16
 
 
@@ -71,15 +71,8 @@ def live(app: Flask) -> Iterator[Live]:
             org, name="okta", scopes=["scim"], actor="cli"
         )
         org_id = org.id
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield Live(app, f"http://127.0.0.1:{server.server_port}{SCIM}", secret, org_id)
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
+    with serve(app) as url:
+        yield Live(app, url + SCIM, secret, org_id)
 
 
 def send(live: Live, method: str, path: str, body: Any = None) -> Reply:

@@ -6,7 +6,6 @@ group members serialised. `bench/worst_case.py` prints the timings.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -24,12 +23,11 @@ from core.models import GroupMember
 from core.models import User
 from core.models import fold
 from core.models import utcnow
-from tests.conftest import OrgInfo
-from tests.conftest import scim_key
-from tests.conftest import snapshot
-
-SCIM = "/api/v1/scim"
-PATCH_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+from tests.support.builders import OrgInfo
+from tests.support.builders import scim_key
+from tests.support.rows import snapshot
+from tests.support.scim import ScimClient
+from tests.support.scim import patch_body
 
 
 @pytest.fixture
@@ -40,17 +38,7 @@ def secret(app: Flask, org: OrgInfo) -> str:
 def call(
     client: FlaskClient, secret: str, method: str, path: str, body: Any = None
 ) -> Any:
-    return client.open(
-        SCIM + path,
-        method=method,
-        headers={"Authorization": f"Bearer {secret}"},
-        data=None if body is None else json.dumps(body),
-        content_type="application/scim+json",
-    )
-
-
-def patch_body(*operations: dict[str, Any]) -> dict[str, Any]:
-    return {"schemas": [PATCH_SCHEMA], "Operations": list(operations)}
+    return ScimClient(client, secret).call(method, path, body)
 
 
 @contextmanager

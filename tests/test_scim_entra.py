@@ -10,7 +10,6 @@ Each test replays those requests and checks the answer and the database.
 
 from __future__ import annotations
 
-import json
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -24,25 +23,19 @@ from core.extensions import db
 from core.models import Group
 from core.models import GroupMember
 from core.models import User
-from tests.conftest import OrgInfo
-from tests.conftest import get_user
-from tests.conftest import make_org
-from tests.conftest import make_user
-from tests.conftest import scim_key as scim_secret
-
-SCIM = "/api/v1/scim"
-SCIM_MEDIA_TYPE = "application/scim+json"
-USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
-GROUP_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:Group"
-ENTERPRISE_SCHEMA = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
-LIST_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
-ERROR_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:Error"
-PATCH_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
-
-ENTRA_HEADERS = {
-    "Content-Type": "application/scim+json",
-    "Accept": "application/scim+json",
-}
+from tests.support.builders import OrgInfo
+from tests.support.builders import make_org
+from tests.support.builders import make_user
+from tests.support.builders import scim_key as scim_secret
+from tests.support.rows import get_user
+from tests.support.scim import ENTERPRISE_SCHEMA
+from tests.support.scim import ERROR_SCHEMA
+from tests.support.scim import GROUP_SCHEMA
+from tests.support.scim import LIST_SCHEMA
+from tests.support.scim import SCIM_JSON as SCIM_MEDIA_TYPE
+from tests.support.scim import USER_SCHEMA
+from tests.support.scim import ScimClient
+from tests.support.scim import patch_body
 
 
 @dataclass(frozen=True)
@@ -60,13 +53,8 @@ class Entra:
         query: dict[str, str] | None = None,
     ) -> TestResponse:
         """One request with Entra's headers; every answer must be SCIM JSON."""
-        response = self.client.open(
-            SCIM + path,
-            method=method,
-            headers={**ENTRA_HEADERS, "Authorization": f"Bearer {self.secret}"},
-            data=None if body is None else json.dumps(body),
-            query_string=query,
-        )
+        scim = ScimClient(self.client, self.secret, idp="entra")
+        response = scim.call(method, path, body, query=query)
         if response.status_code != 204:
             assert response.mimetype == SCIM_MEDIA_TYPE, (
                 method,
@@ -84,8 +72,7 @@ class Entra:
 
     def patch(self, path: str, *operations: dict[str, Any]) -> TestResponse:
         """PATCH with a PatchOp body made of `operations`."""
-        body = {"schemas": [PATCH_SCHEMA], "Operations": list(operations)}
-        return self.send("PATCH", path, body)
+        return self.send("PATCH", path, patch_body(*operations))
 
 
 @pytest.fixture

@@ -15,8 +15,8 @@ from blueprints.scim.users import FIELDS
 from blueprints.scim.users import SCHEMAS
 from core.extensions import db
 from core.models import User
-from tests.conftest import OrgInfo
-from tests.conftest import make_user
+from tests.support.builders import OrgInfo
+from tests.support.builders import make_user
 
 
 @pytest.fixture

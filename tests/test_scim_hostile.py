@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import http.client
 import json
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from flask import Flask
@@ -30,25 +30,24 @@ from hypothesis import HealthCheck
 from hypothesis import given
 from hypothesis import settings
 from hypothesis import strategies as st
-from werkzeug.serving import make_server
 from werkzeug.test import TestResponse
 
 from core.extensions import db
 from core.models import Organization
 from core.provisioning import api_keys
 from core.provisioning import organizations
-from tests.conftest import every_row
-from tests.conftest import restore_rows
-from tests.conftest import snapshot as all_rows
-
-SCIM = "/api/v1/scim"
-SCIM_JSON = "application/scim+json"
-ERROR_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:Error"
-LIST_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
-USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
-GROUP_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:Group"
-ENTERPRISE_SCHEMA = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
-PATCH_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+from tests.support.live import serve
+from tests.support.rows import every_row
+from tests.support.rows import restore_rows
+from tests.support.rows import snapshot as all_rows
+from tests.support.scim import ENTERPRISE_SCHEMA
+from tests.support.scim import ERROR_SCHEMA
+from tests.support.scim import GROUP_SCHEMA
+from tests.support.scim import LIST_SCHEMA
+from tests.support.scim import PATCH_SCHEMA
+from tests.support.scim import SCIM
+from tests.support.scim import SCIM_JSON
+from tests.support.scim import USER_SCHEMA
 
 
 def fuzz(examples: int) -> Any:
@@ -78,8 +77,8 @@ class Scim:
     pristine: dict[str, list[dict[str, Any]]]
 
     def restore(self) -> None:
-        """Put every row back as the fixture left them (conftest.restore_rows:
-        a few milliseconds, the fixture's rows are few)."""
+        """Put every row back as the fixture left them (`restore_rows`: a few
+        milliseconds, the fixture's rows are few)."""
         restore_rows(self.app, self.pristine)
 
 
@@ -976,15 +975,8 @@ def test_a_body_over_the_size_cap_is_413(scim: Scim) -> None:
 @pytest.fixture
 def live_url(app: Flask) -> Iterator[tuple[str, int]]:
     """The app on a real threaded server on 127.0.0.1: (host, port)."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield "127.0.0.1", server.server_port
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
+    with serve(app) as url:
+        yield "127.0.0.1", int(urlsplit(url).port or 0)
 
 
 def test_a_chunked_body_without_length_over_the_cap_is_413(

@@ -25,17 +25,17 @@ from core.models import User
 from core.provisioning import api_keys
 from core.provisioning import organizations
 from core.provisioning import users
-from tests.conftest import make_org
-from tests.conftest import make_user
-from tests.conftest import scim_key
-from tests.conftest import snapshot as all_rows
+from tests.support.builders import make_org
+from tests.support.builders import make_user
+from tests.support.builders import scim_key
+from tests.support.rows import snapshot as all_rows
+from tests.support.scim import ERROR_SCHEMA
+from tests.support.scim import GROUP_SCHEMA
+from tests.support.scim import SCIM
+from tests.support.scim import SCIM_JSON
+from tests.support.scim import USER_SCHEMA
+from tests.support.scim import patch_body
 
-SCIM = "/api/v1/scim"
-SCIM_JSON = "application/scim+json"
-ERROR_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:Error"
-USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
-GROUP_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:Group"
-PATCH_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 SHARED_EMAIL = "shared@example.com"
 
 
@@ -99,11 +99,6 @@ def group_body(
     if external_id is not None:
         body["externalId"] = external_id
     return body
-
-
-def patch_body(*operations: dict) -> dict:
-    """A PatchOp body."""
-    return {"schemas": [PATCH_SCHEMA], "Operations": list(operations)}
 
 
 def assert_scim_error(response: TestResponse, status: int) -> dict:

@@ -20,16 +20,15 @@ from core import first_run
 from core.extensions import db
 from core.models import Organization
 from core.models import User
-from tests.conftest import PASSWORD
-from tests.conftest import OrgInfo
-from tests.conftest import make_user
-from tests.conftest import scim_key
-from tests.conftest import setup_form as complete_setup_form
-from tests.conftest import snapshot
-
-SCIM = "/api/v1/scim"
-USER = "urn:ietf:params:scim:schemas:core:2.0:User"
-PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+from tests.support.builders import OrgInfo
+from tests.support.builders import make_user
+from tests.support.builders import scim_key
+from tests.support.builders import setup_form as complete_setup_form
+from tests.support.constants import PASSWORD
+from tests.support.rows import snapshot
+from tests.support.scim import PATCH_SCHEMA as PATCH
+from tests.support.scim import USER_SCHEMA as USER
+from tests.support.scim import ScimClient
 
 pytestmark = pytest.mark.usefixtures("quick_passwords")
 
@@ -38,14 +37,11 @@ class Scim:
     """A SCIM client of the app with an organization key."""
 
     def __init__(self, client: FlaskClient, secret: str) -> None:
-        self.client = client
-        self.headers = {"Authorization": f"Bearer {secret}"}
+        self.scim = ScimClient(client, secret)
 
     def call(self, method: str, path: str, body: Any = None) -> Any:
         """Send a request; returns the JSON body after checking a 2xx status."""
-        response = self.client.open(
-            SCIM + path, method=method, json=body, headers=self.headers
-        )
+        response = self.scim.call(method, path, body)
         assert response.status_code < 300, (method, path, response.text)
         return response.get_json()
 

@@ -29,26 +29,21 @@ from core.models import ScimRequest
 from core.models import User
 from core.models import UserSession
 from core.security import authenticate_api_key
-from tests.conftest import OrgInfo
-from tests.conftest import get_user
-from tests.conftest import make_user
-from tests.conftest import scim_key as scim_secret
-from tests.conftest import sign_in
+from tests.support.builders import OrgInfo
+from tests.support.builders import make_user
+from tests.support.builders import scim_key as scim_secret
+from tests.support.builders import sign_in
+from tests.support.rows import get_user
+from tests.support.scim import ERROR_SCHEMA
+from tests.support.scim import GROUP_SCHEMA
+from tests.support.scim import LIST_SCHEMA
+from tests.support.scim import PATCH_SCHEMA
+from tests.support.scim import SCIM
+from tests.support.scim import SCIM_JSON as SCIM_MEDIA_TYPE
+from tests.support.scim import USER_SCHEMA
+from tests.support.scim import ScimClient
 
-SCIM = "/api/v1/scim"
-SCIM_MEDIA_TYPE = "application/scim+json"
-USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
-GROUP_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:Group"
-LIST_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
-ERROR_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:Error"
-PATCH_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 OKTA_PASSWORD = "1mz050nq"  # the placeholder password Okta's create carries
-
-OKTA_HEADERS = {
-    "Content-Type": "application/scim+json; charset=utf-8",
-    "Accept": "application/scim+json",
-    "User-Agent": "OKTA SCIM Integration",
-}
 
 
 # -- an Okta-like client ---------------------------------------------------------
@@ -69,13 +64,8 @@ class Okta:
         query: dict[str, str] | None = None,
     ) -> TestResponse:
         """One request with Okta's headers; every answer must be SCIM JSON."""
-        response = self.client.open(
-            SCIM + path,
-            method=method,
-            headers={**OKTA_HEADERS, "Authorization": f"Bearer {self.secret}"},
-            data=None if body is None else json.dumps(body),
-            query_string=query,
-        )
+        scim = ScimClient(self.client, self.secret, idp="okta")
+        response = scim.call(method, path, body, query=query)
         if response.status_code != 204:
             assert response.mimetype == SCIM_MEDIA_TYPE, (
                 method,

@@ -14,8 +14,7 @@ from blueprints.scim.patch import parse_path
 from blueprints.scim.schema import ENTERPRISE_USER_SCHEMA
 from blueprints.scim.users import SCHEMAS
 from blueprints.scim.users import USER_ATTRIBUTES
-
-PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+from tests.support.scim import PATCH_SCHEMA as PATCH
 
 
 def user() -> dict[str, Any]:

@@ -7,8 +7,6 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from flask.testing import FlaskClient
-from werkzeug.test import TestResponse
 
 from core.extensions import db
 from core.models import AuditEvent
@@ -18,35 +16,18 @@ from core.models import ScimRequest
 from core.models import User
 from core.provisioning import api_keys
 from core.provisioning import organizations
-from tests.conftest import OrgInfo
-from tests.conftest import make_user
-from tests.conftest import sign_in
-from tests.conftest import snapshot
+from tests.support.builders import OrgInfo
+from tests.support.builders import make_user
+from tests.support.builders import sign_in
+from tests.support.rows import snapshot
+from tests.support.scim import GROUP_SCHEMA as GROUP
+from tests.support.scim import PATCH_SCHEMA as PATCH
+from tests.support.scim import USER_SCHEMA as USER
+from tests.support.scim import ScimClient
 
-USER = "urn:ietf:params:scim:schemas:core:2.0:User"
-GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
-PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 
-
-class Scim:
+class Scim(ScimClient):
     """A SCIM client bound to one organization's key."""
-
-    def __init__(self, client: FlaskClient, secret: str) -> None:
-        self.client = client
-        self.headers = {
-            "Authorization": f"Bearer {secret}",
-            "Content-Type": "application/scim+json",
-        }
-
-    def call(
-        self, method: str, path: str, body: Any = None, **headers: str
-    ) -> TestResponse:
-        return self.client.open(
-            "/api/v1/scim" + path,
-            method=method,
-            headers={**self.headers, **headers},
-            data=None if body is None else json.dumps(body),
-        )
 
     def create_user(self, user_name: str, **extra: Any) -> dict[str, Any]:
         response = self.call(
@@ -164,9 +145,13 @@ def test_if_match_guards_updates(scim: Scim) -> None:
         "schemas": [PATCH],
         "Operations": [{"op": "replace", "value": {"displayName": "A"}}],
     }
-    stale = scim.call("PATCH", f"/Users/{created['id']}", body, **{"If-Match": 'W/"0"'})
+    stale = scim.call(
+        "PATCH", f"/Users/{created['id']}", body, headers={"If-Match": 'W/"0"'}
+    )
     assert stale.status_code == 412
-    fresh = scim.call("PATCH", f"/Users/{created['id']}", body, **{"If-Match": version})
+    fresh = scim.call(
+        "PATCH", f"/Users/{created['id']}", body, headers={"If-Match": version}
+    )
     assert fresh.status_code == 200
     assert fresh.headers["ETag"] != version
 

@@ -2,7 +2,7 @@
 
 Each case goes through the real HTTP paths: the Flask test client for the pages
 and the SCIM API, `oidc-provider-mock` as Okta's OpenID provider, pysaml2
-(`tests.saml_idp.SamlIdp`) as Okta's SAML IdP, and a real SMTP server for the
+(`tests.support.saml_idp.SamlIdp`) as Okta's SAML IdP, and a real SMTP server for the
 emailed links. The cases, as reported:
 
 1. a member's API key with the scim scope (and an admin's organization key)
@@ -20,7 +20,6 @@ emailed links. The cases, as reported:
 
 from __future__ import annotations
 
-import json
 import re
 import sys
 import threading
@@ -36,7 +35,6 @@ import pytest
 import requests
 from flask import Flask
 from flask.testing import FlaskClient
-from oidc_provider_mock import run_server_in_thread
 from werkzeug.test import TestResponse
 
 from core import first_run
@@ -46,30 +44,36 @@ from core.models import OktaIdentity
 from core.models import Organization
 from core.models import User
 from core.provisioning import organizations
-from tests.conftest import PASSWORD
-from tests.conftest import OrgInfo
-from tests.conftest import make_app
-from tests.conftest import make_org
-from tests.conftest import make_user
-from tests.conftest import scim_key
-from tests.conftest import setup_form as complete_setup_form
-from tests.conftest import snapshot
-from tests.live import serve
-from tests.okta_helpers import Mailbox
-from tests.okta_helpers import assert_nobody_signed_in
-from tests.okta_helpers import events
-from tests.okta_helpers import free_port
-from tests.okta_helpers import identities
-from tests.okta_helpers import signed_in_user_id
-from tests.okta_helpers import user_row
-from tests.saml_helpers import ACS_PATH
-from tests.saml_helpers import connected
-from tests.saml_helpers import post_from_okta
-from tests.saml_idp import SamlIdp
-from tests.test_okta_oidc import PUBLIC_BASE_URL as BASE
-from tests.test_okta_oidc import connect_okta
-from tests.test_okta_oidc import okta_sign_in
-from tests.test_okta_oidc import okta_user
+from tests.support.builders import OrgInfo
+from tests.support.builders import make_app
+from tests.support.builders import make_org
+from tests.support.builders import make_user
+from tests.support.builders import scim_key
+from tests.support.builders import setup_form as complete_setup_form
+from tests.support.constants import PASSWORD
+from tests.support.live import free_port
+from tests.support.live import serve
+from tests.support.mail import Mailbox
+from tests.support.mail import smtp_settings
+from tests.support.oidc import PUBLIC_BASE_URL as BASE
+from tests.support.oidc import connect_okta
+from tests.support.oidc import okta_sign_in
+from tests.support.oidc import okta_user
+from tests.support.rows import assert_nobody_signed_in
+from tests.support.rows import events
+from tests.support.rows import identities
+from tests.support.rows import signed_in_user_id
+from tests.support.rows import snapshot
+from tests.support.rows import user_row
+from tests.support.saml import ACS_PATH
+from tests.support.saml import connected
+from tests.support.saml import post_from_okta
+from tests.support.saml_idp import SamlIdp
+from tests.support.scim import GROUP_SCHEMA
+from tests.support.scim import SCIM
+from tests.support.scim import USER_SCHEMA
+from tests.support.scim import ScimClient
+from tests.support.scim import patch_body as patch
 
 # The mock provider signs its ID tokens through an Authlib hook Authlib has
 # deprecated; the warning is raised in the provider's thread, not by our code.
@@ -78,10 +82,6 @@ pytestmark = [
     pytest.mark.usefixtures("quick_passwords"),
 ]
 
-SCIM = "/api/v1/scim"
-USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
-GROUP_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:Group"
-PATCH_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 ATTACKER_HOST = "attacker.example"
 ATTACKER_ROOT = f"http://{ATTACKER_HOST}"
 # The attacker's own Okta account (in the organization's Okta, or any Okta the
@@ -105,9 +105,7 @@ def app(tmp_path: Path, mailbox: tuple[Mailbox, int]) -> Iterator[Flask]:
     app = make_app(
         tmp_path,
         PUBLIC_BASE_URL=BASE,
-        SMTP_HOST="127.0.0.1",
-        SMTP_PORT=mailbox[1],
-        SMTP_STARTTLS=False,
+        **smtp_settings(mailbox[1]),
     )
     yield app
     with app.app_context():
@@ -126,20 +124,11 @@ def bare_app(tmp_path: Path, mailbox: tuple[Mailbox, int]) -> Iterator[Flask]:
     app = make_app(
         tmp_path,
         PUBLIC_BASE_URL="",
-        SMTP_HOST="127.0.0.1",
-        SMTP_PORT=mailbox[1],
-        SMTP_STARTTLS=False,
+        **smtp_settings(mailbox[1]),
     )
     yield app
     with app.app_context():
         db.engine.dispose()
-
-
-@pytest.fixture(scope="module")
-def provider() -> Iterator[str]:
-    """A real OpenID provider on 127.0.0.1 (as in test_okta_oidc); its issuer URL."""
-    with run_server_in_thread(port=0, require_nonce=True) as server:
-        yield f"http://127.0.0.1:{server.server_port}"
 
 
 @pytest.fixture
@@ -214,17 +203,8 @@ def scim(
     host: str = "localhost",
 ) -> TestResponse:
     """One SCIM request with the key `secret`, as Okta sends it."""
-    return app.test_client().open(
-        SCIM + path,
-        method=method,
-        base_url=f"http://{host}",
-        headers={
-            "Content-Type": "application/scim+json; charset=utf-8",
-            "Accept": "application/scim+json",
-            "Authorization": f"Bearer {secret}",
-        },
-        data=None if body is None else json.dumps(body),
-    )
+    okta = ScimClient(app.test_client(), secret, idp="okta")
+    return okta.call(method, path, body, base_url=f"http://{host}")
 
 
 def user_body(
@@ -245,11 +225,6 @@ def user_body(
     if external_id is not None:
         body["externalId"] = external_id
     return body
-
-
-def patch(*operations: dict[str, Any]) -> dict[str, Any]:
-    """A PatchOp body."""
-    return {"schemas": [PATCH_SCHEMA], "Operations": list(operations)}
 
 
 DEACTIVATE = patch({"op": "replace", "value": {"active": False}})

@@ -2,7 +2,7 @@
 
 One test (or two) per finding, each through the real HTTP paths: the Flask test
 client for the pages and the SCIM API, `oidc-provider-mock` as Okta's OpenID
-provider, pysaml2 (`tests.saml_idp.SamlIdp`) as Okta's SAML IdP, a real SMTP
+provider, pysaml2 (`tests.support.saml_idp.SamlIdp`) as Okta's SAML IdP, a real SMTP
 server for the emailed links and Werkzeug's threaded server for the race.
 
 1. An admin could point the organization's Okta connection at an identity
@@ -47,7 +47,6 @@ import requests
 import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
-from oidc_provider_mock import run_server_in_thread
 from werkzeug.test import TestResponse
 
 from app import create_app
@@ -59,40 +58,47 @@ from core.models import LinkToken
 from core.models import User
 from core.models import UTCDateTime
 from core.security import hash_token
-from tests.conftest import PASSWORD
-from tests.conftest import OrgInfo
-from tests.conftest import make_app
-from tests.conftest import make_org
-from tests.conftest import make_user
-from tests.conftest import scim_key
-from tests.conftest import sign_in
-from tests.conftest import snapshot
-from tests.live import serve
-from tests.okta_helpers import Mailbox
-from tests.okta_helpers import assert_nobody_signed_in
-from tests.okta_helpers import events
-from tests.okta_helpers import identities
-from tests.okta_helpers import signed_in_user_id
-from tests.okta_helpers import sso_config
-from tests.okta_helpers import user_count
-from tests.okta_helpers import user_row
-from tests.saml_helpers import ACS_URL
-from tests.saml_helpers import PUBLIC_BASE_URL as SAML_BASE
-from tests.saml_helpers import connected
-from tests.saml_helpers import post_from_okta
-from tests.saml_helpers import refusals
-from tests.saml_helpers import saml_sign_in
-from tests.saml_helpers import start as saml_start
-from tests.saml_idp import SamlIdp
-from tests.test_migrations import REPO
-from tests.test_migrations import keep_logging  # noqa: F401 (autouse fixture)
-from tests.test_okta_oidc import CLIENT_SECRET
-from tests.test_okta_oidc import at_provider
-from tests.test_okta_oidc import connect_okta
-from tests.test_okta_oidc import discovery
-from tests.test_okta_oidc import link_path
-from tests.test_okta_oidc import okta_sign_in
-from tests.test_okta_oidc import okta_user
+from tests.support.builders import OrgInfo
+from tests.support.builders import make_app
+from tests.support.builders import make_org
+from tests.support.builders import make_user
+from tests.support.builders import scim_key
+from tests.support.builders import sign_in
+from tests.support.constants import PASSWORD
+from tests.support.constants import REPO
+from tests.support.constants import SECRET_KEY
+from tests.support.live import serve
+from tests.support.mail import Mailbox
+from tests.support.mail import smtp_settings
+from tests.support.migrations import keep_logging  # noqa: F401 (autouse fixture)
+from tests.support.oidc import CLIENT_SECRET
+from tests.support.oidc import at_provider
+from tests.support.oidc import connect_okta
+from tests.support.oidc import discovery
+from tests.support.oidc import link_path
+from tests.support.oidc import okta_sign_in
+from tests.support.oidc import okta_user
+from tests.support.rows import assert_nobody_signed_in
+from tests.support.rows import events
+from tests.support.rows import identities
+from tests.support.rows import signed_in_user_id
+from tests.support.rows import snapshot
+from tests.support.rows import sso_config
+from tests.support.rows import user_count
+from tests.support.rows import user_row
+from tests.support.saml import ACS_URL
+from tests.support.saml import PUBLIC_BASE_URL as SAML_BASE
+from tests.support.saml import connected
+from tests.support.saml import post_from_okta
+from tests.support.saml import refusals
+from tests.support.saml import saml_sign_in
+from tests.support.saml import start as saml_start
+from tests.support.saml_idp import SamlIdp
+from tests.support.scim import PATCH_SCHEMA
+from tests.support.scim import SCIM
+from tests.support.scim import SCIM_JSON
+from tests.support.scim import USER_SCHEMA
+from tests.support.scim import ScimClient
 
 # The mock provider signs its ID tokens through an Authlib hook Authlib has
 # deprecated; the warning is raised in the provider's thread, not by our code.
@@ -101,10 +107,6 @@ pytestmark = [
     pytest.mark.usefixtures("quick_passwords"),
 ]
 
-SCIM = "/api/v1/scim"
-SCIM_JSON = "application/scim+json"
-USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
-PATCH_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 OWNERS_ONLY = "Only an owner can change the Okta connection"
 RACE_ROUNDS = 20
 
@@ -124,19 +126,10 @@ def saml_app(tmp_path: Path) -> Iterator[Flask]:
 @pytest.fixture
 def mail_app(tmp_path: Path, mailbox: tuple[Mailbox, int]) -> Iterator[Flask]:
     """An app (at http://localhost) whose mail goes to the real `mailbox`."""
-    app = make_app(
-        tmp_path, SMTP_HOST="127.0.0.1", SMTP_PORT=mailbox[1], SMTP_STARTTLS=False
-    )
+    app = make_app(tmp_path, **smtp_settings(mailbox[1]))
     yield app
     with app.app_context():
         db.engine.dispose()
-
-
-@pytest.fixture(scope="module")
-def provider() -> Iterator[str]:
-    """A real OpenID provider on 127.0.0.1 (as in test_okta_oidc); its issuer URL."""
-    with run_server_in_thread(port=0, require_nonce=True) as server:
-        yield f"http://127.0.0.1:{server.server_port}"
 
 
 @pytest.fixture
@@ -180,11 +173,7 @@ def scim_create(
         "active": True,
         **extra,
     }
-    response = app.test_client().post(
-        f"{SCIM}/Users",
-        json=body,
-        headers={"Authorization": f"Bearer {secret}", "Content-Type": SCIM_JSON},
-    )
+    response = ScimClient(app.test_client(), secret).post("/Users", body)
     assert response.status_code == 201, response.text
     return int(response.get_json()["id"])
 
@@ -609,7 +598,7 @@ def database_at_0002(
         {
             "TESTING": True,
             "INSTANCE_PATH": str(tmp_path / "instance"),
-            "SECRET_KEY": "test-secret-key",
+            "SECRET_KEY": SECRET_KEY,
             "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'old.sqlite'}",
             "WTF_CSRF_ENABLED": False,
         }

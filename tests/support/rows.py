@@ -1,22 +1,16 @@
-"""Helpers shared by the Okta sign-in tests (OIDC and SAML).
+"""Plain-value readers of the database: what a request or a sign-in left behind.
 
-A real SMTP server for the emailed links, and plain-value readers of what a
-sign-in left behind: the session a client holds, audit events, users, links.
+Users, audit events, Okta links and SSO settings as dicts and tuples (never ORM
+objects, which would be detached once the app context that loaded them ends),
+whose session a client holds, and every row of every table (`snapshot`, to
+prove a refused request changed nothing; `every_row` and `restore_rows`, to
+isolate the examples of a property test).
 """
 
 from __future__ import annotations
 
-import email
-import email.policy
-import socket
-from collections.abc import Iterator
-from dataclasses import dataclass
-from dataclasses import field
-from email.message import EmailMessage
 from typing import Any
 
-import pytest
-from aiosmtpd.controller import Controller
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -29,43 +23,14 @@ from core.models import UserSession
 from core.security import hash_token
 
 
-def free_port() -> int:
-    """A TCP port nobody listens on (aiosmtpd 1.4 cannot start on port 0)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@dataclass
-class Mailbox:
-    """An SMTP handler that keeps every message."""
-
-    messages: list[EmailMessage] = field(default_factory=list)
-
-    async def handle_DATA(  # aiosmtpd hook name
-        self, server: Any, session: Any, envelope: Any
-    ) -> str:
-        message = email.message_from_bytes(
-            envelope.content, policy=email.policy.default
-        )
-        assert isinstance(message, EmailMessage)
-        self.messages.append(message)
-        return "250 Message accepted for delivery"
-
-    def to(self, address: str) -> list[EmailMessage]:
-        """Messages sent to `address`, oldest first."""
-        return [m for m in self.messages if m["To"] == address]
-
-
-@pytest.fixture
-def mailbox() -> Iterator[tuple[Mailbox, int]]:
-    """A real SMTP server on 127.0.0.1 and its port."""
-    handler = Mailbox()
-    port = free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
-    yield handler, port
-    controller.stop()
+def get_user(app: Flask, user_id: int) -> dict[str, Any]:
+    """A user's columns as a plain dict."""
+    with app.app_context():
+        user = db.session.get(User, user_id)
+        assert user is not None
+        return {
+            column.key: getattr(user, column.key) for column in User.__table__.columns
+        }
 
 
 def signed_in_user_id(app: Flask, client: FlaskClient) -> int | None:
@@ -150,3 +115,52 @@ def sso_config(app: Flask, org_id: int) -> dict[str, Any] | None:
         if config is None:
             return None
         return {c.key: getattr(config, c.key) for c in SsoConfig.__table__.c}
+
+
+def every_row(app: Flask) -> dict[str, list[dict[str, Any]]]:
+    """Every row of every table, for `restore_rows`."""
+    with app.app_context(), db.engine.connect() as connection:
+        return {
+            table.name: [
+                dict(row._mapping) for row in connection.execute(table.select())
+            ]
+            for table in db.metadata.sorted_tables
+        }
+
+
+def restore_rows(app: Flask, rows: dict[str, list[dict[str, Any]]]) -> None:
+    """Put back what `every_row` read, in one transaction (SQLite and PostgreSQL):
+    what isolates the examples of a property test sharing one database."""
+    with app.app_context(), db.engine.begin() as connection:
+        for table in reversed(db.metadata.sorted_tables):
+            connection.execute(table.delete())
+        for table in db.metadata.sorted_tables:
+            if rows[table.name]:
+                connection.execute(table.insert(), rows[table.name])
+
+
+def snapshot(app: Flask, *, scim_writes: bool = False) -> dict[str, list[tuple]]:
+    """Every row of every table, to prove that a refused request changed nothing.
+
+    With `scim_writes`, leave out what every SCIM request writes by design: the
+    activity log and the keys' last-use time.
+    """
+    result: dict[str, list[tuple]] = {}
+    with app.app_context():
+        for table in db.metadata.sorted_tables:
+            if scim_writes and table.name == "scim_request":
+                continue
+            columns = [
+                column
+                for column in table.columns
+                if not (
+                    scim_writes
+                    and table.name == "api_key"
+                    and column.name == "last_used_at"
+                )
+            ]
+            rows = db.session.execute(
+                db.select(*columns).order_by(*table.primary_key.columns)
+            )
+            result[table.name] = [tuple(row) for row in rows]
+    return result

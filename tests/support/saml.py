@@ -1,9 +1,10 @@
 """Helpers shared by the SAML sign-in tests: connect Okta, go through the IdP.
 
 The app under test answers at PUBLIC_BASE_URL (its SP entity ID); the IdP is
-`tests.saml_idp.SamlIdp`. Okta's form reaches the ACS as a cross-site POST, so
-`post_from_okta` sends it with only the cookies a browser would send then (the
-SameSite=None ones), and puts what the answer sets back into the test's client.
+`tests.support.saml_idp.SamlIdp`. Okta's form reaches the ACS as a cross-site
+POST, so `post_from_okta` sends it with only the cookies a browser would send
+then (the SameSite=None ones), and puts what the answer sets back into the
+test's client.
 """
 
 from __future__ import annotations
@@ -18,10 +19,11 @@ from werkzeug.test import TestResponse
 from blueprints.okta_saml.flow import BROWSER_COOKIE
 from core.extensions import db
 from core.models import SamlRequest
-from tests.conftest import OrgInfo
-from tests.conftest import sign_in
-from tests.okta_helpers import events
-from tests.saml_idp import SamlIdp
+from tests.support.builders import OrgInfo
+from tests.support.builders import sign_in
+from tests.support.constants import ORG_NAME
+from tests.support.rows import events
+from tests.support.saml_idp import SamlIdp
 
 PUBLIC_BASE_URL = "https://gatehouse.test"
 ACS_PATH = "/api/v1/auth/login/okta/callback"
@@ -61,7 +63,7 @@ def connected(app: Flask, org: OrgInfo, idp: SamlIdp, **kwargs: Any) -> None:
     assert response.status_code == 302, response.text
 
 
-def start(client: FlaskClient, org: str = "Acme", **params: str) -> str:
+def start(client: FlaskClient, org: str = ORG_NAME, **params: str) -> str:
     """GET /sso/okta; returns the IdP URL (with the AuthnRequest) it redirects to."""
     response = client.get("/sso/okta", query_string={"org": org, **params})
     assert response.status_code == 302, response.text
@@ -138,7 +140,7 @@ def post_from_okta(client: FlaskClient, fields: dict[str, str]) -> TestResponse:
 
 
 def saml_sign_in(
-    client: FlaskClient, idp: SamlIdp, org: str = "Acme", **overrides: Any
+    client: FlaskClient, idp: SamlIdp, org: str = ORG_NAME, **overrides: Any
 ) -> TestResponse:
     """Start at Gatehouse, answer at the IdP, post the answer to the ACS."""
     fields = idp.respond_to(start(client, org), **overrides)

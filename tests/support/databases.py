@@ -1,7 +1,7 @@
 """Which database the tests run on: SQLite files, or one PostgreSQL server.
 
-Kept out of conftest.py because pytest imports conftest under its own name while
-test modules import `tests.conftest`: state kept there would exist twice.
+Kept out of conftest.py because pytest imports conftest under its own name: a
+second import of it as `tests.conftest` would hold this state twice.
 
 With GATEHOUSE_TEST_DATABASE_URL naming a PostgreSQL server (`make
 test-postgres`), each test run (each xdist worker) gets a database of its own,
