@@ -15,11 +15,10 @@ from typing import Any
 from flask import Response
 from flask import current_app
 
-from blueprints.scim import bp
-from blueprints.scim import scim_base_url
-from blueprints.scim import scim_response
 from blueprints.scim.errors import ScimError
 from blueprints.scim.errors import not_found
+from blueprints.scim.http import scim_base_url
+from blueprints.scim.http import scim_response
 from blueprints.scim.schema import GROUP_SCHEMA
 from blueprints.scim.schema import USER_SCHEMA
 from blueprints.scim.schema import list_response
@@ -552,20 +551,17 @@ def service_provider_config() -> dict:
     }
 
 
-@bp.get("/ServiceProviderConfig")
 def get_service_provider_config() -> Response:
     """What this server supports (RFC 7643 §5)."""
     return scim_response(service_provider_config())
 
 
-@bp.get("/ResourceTypes")
 def list_resource_types() -> Response:
     """The resource types (RFC 7644 §4), as a ListResponse."""
     types = resource_types()
     return scim_response(list_response(types, len(types), 1))
 
 
-@bp.get("/ResourceTypes/<name>")
 def get_resource_type(name: str) -> Response:
     """One resource type."""
     for resource_type in resource_types():
@@ -574,14 +570,12 @@ def get_resource_type(name: str) -> Response:
     raise not_found("ResourceType", name)
 
 
-@bp.get("/Schemas")
 def list_schemas() -> Response:
     """The schemas (RFC 7644 §4), as a ListResponse."""
     documents = schemas()
     return scim_response(list_response(documents, len(documents), 1))
 
 
-@bp.get("/Schemas/<path:schema_id>")
 def get_schema(schema_id: str) -> Response:
     """One schema by its URN."""
     for document in schemas():
@@ -590,7 +584,6 @@ def get_schema(schema_id: str) -> Response:
     raise not_found("Schema", schema_id)
 
 
-@bp.post("/.search")
 def search_everything() -> Response:
     """Searching all resource types at once is not served (RFC 7644 §3.4.3).
 

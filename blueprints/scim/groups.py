@@ -7,15 +7,14 @@ from flask import current_app
 from flask import g
 from flask import request
 
-from blueprints.scim import bp
-from blueprints.scim import note
-from blueprints.scim import read_json
-from blueprints.scim import scim_base_url
-from blueprints.scim import scim_response
+from blueprints.scim.activity import note
 from blueprints.scim.errors import ScimError
 from blueprints.scim.errors import bad_request
 from blueprints.scim.filters import Field
 from blueprints.scim.filters import FilterError
+from blueprints.scim.http import read_json
+from blueprints.scim.http import scim_base_url
+from blueprints.scim.http import scim_response
 from blueprints.scim.lists import check_if_match
 from blueprints.scim.lists import flush_or_conflict
 from blueprints.scim.lists import list_page
@@ -158,7 +157,6 @@ def membership_changes(added: list[int], removed: list[int]) -> dict[str, list[o
     return changes
 
 
-@bp.get("/Groups")
 def list_groups() -> Response:
     """List groups, with filter, sorting and paging."""
     page = list_page(
@@ -180,7 +178,6 @@ def list_groups() -> Response:
     return scim_response(list_response(resources, page.total, page.start_index))
 
 
-@bp.post("/Groups")
 def create_group() -> Response:
     """Create a group (or adopt a same-named group that SCIM does not manage yet)."""
     data = parse_group(read_json())
@@ -207,7 +204,6 @@ def create_group() -> Response:
     return render(group, 201)
 
 
-@bp.get("/Groups/<group_id>")
 def get_group(group_id: str) -> Response:
     """Read one group."""
     group = load_group(group_id)
@@ -215,7 +211,6 @@ def get_group(group_id: str) -> Response:
     return render(group)
 
 
-@bp.put("/Groups/<group_id>")
 def replace_group(group_id: str) -> Response:
     """Replace a group: name, externalId and (when sent) the whole member list."""
     group = load_group(group_id)
@@ -318,7 +313,6 @@ def _apply_attributes(group: Group, others: list[Operation]) -> dict[str, list[o
     return changes
 
 
-@bp.patch("/Groups/<group_id>")
 def patch_group(group_id: str) -> Response:
     """Patch a group: add/remove/replace members, rename, externalId."""
     group = load_group(group_id)
@@ -335,7 +329,6 @@ def patch_group(group_id: str) -> Response:
     return Response(status=204)
 
 
-@bp.delete("/Groups/<group_id>")
 def delete_group(group_id: str) -> Response:
     """Delete a group (its members stay)."""
     group = load_group(group_id)

@@ -5,14 +5,13 @@ from __future__ import annotations
 from flask import Response
 from flask import g
 
-from blueprints.scim import bp
-from blueprints.scim import note
-from blueprints.scim import read_json
-from blueprints.scim import scim_base_url
-from blueprints.scim import scim_response
+from blueprints.scim.activity import note
 from blueprints.scim.errors import account_error
 from blueprints.scim.errors import bad_request
 from blueprints.scim.filters import Field
+from blueprints.scim.http import read_json
+from blueprints.scim.http import scim_base_url
+from blueprints.scim.http import scim_response
 from blueprints.scim.lists import check_if_match
 from blueprints.scim.lists import flush_or_conflict
 from blueprints.scim.lists import list_page
@@ -117,7 +116,6 @@ def profile_values(data: UserInput, *, everything: bool) -> dict[str, object]:
     return {field: getattr(data, field) for field in fields}
 
 
-@bp.get("/Users")
 def list_users() -> Response:
     """List users, with filter, sorting and paging."""
     page = list_page(
@@ -135,7 +133,6 @@ def list_users() -> Response:
     return scim_response(list_response(resources, page.total, page.start_index))
 
 
-@bp.post("/Users")
 def create_user() -> Response:
     """Create a user, or adopt the not-yet-SCIM account with that userName."""
     data = parse_user(read_json())
@@ -155,7 +152,6 @@ def create_user() -> Response:
     return render(user, 201, None if adopted else [])
 
 
-@bp.get("/Users/<user_id>")
 def get_user(user_id: str) -> Response:
     """Read one user."""
     user = load_user(user_id)
@@ -174,7 +170,6 @@ def update(user: User, values: dict[str, object]) -> Response:
     return render(user)
 
 
-@bp.put("/Users/<user_id>")
 def replace_user(user_id: str) -> Response:
     """Replace a user (what Okta's wizard-made apps send for every change)."""
     user = load_user(user_id)
@@ -183,7 +178,6 @@ def replace_user(user_id: str) -> Response:
     return update(user, profile_values(data, everything=False))
 
 
-@bp.patch("/Users/<user_id>")
 def patch_user(user_id: str) -> Response:
     """Patch a user (what Okta's catalog apps and Entra send)."""
     user = load_user(user_id)
@@ -201,7 +195,6 @@ def patch_user(user_id: str) -> Response:
     return update(user, profile_values(data, everything=True))
 
 
-@bp.delete("/Users/<user_id>")
 def delete_user(user_id: str) -> Response:
     """Delete a user for good (Okta deactivates instead; other clients delete)."""
     user = load_user(user_id)
