@@ -20,34 +20,31 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from blueprints.scim.errors import ScimError
 from blueprints.scim.http import error_response
+from blueprints.scim.results import Outcome
+from blueprints.scim.results import what_happened
 from core import audit
 from core.extensions import db
 from core.models import ScimRequest
 from core.models import utcnow
 
 
-def note(
-    resource_type: str, resource_id: int | None, label: str, changes: dict | None = None
-) -> None:
-    """Tell the activity log which resource this request touched and how."""
-    g.scim_resource = (resource_type, resource_id, label)
-    if changes:
-        g.scim_changes = changes
-
-
 def finish_request(response: Response) -> Response:
-    """Record the request in the activity log and commit the request's work once."""
+    """Record the request in the activity log and commit the request's work once.
+
+    What the request did comes with the response its view (or error handler)
+    returned: see `results.ScimResponse`.
+    """
     if g.get("org_id") is None:
         return response  # refused before we knew the organization: nothing to log
-    error: ScimError | None = g.get("scim_error")
+    outcome, error = what_happened(response)
     if response.status_code < 400:
-        error = _commit_with_activity(response.status_code)
+        error = _commit_with_activity(response.status_code, outcome)
         if error is None:
             return response
         response = error_response(error)
     db.session.rollback()
     try:
-        _record_activity(response.status_code, error)
+        _record_activity(response.status_code, outcome, error)
         db.session.commit()
     except (SQLAlchemyError, UnicodeError):
         db.session.rollback()
@@ -55,11 +52,11 @@ def finish_request(response: Response) -> Response:
     return response
 
 
-def _commit_with_activity(status: int) -> ScimError | None:
+def _commit_with_activity(status: int, outcome: Outcome | None) -> ScimError | None:
     """Commit the request's work with its activity row; the error if that failed."""
     try:
-        _record_activity(status, None)
-        _audit_change()
+        _record_activity(status, outcome, None)
+        _audit_change(outcome)
         db.session.commit()
         return None
     except IntegrityError:
@@ -78,9 +75,10 @@ def _commit_with_activity(status: int) -> ScimError | None:
 _ACTIVITY_INSERT = ScimRequest.__table__.insert()
 
 
-def _record_activity(status: int, error: ScimError | None) -> None:
+def _record_activity(
+    status: int, outcome: Outcome | None, error: ScimError | None
+) -> None:
     """Insert this request's activity row with plain SQL: it runs on every request."""
-    resource_type, resource_id, label = g.get("scim_resource", (None, None, None))
     started = g.get("scim_started", time.perf_counter())
     values = dict(
         created_at=utcnow(),
@@ -91,21 +89,20 @@ def _record_activity(status: int, error: ScimError | None) -> None:
         status=status,
         scim_type=error.scim_type if error else None,
         detail=error.detail[:500] if error else None,
-        resource_type=resource_type,
-        resource_id=resource_id,
-        resource_label=(label or "")[:400] or None,
-        changes=g.get("scim_changes", {}),
+        resource_type=outcome.resource_type if outcome else None,
+        resource_id=outcome.resource_id if outcome else None,
+        resource_label=(outcome.label if outcome else "")[:400] or None,
+        changes=outcome.changes if outcome else {},
         duration_ms=round((time.perf_counter() - started) * 1000, 2),
     )
     db.session.connection().execute(_ACTIVITY_INSERT, values)
 
 
-def _audit_change() -> None:
+def _audit_change(outcome: Outcome | None) -> None:
     """Write an audit event for a request that changed a user or group."""
-    resource_type, resource_id, label = g.get("scim_resource", (None, None, None))
-    changes = g.get("scim_changes")
-    if request.method == "GET" or not resource_type or not changes:
+    if request.method == "GET" or outcome is None or not outcome.changes:
         return
+    changes = outcome.changes
     if request.method == "POST":
         verb = "adopted" if "adopted" in changes else "created"
     elif request.method == "DELETE":
@@ -115,9 +112,9 @@ def _audit_change() -> None:
     else:
         verb = "updated"
     audit.record_now(
-        f"scim.{resource_type.lower()}.{verb}",
+        f"scim.{outcome.resource_type.lower()}.{verb}",
         g.org_id,
         actor=f"api key {g.api_key_prefix}…",
-        target=label or "",
+        target=outcome.label or "",
         changes=changes,
     )

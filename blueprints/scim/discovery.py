@@ -12,13 +12,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response
 from flask import current_app
 
 from blueprints.scim.errors import ScimError
 from blueprints.scim.errors import not_found
 from blueprints.scim.http import scim_base_url
 from blueprints.scim.http import scim_response
+from blueprints.scim.results import ScimResponse
 from blueprints.scim.schema import GROUP_SCHEMA
 from blueprints.scim.schema import USER_SCHEMA
 from blueprints.scim.schema import list_response
@@ -551,18 +551,18 @@ def service_provider_config() -> dict:
     }
 
 
-def get_service_provider_config() -> Response:
+def get_service_provider_config() -> ScimResponse:
     """What this server supports (RFC 7643 §5)."""
     return scim_response(service_provider_config())
 
 
-def list_resource_types() -> Response:
+def list_resource_types() -> ScimResponse:
     """The resource types (RFC 7644 §4), as a ListResponse."""
     types = resource_types()
     return scim_response(list_response(types, len(types), 1))
 
 
-def get_resource_type(name: str) -> Response:
+def get_resource_type(name: str) -> ScimResponse:
     """One resource type."""
     for resource_type in resource_types():
         if resource_type["id"] == name:
@@ -570,13 +570,13 @@ def get_resource_type(name: str) -> Response:
     raise not_found("ResourceType", name)
 
 
-def list_schemas() -> Response:
+def list_schemas() -> ScimResponse:
     """The schemas (RFC 7644 §4), as a ListResponse."""
     documents = schemas()
     return scim_response(list_response(documents, len(documents), 1))
 
 
-def get_schema(schema_id: str) -> Response:
+def get_schema(schema_id: str) -> ScimResponse:
     """One schema by its URN."""
     for document in schemas():
         if document["id"] == schema_id:
@@ -584,7 +584,7 @@ def get_schema(schema_id: str) -> Response:
     raise not_found("Schema", schema_id)
 
 
-def search_everything() -> Response:
+def search_everything() -> ScimResponse:
     """Searching all resource types at once is not served (RFC 7644 §3.4.3).
 
     RFC 7644 §3.12: 501 for an operation the service provider does not support.

@@ -6,13 +6,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from flask import Response
 from flask import current_app
-from flask import g
 from flask import request
 from werkzeug.exceptions import HTTPException
 
 from blueprints.scim.errors import ScimError
+from blueprints.scim.results import Outcome
+from blueprints.scim.results import ScimResponse
 from core.extensions import db
 from core.urls import PublicUrlMissing
 from core.urls import public_url
@@ -30,24 +30,39 @@ def scim_base_url() -> str:
 
 
 def scim_response(
-    body: Any, status: int = 200, headers: dict[str, str] | None = None
-) -> Response:
-    """A SCIM JSON response."""
-    return Response(
+    body: Any,
+    status: int = 200,
+    headers: dict[str, str] | None = None,
+    outcome: Outcome | None = None,
+) -> ScimResponse:
+    """A SCIM JSON response, with what the request did (for the activity log)."""
+    response = ScimResponse(
         json.dumps(body, ensure_ascii=False),
         status=status,
         headers=headers or {},
         mimetype=SCIM_MEDIA_TYPE,
     )
+    response.outcome = outcome
+    return response
 
 
-def error_response(error: ScimError, headers: dict[str, str] | None = None) -> Response:
+def no_content(outcome: Outcome) -> ScimResponse:
+    """204 No Content, with what the request did."""
+    response = ScimResponse(status=204)
+    response.outcome = outcome
+    return response
+
+
+def error_response(
+    error: ScimError, headers: dict[str, str] | None = None
+) -> ScimResponse:
     """The SCIM error body for `error`, with the context a client needs."""
     headers = dict(headers or {})
     if error.status == 401:
         headers["WWW-Authenticate"] = 'Bearer realm="Gatehouse SCIM"'
-    g.scim_error = error
-    return scim_response(error.body(), error.status, headers)
+    response = scim_response(error.body(), error.status, headers, error.outcome)
+    response.error = error
+    return response
 
 
 def read_json() -> Any:
@@ -94,33 +109,33 @@ def http_to_scim(error: HTTPException) -> ScimError:
     return ScimError(code, error.description or error.name)
 
 
-def handle_scim_error(error: ScimError) -> Response:
+def handle_scim_error(error: ScimError) -> ScimResponse:
     """Roll back whatever the request changed and answer with the SCIM error."""
     db.session.rollback()
     return error_response(error)
 
 
-def handle_http_error(error: HTTPException) -> Response:
+def handle_http_error(error: HTTPException) -> ScimResponse:
     """Turn Werkzeug errors (405, 413, ...) into SCIM errors."""
     db.session.rollback()
     allow = {k: v for k, v in error.get_headers() if k == "Allow"}
     return error_response(http_to_scim(error), allow)
 
 
-def handle_no_public_url(error: PublicUrlMissing) -> Response:
+def handle_no_public_url(error: PublicUrlMissing) -> ScimResponse:
     """Resource locations need the configured public address: say so."""
     db.session.rollback()
     return error_response(ScimError(503, str(error)))
 
 
-def handle_unexpected(error: Exception) -> Response:
+def handle_unexpected(error: Exception) -> ScimResponse:
     """Last line of defence: log, roll back, answer SCIM JSON without internals."""
     current_app.logger.exception("SCIM request failed")
     db.session.rollback()
     return error_response(ScimError(500, "The server failed to handle this request."))
 
 
-def unmatched_error(error: HTTPException) -> Response:
+def unmatched_error(error: HTTPException) -> ScimResponse:
     """A SCIM error for an HTTP error the blueprint's handlers never see (an
     unmatched URL or method under SCIM_PATH)."""
     allow = {key: value for key, value in error.get_headers() if key == "Allow"}

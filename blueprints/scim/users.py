@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from flask import Response
 from flask import g
 
-from blueprints.scim.activity import note
 from blueprints.scim.errors import account_error
 from blueprints.scim.errors import bad_request
+from blueprints.scim.errors import on_failure
 from blueprints.scim.filters import Field
+from blueprints.scim.http import no_content
 from blueprints.scim.http import read_json
 from blueprints.scim.http import scim_base_url
 from blueprints.scim.http import scim_response
@@ -19,6 +19,8 @@ from blueprints.scim.lists import load_resource
 from blueprints.scim.lists import projected
 from blueprints.scim.patch import apply_operations
 from blueprints.scim.patch import parse_operations
+from blueprints.scim.results import Outcome
+from blueprints.scim.results import ScimResponse
 from blueprints.scim.schema import ENTERPRISE_USER_SCHEMA
 from blueprints.scim.schema import USER_SCHEMA
 from blueprints.scim.schema import UserInput
@@ -74,9 +76,12 @@ def groups_of(user_ids: list[int]) -> dict[int, list[Group]]:
 
 
 def render(
-    user: User, status: int = 200, groups: list[Group] | None = None
-) -> Response:
-    """One user as a SCIM response, with Location and ETag.
+    user: User,
+    outcome: Outcome,
+    status: int = 200,
+    groups: list[Group] | None = None,
+) -> ScimResponse:
+    """One user as a SCIM response, with Location and ETag, and what was done.
 
     `groups` saves a query when the caller knows them (a new user has none).
     """
@@ -87,7 +92,7 @@ def render(
     headers = {"ETag": etag(user.updated_at)}
     if status == 201:
         headers["Location"] = body["meta"]["location"] if "meta" in body else ""
-    return scim_response(body, status, headers)
+    return scim_response(body, status, headers, outcome)
 
 
 def load_user(user_id: str) -> User:
@@ -116,7 +121,7 @@ def profile_values(data: UserInput, *, everything: bool) -> dict[str, object]:
     return {field: getattr(data, field) for field in fields}
 
 
-def list_users() -> Response:
+def list_users() -> ScimResponse:
     """List users, with filter, sorting and paging."""
     page = list_page(
         db.select(User).where(User.organization_id == g.org_id),
@@ -133,10 +138,19 @@ def list_users() -> Response:
     return scim_response(list_response(resources, page.total, page.start_index))
 
 
-def create_user() -> Response:
+def create_user() -> ScimResponse:
     """Create a user, or adopt the not-yet-SCIM account with that userName."""
     data = parse_user(read_json())
-    note("User", None, data.user_name)
+    with on_failure(Outcome("User", None, data.user_name)):
+        user, adopted, changes = create(data)
+    if adopted:
+        changes = {"adopted": [None, True], **changes}
+    outcome = Outcome("User", user.id, user.user_name, scim_changes(changes))
+    return render(user, outcome, 201, None if adopted else [])
+
+
+def create(data: UserInput) -> tuple[User, bool, dict[str, list[object]]]:
+    """Create (or adopt) the user a POST body describes: (user, adopted, changes)."""
     if data.email is None:
         raise bad_request("Send a primary email in emails (userName is not an email).")
     try:
@@ -146,31 +160,26 @@ def create_user() -> Response:
     except provisioning.AccountError as exc:
         raise account_error(exc) from exc
     flush_or_conflict(CONFLICT)
-    if adopted:
-        changes = {"adopted": [None, True], **changes}
-    note("User", user.id, user.user_name, scim_changes(changes))
-    return render(user, 201, None if adopted else [])
+    return user, adopted, changes
 
 
-def get_user(user_id: str) -> Response:
+def get_user(user_id: str) -> ScimResponse:
     """Read one user."""
     user = load_user(user_id)
-    note("User", user.id, user.user_name)
-    return render(user)
+    return render(user, Outcome("User", user.id, user.user_name))
 
 
-def update(user: User, values: dict[str, object]) -> Response:
+def update(user: User, values: dict[str, object]) -> ScimResponse:
     """Apply profile values (from PUT or PATCH) and answer with the user."""
     try:
         changes = provisioning.scim_update_user(g.actor, user, values)
     except provisioning.AccountError as exc:
         raise account_error(exc) from exc
     flush_or_conflict(CONFLICT)
-    note("User", user.id, user.user_name, scim_changes(changes))
-    return render(user)
+    return render(user, Outcome("User", user.id, user.user_name, scim_changes(changes)))
 
 
-def replace_user(user_id: str) -> Response:
+def replace_user(user_id: str) -> ScimResponse:
     """Replace a user (what Okta's wizard-made apps send for every change)."""
     user = load_user(user_id)
     check_if_match(user.updated_at)
@@ -178,7 +187,7 @@ def replace_user(user_id: str) -> Response:
     return update(user, profile_values(data, everything=False))
 
 
-def patch_user(user_id: str) -> Response:
+def patch_user(user_id: str) -> ScimResponse:
     """Patch a user (what Okta's catalog apps and Entra send)."""
     user = load_user(user_id)
     check_if_match(user.updated_at)
@@ -195,14 +204,15 @@ def patch_user(user_id: str) -> Response:
     return update(user, profile_values(data, everything=True))
 
 
-def delete_user(user_id: str) -> Response:
+def delete_user(user_id: str) -> ScimResponse:
     """Delete a user for good (Okta deactivates instead; other clients delete)."""
     user = load_user(user_id)
     check_if_match(user.updated_at)
-    note("User", user.id, user.user_name, {"deleted": [False, True]})
-    try:
-        provisioning.delete_user(g.actor, user)
-    except provisioning.AccountError as exc:
-        raise account_error(exc) from exc
+    outcome = Outcome("User", user.id, user.user_name, {"deleted": [False, True]})
+    with on_failure(outcome):
+        try:
+            provisioning.delete_user(g.actor, user)
+        except provisioning.AccountError as exc:
+            raise account_error(exc) from exc
     db.session.flush()
-    return Response(status=204)
+    return no_content(outcome)
