@@ -17,8 +17,6 @@ from blueprints.scim.errors import bad_request
 from core.models import Group
 from core.models import User
 from core.models import unsafe_characters
-from core.provisioning import AccountError
-from core.provisioning import normalize_email
 
 USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
 GROUP_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:Group"
@@ -245,16 +243,13 @@ def _string(
     return value
 
 
-def _email(value: str) -> str:
-    try:
-        return normalize_email(value)
-    except AccountError as exc:
-        raise bad_request(f"{value!r} is not a valid email address.") from exc
-
-
 def _primary_email(emails: Any) -> tuple[str | None, bool | None]:
     """The address to keep (the primary one, else a work one, else the first)
-    and the `primary` it was sent with (None when it had none)."""
+    and the `primary` it was sent with (None when it had none).
+
+    Only its shape is checked here; whether it is an email address is the
+    caller's rule (the /Users views check it with core.provisioning's).
+    """
     if emails is None:
         return None, None
     if not isinstance(emails, list) or not all(
@@ -276,7 +271,7 @@ def _primary_email(emails: Any) -> tuple[str | None, bool | None]:
             value = _string(chosen[0]["value"], "emails.value", MAX_STRING["email"])
             sent = chosen[0].get("primary")
             primary = None if sent is None else parse_bool(sent, "emails.primary")
-            return (_email(value), primary) if value else (None, None)
+            return (value, primary) if value else (None, None)
     return None, None
 
 
@@ -294,7 +289,11 @@ class ScimSyntaxError(Exception):
 
 @dataclass
 class UserInput:
-    """The attributes a User body asserts; None means "not sent"."""
+    """The attributes a User body asserts; None means "not sent".
+
+    `email` is the address as sent, not yet checked to be one; "email_primary"
+    is in `sent` exactly when the body had `emails`.
+    """
 
     user_name: str
     email: str | None
@@ -326,12 +325,6 @@ def parse_user(body: Any) -> UserInput:
         raise bad_request("name must be an object.")
     name = name or {}
     email, email_primary = _primary_email(body.get("emails"))
-    if email is None and "emails" not in body:
-        # No address sent: a userName that is an email stands for it (Okta's default).
-        try:
-            email = normalize_email(user_name)  # type: ignore[arg-type]
-        except AccountError:
-            email = None
     active = body.get("active")
     return UserInput(
         user_name=user_name,  # type: ignore[arg-type]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from typing import Any
+
 from flask import g
 
 from blueprints.scim.errors import account_error
@@ -115,6 +118,29 @@ def scim_changes(changes: dict[str, list[object]]) -> dict[str, list[object]]:
     return {SCIM_NAMES.get(field, field): pair for field, pair in changes.items()}
 
 
+def read_user(body: Any) -> UserInput:
+    """A User body (schema.parse_user) with its email checked to be an address.
+
+    A body without `emails` whose userName is an email stands for that address
+    (Okta's default).
+    :raise ScimError: 400 for a malformed body or an invalid email.
+    """
+    data = parse_user(body)
+    if data.email is not None:
+        try:
+            email = provisioning.normalize_email(data.email)
+        except provisioning.AccountError as exc:
+            raise bad_request(f"{data.email!r} is not a valid email address.") from exc
+        return replace(data, email=email)
+    if "email_primary" in data.sent:
+        return data  # `emails` was sent, without an address
+    try:
+        email = provisioning.normalize_email(data.user_name)
+    except provisioning.AccountError:
+        return data
+    return replace(data, email=email, sent=data.sent | {"email"})
+
+
 def profile_values(data: UserInput, *, everything: bool) -> dict[str, object]:
     """The profile fields a body asserts (all of them for POST and PATCH)."""
     fields = provisioning.PROFILE_FIELDS if everything else ("user_name", *data.sent)
@@ -140,7 +166,7 @@ def list_users() -> ScimResponse:
 
 def create_user() -> ScimResponse:
     """Create a user, or adopt the not-yet-SCIM account with that userName."""
-    data = parse_user(read_json())
+    data = read_user(read_json())
     with on_failure(Outcome("User", None, data.user_name)):
         user, adopted, changes = create(data)
     if adopted:
@@ -183,7 +209,7 @@ def replace_user(user_id: str) -> ScimResponse:
     """Replace a user (what Okta's wizard-made apps send for every change)."""
     user = load_user(user_id)
     check_if_match(user.updated_at)
-    data = parse_user(read_json())
+    data = read_user(read_json())
     return update(user, profile_values(data, everything=False))
 
 
@@ -200,7 +226,7 @@ def patch_user(user_id: str) -> ScimResponse:
         multi_valued=("emails",),
         schemas=SCHEMAS,
     )
-    data = parse_user(patched)
+    data = read_user(patched)
     return update(user, profile_values(data, everything=True))
 
 
