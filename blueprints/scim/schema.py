@@ -43,21 +43,20 @@ def timestamp(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
-def etag(moment: datetime) -> str:
-    """A weak entity tag derived from the last modification time."""
-    return f'W/"{int(moment.timestamp() * 1_000_000):x}"'
+def etag(version: int) -> str:
+    """The weak entity tag of a resource's version number (RFC 7644 §3.14):
+    it changes with every change to the row, however close in time."""
+    return f'W/"{version}"'
 
 
-def meta(
-    resource_type: str, created: datetime, modified: datetime, location: str
-) -> dict:
+def meta(resource_type: str, row: User | Group, location: str) -> dict:
     """The `meta` attribute of a resource (RFC 7643 §3.1)."""
     return {
         "resourceType": resource_type,
-        "created": timestamp(created),
-        "lastModified": timestamp(modified),
+        "created": timestamp(row.created_at),
+        "lastModified": timestamp(row.updated_at),
         "location": location,
-        "version": etag(modified),
+        "version": etag(row.version),
     }
 
 
@@ -96,9 +95,7 @@ def to_scim_user(user: User, base_url: str, groups: list[Group] | None = None) -
             }
         ],
         "active": user.is_active,
-        "meta": meta(
-            "User", user.created_at, user.updated_at, f"{base_url}/Users/{user.id}"
-        ),
+        "meta": meta("User", user, f"{base_url}/Users/{user.id}"),
     }
     if user.external_id is not None:
         resource["externalId"] = user.external_id
@@ -126,9 +123,7 @@ def to_scim_group(group: Group, base_url: str, members: list[int] | None) -> dic
         "schemas": [GROUP_SCHEMA],
         "id": str(group.id),
         "displayName": group.display_name,
-        "meta": meta(
-            "Group", group.created_at, group.updated_at, f"{base_url}/Groups/{group.id}"
-        ),
+        "meta": meta("Group", group, f"{base_url}/Groups/{group.id}"),
     }
     if group.external_id is not None:
         resource["externalId"] = group.external_id

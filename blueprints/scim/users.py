@@ -88,11 +88,13 @@ def render(
 
     `groups` saves a query when the caller knows them (a new user has none).
     """
+    # Pending changes give the row a new version: store them first.
+    db.session.flush()
     if groups is None:
         groups = groups_of([user.id])[user.id]
     body = to_scim_user(user, scim_base_url(), groups)
     body = projected(body, USER_SCHEMA)
-    headers = {"ETag": etag(user.updated_at)}
+    headers = {"ETag": etag(user.version)}
     if status == 201:
         headers["Location"] = body["meta"]["location"] if "meta" in body else ""
     return scim_response(body, status, headers, outcome)
@@ -208,7 +210,7 @@ def update(user: User, values: dict[str, object]) -> ScimResponse:
 def replace_user(user_id: str) -> ScimResponse:
     """Replace a user (what Okta's wizard-made apps send for every change)."""
     user = load_user(user_id)
-    check_if_match(user.updated_at)
+    check_if_match(user.version)
     data = read_user(read_json())
     return update(user, profile_values(data, everything=False))
 
@@ -216,7 +218,7 @@ def replace_user(user_id: str) -> ScimResponse:
 def patch_user(user_id: str) -> ScimResponse:
     """Patch a user (what Okta's catalog apps and Entra send)."""
     user = load_user(user_id)
-    check_if_match(user.updated_at)
+    check_if_match(user.version)
     operations = parse_operations(read_json(), SCHEMAS)
     current = to_scim_user(user, scim_base_url())
     patched = apply_operations(
@@ -233,7 +235,7 @@ def patch_user(user_id: str) -> ScimResponse:
 def delete_user(user_id: str) -> ScimResponse:
     """Delete a user for good (Okta deactivates instead; other clients delete)."""
     user = load_user(user_id)
-    check_if_match(user.updated_at)
+    check_if_match(user.version)
     outcome = Outcome("User", user.id, user.user_name, {"deleted": [False, True]})
     with on_failure(outcome):
         try:

@@ -4,25 +4,34 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import TYPE_CHECKING
+from typing import Any
 
 from sqlalchemy import Boolean
+from sqlalchemy import Connection
 from sqlalchemy import ForeignKey
 from sqlalchemy import Index
 from sqlalchemy import String
 from sqlalchemy import UniqueConstraint
+from sqlalchemy import event
+from sqlalchemy import inspect
+from sqlalchemy import select
+from sqlalchemy import update
 from sqlalchemy.orm import Mapped
 from sqlalchemy.orm import mapped_column
 from sqlalchemy.orm import relationship
+from sqlalchemy.orm.attributes import flag_modified
 
 from core.extensions import db
+from core.models.people import User
 from core.models.values import UTCDateTime
+from core.models.values import Versioned
 from core.models.values import utcnow
 
 if TYPE_CHECKING:
     from core.models.organizations import Organization
 
 
-class Group(db.Model):
+class Group(Versioned, db.Model):
     """A group of users within one organization, usually pushed from Okta."""
 
     __tablename__ = "group"
@@ -61,3 +70,28 @@ class GroupMember(db.Model):
         ForeignKey("user.id", ondelete="CASCADE"), primary_key=True, index=True
     )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+@event.listens_for(User, "before_delete")
+def _new_version_of_groups_of(_mapper: Any, connection: Connection, user: User) -> None:
+    """Deleting a user takes it out of its groups (ON DELETE CASCADE, which no
+    UPDATE of the group sees): give each of those groups a new version."""
+    connection.execute(
+        update(Group)
+        .where(
+            Group.id.in_(
+                select(GroupMember.group_id).where(GroupMember.user_id == user.id)
+            )
+        )
+        .values(version=Group.version + 1, updated_at=utcnow())
+    )
+
+
+@event.listens_for(Group.updated_at, "set")
+def _changed_now(group: Group, _value: Any, _old: Any, _initiator: Any) -> None:
+    """Setting `updated_at` says the group changed now: provisioning does so when
+    its members change (rows of another table, which no UPDATE of the group
+    sees). Always write it then, so the UPDATE gives a new version even when
+    the clock has not moved since the last change."""
+    if inspect(group).persistent:
+        flag_modified(group, "updated_at")

@@ -18,6 +18,7 @@ from sqlalchemy.orm import relationship
 
 from core.extensions import db
 from core.models.values import UTCDateTime
+from core.models.values import Versioned
 from core.models.values import fold
 from core.models.values import utcnow
 
@@ -30,7 +31,7 @@ STATUSES = ("active", "inactive")
 SOURCES = ("local", "sso", "scim")
 
 
-class User(UserMixin, db.Model):
+class User(UserMixin, Versioned, db.Model):
     """A person's account in one organization.
 
     The same email may have accounts in several organizations; they are separate

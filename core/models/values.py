@@ -16,7 +16,11 @@ from typing import Any
 from email_validator import EmailNotValidError
 from email_validator import validate_email
 from sqlalchemy import DateTime
+from sqlalchemy import Integer
 from sqlalchemy import TypeDecorator
+from sqlalchemy import literal_column
+from sqlalchemy.orm import Mapped
+from sqlalchemy.orm import mapped_column
 
 
 def utcnow() -> datetime:
@@ -53,6 +57,26 @@ class UTCDateTime(TypeDecorator):
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
+
+
+class Versioned:
+    """A row with a version number, the ETag of its SCIM resource (RFC 7644 §3.14).
+
+    1 when inserted, and one more at every UPDATE of the row, whoever makes it
+    (SCIM, pages, CLI, sign-in): the database computes it in the UPDATE itself
+    (`version = version + 1`), so two concurrent writers never store different
+    contents under one version. `eager_defaults` brings the new value back with
+    the UPDATE (RETURNING) instead of a second query when it is read.
+    """
+
+    __mapper_args__ = {"eager_defaults": True}
+
+    version: Mapped[int] = mapped_column(
+        Integer,
+        default=1,
+        server_default="1",
+        onupdate=literal_column("version", Integer) + 1,
+    )
 
 
 _ID = re.compile(r"[0-9]{1,18}")
