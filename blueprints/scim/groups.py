@@ -9,8 +9,8 @@ from flask import request
 from blueprints.scim.errors import ScimError
 from blueprints.scim.errors import bad_request
 from blueprints.scim.errors import on_failure
+from blueprints.scim.filter_syntax import FilterError
 from blueprints.scim.filters import Field
-from blueprints.scim.filters import FilterError
 from blueprints.scim.http import no_content
 from blueprints.scim.http import read_json
 from blueprints.scim.http import scim_base_url
@@ -20,9 +20,9 @@ from blueprints.scim.lists import flush_or_conflict
 from blueprints.scim.lists import list_page
 from blueprints.scim.lists import load_resource
 from blueprints.scim.lists import projected
-from blueprints.scim.patch import Operation
 from blueprints.scim.patch import apply_operations
-from blueprints.scim.patch import parse_operations
+from blueprints.scim.patch_syntax import Operation
+from blueprints.scim.patch_syntax import parse_operations
 from blueprints.scim.results import Outcome
 from blueprints.scim.results import ScimResponse
 from blueprints.scim.schema import GROUP_SCHEMA

@@ -13,12 +13,12 @@ from sqlalchemy.exc import IntegrityError
 
 from blueprints.scim.errors import ScimError
 from blueprints.scim.errors import bad_request
+from blueprints.scim.filter_syntax import FilterError
 from blueprints.scim.filters import Field
-from blueprints.scim.filters import FilterError
 from blueprints.scim.filters import compile_filter
 from blueprints.scim.filters import sort_column
+from blueprints.scim.projection import project
 from blueprints.scim.schema import etag
-from blueprints.scim.schema import project
 from core.extensions import db
 from core.models import parse_row_id
 

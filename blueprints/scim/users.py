@@ -21,7 +21,7 @@ from blueprints.scim.lists import list_page
 from blueprints.scim.lists import load_resource
 from blueprints.scim.lists import projected
 from blueprints.scim.patch import apply_operations
-from blueprints.scim.patch import parse_operations
+from blueprints.scim.patch_syntax import parse_operations
 from blueprints.scim.results import Outcome
 from blueprints.scim.results import ScimResponse
 from blueprints.scim.schema import ENTERPRISE_USER_SCHEMA
