@@ -229,8 +229,8 @@ class ScimSyntaxError(Exception):
 class UserInput:
     """The attributes a User body asserts; None means "not sent".
 
-    `email` is the address as sent, not yet checked to be one; "email_primary"
-    is in `sent` exactly when the body had `emails`.
+    `email` is the address as sent, not yet checked to be one; "email" is in
+    `sent` when the body had `emails`.
     """
 
     user_name: str

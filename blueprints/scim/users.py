@@ -134,7 +134,7 @@ def read_user(body: Any) -> UserInput:
         except provisioning.AccountError as exc:
             raise bad_request(f"{data.email!r} is not a valid email address.") from exc
         return replace(data, email=email)
-    if "email_primary" in data.sent:
+    if "email" in data.sent:
         return data  # `emails` was sent, without an address
     try:
         email = provisioning.normalize_email(data.user_name)
