@@ -48,7 +48,7 @@ from bench.scim import free_port  # noqa: E402
 from bench.scim import new_install  # noqa: E402
 from bench.scim import password_sign_in  # noqa: E402
 from bench.scim import start_server  # noqa: E402
-from blueprints.scim.patch import MAX_PATH_COMPARISONS  # noqa: E402
+from blueprints.scim.patch_syntax import MAX_PATH_COMPARISONS  # noqa: E402
 from blueprints.scim.schema import MAX_VALUES  # noqa: E402
 
 PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"

@@ -277,3 +277,41 @@ def test_0006_rekeys_emails_and_names_and_leaves_collisions(
     assert keys[1] == "jos\u00e9@acme.test" and names[1] == "jos\u00e9@acme.test"
     assert keys[3] == "ann@acme.test"
     assert keys[2] == "ann@\uff41cme.test"  # would collide with user 3: kept
+
+
+def test_0007_gives_existing_users_and_groups_version_1(empty_app: Flask) -> None:
+    """Rows made before 0007 start at version 1 (their SCIM ETag W/"1") and get
+    a new version at their next change."""
+    runner = empty_app.test_cli_runner()
+    assert runner.invoke(args=["db", "upgrade", "0006"]).exit_code == 0
+    now = "2026-01-01 00:00:00"
+    with empty_app.app_context():
+        for statement in (
+            "INSERT INTO organization (id, name, name_key, plan, created_at)"
+            " VALUES (1, 'Acme', 'acme', 'pro', :now)",
+            'INSERT INTO "user" (id, organization_id, email, email_key, user_name,'
+            " user_name_key, given_name, family_name, display_name, name_key, role,"
+            " status, source, scim_managed, email_from_okta, created_at, updated_at)"
+            " VALUES (1, 1, 'ann@acme.test', 'ann@acme.test', 'ann@acme.test',"
+            " 'ann@acme.test', '', '', '', '', 'member', 'active', 'scim', true,"
+            " false, :now, :now)",
+            'INSERT INTO "group" (id, organization_id, display_name,'
+            " display_name_key, scim_managed, created_at, updated_at)"
+            " VALUES (1, 1, 'Eng', 'eng', true, :now, :now)",
+        ):
+            db.session.execute(sa.text(statement), {"now": now})
+        db.session.commit()
+
+    assert runner.invoke(args=["db", "upgrade"]).exit_code == 0
+
+    with empty_app.app_context():
+        for table in ("user", "group"):
+            versions = db.session.execute(
+                sa.text(f'SELECT version FROM "{table}"')
+            ).scalars()
+            assert list(versions) == [1]
+        user = db.session.get(User, 1)
+        assert user is not None and user.version == 1
+        user.display_name = "Ann"
+        db.session.commit()
+        assert user.version == 2

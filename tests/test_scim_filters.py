@@ -8,9 +8,9 @@ from datetime import datetime
 import pytest
 from flask import Flask
 
-from blueprints.scim.filters import FilterError
+from blueprints.scim.filter_syntax import FilterError
+from blueprints.scim.filter_syntax import parse_filter
 from blueprints.scim.filters import compile_filter
-from blueprints.scim.filters import parse_filter
 from blueprints.scim.users import FIELDS
 from blueprints.scim.users import SCHEMAS
 from core.extensions import db

@@ -7,10 +7,10 @@ from typing import Any
 import pytest
 
 from blueprints.scim.errors import ScimError
-from blueprints.scim.patch import Path
 from blueprints.scim.patch import apply_operations
-from blueprints.scim.patch import parse_operations
-from blueprints.scim.patch import parse_path
+from blueprints.scim.patch_syntax import Path
+from blueprints.scim.patch_syntax import parse_operations
+from blueprints.scim.patch_syntax import parse_path
 from blueprints.scim.schema import ENTERPRISE_USER_SCHEMA
 from blueprints.scim.users import SCHEMAS
 from blueprints.scim.users import USER_ATTRIBUTES

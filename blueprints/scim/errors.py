@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
+from blueprints.scim.results import Outcome
 from core import authority
 
 ERROR_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:Error"
@@ -14,7 +17,8 @@ class ScimError(Exception):
 
     `scim_type` is one of RFC 7644 §3.12's values (invalidFilter, tooMany,
     uniqueness, mutability, invalidSyntax, invalidPath, noTarget, invalidValue,
-    invalidVers, sensitive) or None.
+    invalidVers, sensitive) or None. `outcome` is the resource the request was
+    working on when it failed, if the view said (see `on_failure`).
     """
 
     def __init__(self, status: int, detail: str, scim_type: str | None = None) -> None:
@@ -22,6 +26,7 @@ class ScimError(Exception):
         self.status = status
         self.detail = detail
         self.scim_type = scim_type
+        self.outcome: Outcome | None = None
 
     def body(self) -> dict[str, Any]:
         """The error as a SCIM Error resource."""
@@ -33,6 +38,17 @@ class ScimError(Exception):
         if self.scim_type:
             body["scimType"] = self.scim_type
         return body
+
+
+@contextmanager
+def on_failure(outcome: Outcome) -> Iterator[None]:
+    """Record a ScimError raised inside as being about `outcome`'s resource, so
+    the activity log names what a failed create or delete was working on."""
+    try:
+        yield
+    except ScimError as error:
+        error.outcome = outcome
+        raise
 
 
 def bad_request(detail: str, scim_type: str = "invalidValue") -> ScimError:

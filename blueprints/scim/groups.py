@@ -2,29 +2,31 @@
 
 from __future__ import annotations
 
-from flask import Response
 from flask import current_app
 from flask import g
 from flask import request
 
-from blueprints.scim import bp
-from blueprints.scim import note
-from blueprints.scim import read_json
-from blueprints.scim import scim_base_url
-from blueprints.scim import scim_response
 from blueprints.scim.errors import ScimError
 from blueprints.scim.errors import bad_request
+from blueprints.scim.errors import on_failure
+from blueprints.scim.filter_syntax import FilterError
 from blueprints.scim.filters import Field
-from blueprints.scim.filters import FilterError
+from blueprints.scim.http import no_content
+from blueprints.scim.http import read_json
+from blueprints.scim.http import scim_base_url
+from blueprints.scim.http import scim_response
 from blueprints.scim.lists import check_if_match
 from blueprints.scim.lists import flush_or_conflict
 from blueprints.scim.lists import list_page
 from blueprints.scim.lists import load_resource
 from blueprints.scim.lists import projected
-from blueprints.scim.patch import Operation
 from blueprints.scim.patch import apply_operations
-from blueprints.scim.patch import parse_operations
+from blueprints.scim.patch_syntax import Operation
+from blueprints.scim.patch_syntax import parse_operations
+from blueprints.scim.results import Outcome
+from blueprints.scim.results import ScimResponse
 from blueprints.scim.schema import GROUP_SCHEMA
+from blueprints.scim.schema import GroupInput
 from blueprints.scim.schema import etag
 from blueprints.scim.schema import list_response
 from blueprints.scim.schema import member_ids
@@ -119,14 +121,16 @@ def within_member_budget(groups: list[Group]) -> list[Group]:
     return kept
 
 
-def render(group: Group, status: int = 200) -> Response:
-    """One group as a SCIM response, with Location and ETag."""
+def render(group: Group, outcome: Outcome, status: int = 200) -> ScimResponse:
+    """One group as a SCIM response, with Location and ETag, and what was done."""
+    # Pending changes (new members) give the row a new version: store them first.
+    db.session.flush()
     members = members_of([group.id])[group.id] if wants_members() else None
     body = projected(to_scim_group(group, scim_base_url(), members), GROUP_SCHEMA)
-    headers = {"ETag": etag(group.updated_at)}
+    headers = {"ETag": etag(group.version)}
     if status == 201:
         headers["Location"] = f"{scim_base_url()}/Groups/{group.id}"
-    return scim_response(body, status, headers)
+    return scim_response(body, status, headers, outcome)
 
 
 def load_group(group_id: str) -> Group:
@@ -160,8 +164,7 @@ def membership_changes(added: list[int], removed: list[int]) -> dict[str, list[o
     return changes
 
 
-@bp.get("/Groups")
-def list_groups() -> Response:
+def list_groups() -> ScimResponse:
     """List groups, with filter, sorting and paging."""
     page = list_page(
         db.select(Group).where(Group.organization_id == g.org_id),
@@ -182,19 +185,12 @@ def list_groups() -> Response:
     return scim_response(list_response(resources, page.total, page.start_index))
 
 
-@bp.post("/Groups")
-def create_group() -> Response:
+def create_group() -> ScimResponse:
     """Create a group (or adopt a same-named group that SCIM does not manage yet)."""
     data = parse_group(read_json())
-    note("Group", None, data.display_name)
-    user_ids = resolve(data.member_ids or [])
-    try:
-        group, adopted = groups.scim_create_group(
-            g.org_id, data.display_name, data.external_id
-        )
-    except Conflict as exc:
-        raise ScimError(409, str(exc), "uniqueness") from exc
-    flush_or_conflict(CONFLICT)
+    with on_failure(Outcome("Group", None, data.display_name)):
+        user_ids = resolve(data.member_ids or [])
+        group, adopted = create(data)
     if adopted:
         added, removed = groups.set_group_members(group, user_ids)
     else:
@@ -205,23 +201,31 @@ def create_group() -> Response:
     }
     if adopted:
         changes["adopted"] = [None, True]
-    note("Group", group.id, group.display_name, changes)
-    return render(group, 201)
+    return render(group, Outcome("Group", group.id, group.display_name, changes), 201)
 
 
-@bp.get("/Groups/<group_id>")
-def get_group(group_id: str) -> Response:
+def create(data: GroupInput) -> tuple[Group, bool]:
+    """Create (or adopt) the group a POST body names: (group, adopted)."""
+    try:
+        group, adopted = groups.scim_create_group(
+            g.org_id, data.display_name, data.external_id
+        )
+    except Conflict as exc:
+        raise ScimError(409, str(exc), "uniqueness") from exc
+    flush_or_conflict(CONFLICT)
+    return group, adopted
+
+
+def get_group(group_id: str) -> ScimResponse:
     """Read one group."""
     group = load_group(group_id)
-    note("Group", group.id, group.display_name)
-    return render(group)
+    return render(group, Outcome("Group", group.id, group.display_name))
 
 
-@bp.put("/Groups/<group_id>")
-def replace_group(group_id: str) -> Response:
+def replace_group(group_id: str) -> ScimResponse:
     """Replace a group: name, externalId and (when sent) the whole member list."""
     group = load_group(group_id)
-    check_if_match(group.updated_at)
+    check_if_match(group.version)
     data = parse_group(read_json())
     changes = rename(group, data.display_name)
     if "externalId" in data.sent and data.external_id != group.external_id:
@@ -232,8 +236,7 @@ def replace_group(group_id: str) -> Response:
         changes.update(membership_changes(added, removed))
     group.scim_managed = True
     flush_or_conflict(CONFLICT)
-    note("Group", group.id, group.display_name, changes)
-    return render(group)
+    return render(group, Outcome("Group", group.id, group.display_name, changes))
 
 
 def _ids_in_filter(node: tuple) -> list[str]:
@@ -320,29 +323,27 @@ def _apply_attributes(group: Group, others: list[Operation]) -> dict[str, list[o
     return changes
 
 
-@bp.patch("/Groups/<group_id>")
-def patch_group(group_id: str) -> Response:
+def patch_group(group_id: str) -> ScimResponse:
     """Patch a group: add/remove/replace members, rename, externalId."""
     group = load_group(group_id)
-    check_if_match(group.updated_at)
+    check_if_match(group.version)
     steps, others = _split_operations(parse_operations(read_json(), SCHEMAS))
     changes = _apply_membership(group, steps) if steps else {}
     if others:
         changes.update(_apply_attributes(group, others))
     group.scim_managed = True
     flush_or_conflict(CONFLICT)
-    note("Group", group.id, group.display_name, changes)
+    outcome = Outcome("Group", group.id, group.display_name, changes)
     if request.args.get("attributes"):
-        return render(group)
-    return Response(status=204)
+        return render(group, outcome)
+    return no_content(outcome)
 
 
-@bp.delete("/Groups/<group_id>")
-def delete_group(group_id: str) -> Response:
+def delete_group(group_id: str) -> ScimResponse:
     """Delete a group (its members stay)."""
     group = load_group(group_id)
-    check_if_match(group.updated_at)
-    note("Group", group.id, group.display_name, {"deleted": [False, True]})
+    check_if_match(group.version)
+    outcome = Outcome("Group", group.id, group.display_name, {"deleted": [False, True]})
     db.session.delete(group)
     db.session.flush()
-    return Response(status=204)
+    return no_content(outcome)

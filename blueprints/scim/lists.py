@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from flask import current_app
@@ -14,12 +13,12 @@ from sqlalchemy.exc import IntegrityError
 
 from blueprints.scim.errors import ScimError
 from blueprints.scim.errors import bad_request
+from blueprints.scim.filter_syntax import FilterError
 from blueprints.scim.filters import Field
-from blueprints.scim.filters import FilterError
 from blueprints.scim.filters import compile_filter
 from blueprints.scim.filters import sort_column
+from blueprints.scim.projection import project
 from blueprints.scim.schema import etag
-from blueprints.scim.schema import project
 from core.extensions import db
 from core.models import parse_row_id
 
@@ -127,7 +126,7 @@ def parse_id(resource_id: str, resource: str) -> int:
     return row_id
 
 
-def check_if_match(modified: datetime) -> None:
+def check_if_match(version: int) -> None:
     """Honour If-Match (RFC 7644 §3.14): a stale version is 412.
 
     :raise ScimError: 412 when the client's version is not the current one.
@@ -135,7 +134,7 @@ def check_if_match(modified: datetime) -> None:
     wanted = request.headers.get("If-Match")
     if not wanted or wanted.strip() == "*":
         return
-    current = etag(modified)
+    current = etag(version)
     candidates = [tag.strip() for tag in wanted.split(",")]
     if current not in candidates and current.removeprefix("W/") not in candidates:
         raise ScimError(412, "The resource changed since you read it (If-Match).")

@@ -14,11 +14,9 @@ from datetime import datetime
 from typing import Any
 
 from blueprints.scim.errors import bad_request
-from core.authority import AccountError
 from core.models import Group
 from core.models import User
 from core.models import unsafe_characters
-from core.provisioning import users
 
 USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
 GROUP_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:Group"
@@ -45,21 +43,20 @@ def timestamp(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
-def etag(moment: datetime) -> str:
-    """A weak entity tag derived from the last modification time."""
-    return f'W/"{int(moment.timestamp() * 1_000_000):x}"'
+def etag(version: int) -> str:
+    """The weak entity tag of a resource's version number (RFC 7644 §3.14):
+    it changes with every change to the row, however close in time."""
+    return f'W/"{version}"'
 
 
-def meta(
-    resource_type: str, created: datetime, modified: datetime, location: str
-) -> dict:
+def meta(resource_type: str, row: User | Group, location: str) -> dict:
     """The `meta` attribute of a resource (RFC 7643 §3.1)."""
     return {
         "resourceType": resource_type,
-        "created": timestamp(created),
-        "lastModified": timestamp(modified),
+        "created": timestamp(row.created_at),
+        "lastModified": timestamp(row.updated_at),
         "location": location,
-        "version": etag(modified),
+        "version": etag(row.version),
     }
 
 
@@ -98,9 +95,7 @@ def to_scim_user(user: User, base_url: str, groups: list[Group] | None = None) -
             }
         ],
         "active": user.is_active,
-        "meta": meta(
-            "User", user.created_at, user.updated_at, f"{base_url}/Users/{user.id}"
-        ),
+        "meta": meta("User", user, f"{base_url}/Users/{user.id}"),
     }
     if user.external_id is not None:
         resource["externalId"] = user.external_id
@@ -128,9 +123,7 @@ def to_scim_group(group: Group, base_url: str, members: list[int] | None) -> dic
         "schemas": [GROUP_SCHEMA],
         "id": str(group.id),
         "displayName": group.display_name,
-        "meta": meta(
-            "Group", group.created_at, group.updated_at, f"{base_url}/Groups/{group.id}"
-        ),
+        "meta": meta("Group", group, f"{base_url}/Groups/{group.id}"),
     }
     if group.external_id is not None:
         resource["externalId"] = group.external_id
@@ -155,63 +148,6 @@ def list_response(resources: list[dict], total: int, start_index: int) -> dict:
         "itemsPerPage": len(resources),
         "Resources": resources,
     }
-
-
-# -- projection (attributes / excludedAttributes, RFC 7644 §3.4.2.5) ------------
-
-ALWAYS_RETURNED = {"id", "schemas"}
-
-
-def _split_attribute_list(
-    text: str | None, core_schema: str
-) -> list[tuple[str, str | None]]:
-    paths = []
-    for raw in (text or "").split(","):
-        raw = raw.strip()
-        if not raw:
-            continue
-        if raw.lower().startswith(core_schema.lower() + ":"):
-            raw = raw[len(core_schema) + 1 :]
-        top, _, sub = raw.partition(".")
-        paths.append((top.lower(), sub.lower() or None))
-    return paths
-
-
-def project(
-    resource: dict, attributes: str | None, excluded: str | None, core_schema: str
-) -> dict:
-    """Keep only `attributes`, or drop `excludedAttributes`; id and schemas stay."""
-    wanted = _split_attribute_list(attributes, core_schema)
-    unwanted = _split_attribute_list(excluded, core_schema)
-    if wanted:
-        result: dict[str, Any] = {}
-        for key, value in resource.items():
-            if key.lower() in ALWAYS_RETURNED:
-                result[key] = value
-                continue
-            subs = [sub for top, sub in wanted if top == key.lower()]
-            if not subs:
-                continue
-            if None in subs or not isinstance(value, dict | list):
-                result[key] = value
-            elif isinstance(value, dict):
-                result[key] = {k: v for k, v in value.items() if k.lower() in subs}
-            else:
-                result[key] = [
-                    {k: v for k, v in item.items() if k.lower() in subs}
-                    for item in value
-                ]
-        return result
-    result = dict(resource)
-    for top, sub in unwanted:
-        for key in list(result):
-            if key.lower() != top or key.lower() in ALWAYS_RETURNED:
-                continue
-            if sub is None:
-                del result[key]
-            elif isinstance(result[key], dict):
-                result[key] = {k: v for k, v in result[key].items() if k.lower() != sub}
-    return result
 
 
 # -- parsing request bodies ------------------------------------------------------
@@ -245,16 +181,13 @@ def _string(
     return value
 
 
-def _email(value: str) -> str:
-    try:
-        return users.normalize_email(value)
-    except AccountError as exc:
-        raise bad_request(f"{value!r} is not a valid email address.") from exc
-
-
 def _primary_email(emails: Any) -> tuple[str | None, bool | None]:
     """The address to keep (the primary one, else a work one, else the first)
-    and the `primary` it was sent with (None when it had none)."""
+    and the `primary` it was sent with (None when it had none).
+
+    Only its shape is checked here; whether it is an email address is the
+    caller's rule (the /Users views check it with core.provisioning's).
+    """
     if emails is None:
         return None, None
     if not isinstance(emails, list) or not all(
@@ -276,7 +209,7 @@ def _primary_email(emails: Any) -> tuple[str | None, bool | None]:
             value = _string(chosen[0]["value"], "emails.value", MAX_STRING["email"])
             sent = chosen[0].get("primary")
             primary = None if sent is None else parse_bool(sent, "emails.primary")
-            return (_email(value), primary) if value else (None, None)
+            return (value, primary) if value else (None, None)
     return None, None
 
 
@@ -294,7 +227,11 @@ class ScimSyntaxError(Exception):
 
 @dataclass
 class UserInput:
-    """The attributes a User body asserts; None means "not sent"."""
+    """The attributes a User body asserts; None means "not sent".
+
+    `email` is the address as sent, not yet checked to be one; "email" is in
+    `sent` when the body had `emails`.
+    """
 
     user_name: str
     email: str | None
@@ -326,12 +263,6 @@ def parse_user(body: Any) -> UserInput:
         raise bad_request("name must be an object.")
     name = name or {}
     email, email_primary = _primary_email(body.get("emails"))
-    if email is None and "emails" not in body:
-        # No address sent: a userName that is an email stands for it (Okta's default).
-        try:
-            email = users.normalize_email(user_name)  # type: ignore[arg-type]
-        except AccountError:
-            email = None
     active = body.get("active")
     return UserInput(
         user_name=user_name,  # type: ignore[arg-type]
@@ -348,20 +279,22 @@ def parse_user(body: Any) -> UserInput:
             body.get("externalId"), "externalId", MAX_STRING["externalId"]
         ),
         active=None if active is None else parse_bool(active, "active"),
-        sent=frozenset(
-            key
-            for key, present in (
-                ("email", "emails" in body or email is not None),
-                ("email_primary", "emails" in body),
-                ("given_name", "givenName" in name),
-                ("family_name", "familyName" in name),
-                ("display_name", "displayName" in body),
-                ("external_id", "externalId" in body),
-                ("active", active is not None),
-            )
-            if present
-        ),
+        sent=_sent_fields(body, name),
     )
+
+
+def _sent_fields(body: dict, name: dict) -> frozenset[str]:
+    """The profile fields a User body asserts, by their UserInput names."""
+    present = {
+        "email": "emails" in body,
+        "email_primary": "emails" in body,
+        "given_name": "givenName" in name,
+        "family_name": "familyName" in name,
+        "display_name": "displayName" in body,
+        "external_id": "externalId" in body,
+        "active": body.get("active") is not None,
+    }
+    return frozenset(field for field, sent in present.items() if sent)
 
 
 @dataclass

@@ -2,24 +2,28 @@
 
 from __future__ import annotations
 
-from flask import Response
+from dataclasses import replace
+from typing import Any
+
 from flask import g
 
-from blueprints.scim import bp
-from blueprints.scim import note
-from blueprints.scim import read_json
-from blueprints.scim import scim_base_url
-from blueprints.scim import scim_response
 from blueprints.scim.errors import account_error
 from blueprints.scim.errors import bad_request
+from blueprints.scim.errors import on_failure
 from blueprints.scim.filters import Field
+from blueprints.scim.http import no_content
+from blueprints.scim.http import read_json
+from blueprints.scim.http import scim_base_url
+from blueprints.scim.http import scim_response
 from blueprints.scim.lists import check_if_match
 from blueprints.scim.lists import flush_or_conflict
 from blueprints.scim.lists import list_page
 from blueprints.scim.lists import load_resource
 from blueprints.scim.lists import projected
 from blueprints.scim.patch import apply_operations
-from blueprints.scim.patch import parse_operations
+from blueprints.scim.patch_syntax import parse_operations
+from blueprints.scim.results import Outcome
+from blueprints.scim.results import ScimResponse
 from blueprints.scim.schema import ENTERPRISE_USER_SCHEMA
 from blueprints.scim.schema import USER_SCHEMA
 from blueprints.scim.schema import UserInput
@@ -77,20 +81,25 @@ def groups_of(user_ids: list[int]) -> dict[int, list[Group]]:
 
 
 def render(
-    user: User, status: int = 200, groups: list[Group] | None = None
-) -> Response:
-    """One user as a SCIM response, with Location and ETag.
+    user: User,
+    outcome: Outcome,
+    status: int = 200,
+    groups: list[Group] | None = None,
+) -> ScimResponse:
+    """One user as a SCIM response, with Location and ETag, and what was done.
 
     `groups` saves a query when the caller knows them (a new user has none).
     """
+    # Pending changes give the row a new version: store them first.
+    db.session.flush()
     if groups is None:
         groups = groups_of([user.id])[user.id]
     body = to_scim_user(user, scim_base_url(), groups)
     body = projected(body, USER_SCHEMA)
-    headers = {"ETag": etag(user.updated_at)}
+    headers = {"ETag": etag(user.version)}
     if status == 201:
         headers["Location"] = body["meta"]["location"] if "meta" in body else ""
-    return scim_response(body, status, headers)
+    return scim_response(body, status, headers, outcome)
 
 
 def load_user(user_id: str) -> User:
@@ -113,14 +122,36 @@ def scim_changes(changes: dict[str, list[object]]) -> dict[str, list[object]]:
     return {SCIM_NAMES.get(field, field): pair for field, pair in changes.items()}
 
 
+def read_user(body: Any) -> UserInput:
+    """A User body (schema.parse_user) with its email checked to be an address.
+
+    A body without `emails` whose userName is an email stands for that address
+    (Okta's default).
+    :raise ScimError: 400 for a malformed body or an invalid email.
+    """
+    data = parse_user(body)
+    if data.email is not None:
+        try:
+            email = users.normalize_email(data.email)
+        except AccountError as exc:
+            raise bad_request(f"{data.email!r} is not a valid email address.") from exc
+        return replace(data, email=email)
+    if "email" in data.sent:
+        return data  # `emails` was sent, without an address
+    try:
+        email = users.normalize_email(data.user_name)
+    except AccountError:
+        return data
+    return replace(data, email=email, sent=data.sent | {"email"})
+
+
 def profile_values(data: UserInput, *, everything: bool) -> dict[str, object]:
     """The profile fields a body asserts (all of them for POST and PATCH)."""
     fields = profiles.PROFILE_FIELDS if everything else ("user_name", *data.sent)
     return {field: getattr(data, field) for field in fields}
 
 
-@bp.get("/Users")
-def list_users() -> Response:
+def list_users() -> ScimResponse:
     """List users, with filter, sorting and paging."""
     page = list_page(
         db.select(User).where(User.organization_id == g.org_id),
@@ -137,11 +168,19 @@ def list_users() -> Response:
     return scim_response(list_response(resources, page.total, page.start_index))
 
 
-@bp.post("/Users")
-def create_user() -> Response:
+def create_user() -> ScimResponse:
     """Create a user, or adopt the not-yet-SCIM account with that userName."""
-    data = parse_user(read_json())
-    note("User", None, data.user_name)
+    data = read_user(read_json())
+    with on_failure(Outcome("User", None, data.user_name)):
+        user, adopted, changes = create(data)
+    if adopted:
+        changes = {"adopted": [None, True], **changes}
+    outcome = Outcome("User", user.id, user.user_name, scim_changes(changes))
+    return render(user, outcome, 201, None if adopted else [])
+
+
+def create(data: UserInput) -> tuple[User, bool, dict[str, list[object]]]:
+    """Create (or adopt) the user a POST body describes: (user, adopted, changes)."""
     if data.email is None:
         raise bad_request("Send a primary email in emails (userName is not an email).")
     try:
@@ -151,45 +190,37 @@ def create_user() -> Response:
     except AccountError as exc:
         raise account_error(exc) from exc
     flush_or_conflict(CONFLICT)
-    if adopted:
-        changes = {"adopted": [None, True], **changes}
-    note("User", user.id, user.user_name, scim_changes(changes))
-    return render(user, 201, None if adopted else [])
+    return user, adopted, changes
 
 
-@bp.get("/Users/<user_id>")
-def get_user(user_id: str) -> Response:
+def get_user(user_id: str) -> ScimResponse:
     """Read one user."""
     user = load_user(user_id)
-    note("User", user.id, user.user_name)
-    return render(user)
+    return render(user, Outcome("User", user.id, user.user_name))
 
 
-def update(user: User, values: dict[str, object]) -> Response:
+def update(user: User, values: dict[str, object]) -> ScimResponse:
     """Apply profile values (from PUT or PATCH) and answer with the user."""
     try:
         changes = profiles.scim_update_user(g.actor, user, values)
     except AccountError as exc:
         raise account_error(exc) from exc
     flush_or_conflict(CONFLICT)
-    note("User", user.id, user.user_name, scim_changes(changes))
-    return render(user)
+    return render(user, Outcome("User", user.id, user.user_name, scim_changes(changes)))
 
 
-@bp.put("/Users/<user_id>")
-def replace_user(user_id: str) -> Response:
+def replace_user(user_id: str) -> ScimResponse:
     """Replace a user (what Okta's wizard-made apps send for every change)."""
     user = load_user(user_id)
-    check_if_match(user.updated_at)
-    data = parse_user(read_json())
+    check_if_match(user.version)
+    data = read_user(read_json())
     return update(user, profile_values(data, everything=False))
 
 
-@bp.patch("/Users/<user_id>")
-def patch_user(user_id: str) -> Response:
+def patch_user(user_id: str) -> ScimResponse:
     """Patch a user (what Okta's catalog apps and Entra send)."""
     user = load_user(user_id)
-    check_if_match(user.updated_at)
+    check_if_match(user.version)
     operations = parse_operations(read_json(), SCHEMAS)
     current = to_scim_user(user, scim_base_url())
     patched = apply_operations(
@@ -199,19 +230,19 @@ def patch_user(user_id: str) -> Response:
         multi_valued=("emails",),
         schemas=SCHEMAS,
     )
-    data = parse_user(patched)
+    data = read_user(patched)
     return update(user, profile_values(data, everything=True))
 
 
-@bp.delete("/Users/<user_id>")
-def delete_user(user_id: str) -> Response:
+def delete_user(user_id: str) -> ScimResponse:
     """Delete a user for good (Okta deactivates instead; other clients delete)."""
     user = load_user(user_id)
-    check_if_match(user.updated_at)
-    note("User", user.id, user.user_name, {"deleted": [False, True]})
-    try:
-        users.delete_user(g.actor, user)
-    except AccountError as exc:
-        raise account_error(exc) from exc
+    check_if_match(user.version)
+    outcome = Outcome("User", user.id, user.user_name, {"deleted": [False, True]})
+    with on_failure(outcome):
+        try:
+            users.delete_user(g.actor, user)
+        except AccountError as exc:
+            raise account_error(exc) from exc
     db.session.flush()
-    return Response(status=204)
+    return no_content(outcome)

@@ -15,7 +15,7 @@ from flask_login import current_user
 from flask_login import login_required
 from werkzeug.wrappers import Response
 
-from blueprints.scim import SCIM_PATH
+from blueprints.scim.http import SCIM_PATH
 from blueprints.settings import bp
 from blueprints.settings.forms import DashboardSignInForm
 from blueprints.settings.forms import OktaForm

@@ -1,0 +1,120 @@
+"""The provisioning activity log: one row per SCIM request, and an audit event
+for each change to a user or group.
+
+One transaction per request: views change and flush, `finish_request` adds the
+activity row (and the audit event) and commits once. A failure rolls everything
+back first and then records the failed request alone, so nothing is ever
+half-applied. Old rows are deleted by `core.housekeeping`, never here.
+"""
+
+from __future__ import annotations
+
+import time
+
+from flask import Response
+from flask import current_app
+from flask import g
+from flask import request
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import SQLAlchemyError
+
+from blueprints.scim.errors import ScimError
+from blueprints.scim.http import error_response
+from blueprints.scim.results import Outcome
+from blueprints.scim.results import what_happened
+from core import audit
+from core.extensions import db
+from core.models import ScimRequest
+from core.models import utcnow
+
+
+def finish_request(response: Response) -> Response:
+    """Record the request in the activity log and commit the request's work once.
+
+    What the request did comes with the response its view (or error handler)
+    returned: see `results.ScimResponse`.
+    """
+    if g.get("org_id") is None:
+        return response  # refused before we knew the organization: nothing to log
+    outcome, error = what_happened(response)
+    if response.status_code < 400:
+        error = _commit_with_activity(response.status_code, outcome)
+        if error is None:
+            return response
+        response = error_response(error)
+    db.session.rollback()
+    try:
+        _record_activity(response.status_code, outcome, error)
+        db.session.commit()
+    except (SQLAlchemyError, UnicodeError):
+        db.session.rollback()
+        current_app.logger.exception("Could not record a failed SCIM request")
+    return response
+
+
+def _commit_with_activity(status: int, outcome: Outcome | None) -> ScimError | None:
+    """Commit the request's work with its activity row; the error if that failed."""
+    try:
+        _record_activity(status, outcome, None)
+        _audit_change(outcome)
+        db.session.commit()
+        return None
+    except IntegrityError:
+        db.session.rollback()
+        return ScimError(
+            409,
+            "Another request changed the same value at the same time.",
+            "uniqueness",
+        )
+    except (SQLAlchemyError, UnicodeError):
+        db.session.rollback()
+        current_app.logger.exception("SCIM commit failed")
+        return ScimError(503, "The database is busy; retry the request.")
+
+
+_ACTIVITY_INSERT = ScimRequest.__table__.insert()
+
+
+def _record_activity(
+    status: int, outcome: Outcome | None, error: ScimError | None
+) -> None:
+    """Insert this request's activity row with plain SQL: it runs on every request."""
+    started = g.get("scim_started", time.perf_counter())
+    values = dict(
+        created_at=utcnow(),
+        organization_id=g.org_id,
+        api_key_id=g.api_key_id,
+        method=request.method,
+        path=request.full_path.rstrip("?")[:500],
+        status=status,
+        scim_type=error.scim_type if error else None,
+        detail=error.detail[:500] if error else None,
+        resource_type=outcome.resource_type if outcome else None,
+        resource_id=outcome.resource_id if outcome else None,
+        resource_label=(outcome.label if outcome else "")[:400] or None,
+        changes=outcome.changes if outcome else {},
+        duration_ms=round((time.perf_counter() - started) * 1000, 2),
+    )
+    db.session.connection().execute(_ACTIVITY_INSERT, values)
+
+
+def _audit_change(outcome: Outcome | None) -> None:
+    """Write an audit event for a request that changed a user or group."""
+    if request.method == "GET" or outcome is None or not outcome.changes:
+        return
+    changes = outcome.changes
+    if request.method == "POST":
+        verb = "adopted" if "adopted" in changes else "created"
+    elif request.method == "DELETE":
+        verb = "deleted"
+    elif "active" in changes:
+        verb = "reactivated" if changes["active"][1] else "deactivated"
+    else:
+        verb = "updated"
+    audit.record_now(
+        f"scim.{outcome.resource_type.lower()}.{verb}",
+        g.org_id,
+        actor=f"api key {g.api_key_prefix}…",
+        target=outcome.label or "",
+        changes=changes,
+    )

@@ -1,0 +1,67 @@
+"""Every table of Gatehouse, as SQLAlchemy 2.0 typed models, split by subject.
+
+`from core.models import User` is the way in: this module names every table and
+helper the rest of the code uses, and importing it registers every table with
+the metadata (the app, Alembic and the tests all rely on that).
+
+Every row that belongs to an organization carries `organization_id`, and every
+query made on behalf of a request filters on it: that column is the tenant wall.
+"""
+
+from core.models.activity import AuditEvent
+from core.models.activity import ScimRequest
+from core.models.groups import Group
+from core.models.groups import GroupMember
+from core.models.keys import ApiKey
+from core.models.organizations import PAID_PLANS
+from core.models.organizations import PLANS
+from core.models.organizations import PROTOCOLS
+from core.models.organizations import Organization
+from core.models.organizations import SiteSetting
+from core.models.organizations import SsoConfig
+from core.models.people import ROLES
+from core.models.people import SOURCES
+from core.models.people import STATUSES
+from core.models.people import LinkToken
+from core.models.people import OktaIdentity
+from core.models.people import User
+from core.models.people import UserSession
+from core.models.signin import SamlAssertionSeen
+from core.models.signin import SamlRequest
+from core.models.signin import SignInFailure
+from core.models.values import UTCDateTime
+from core.models.values import email_fold
+from core.models.values import fold
+from core.models.values import parse_row_id
+from core.models.values import unsafe_characters
+from core.models.values import utcnow
+
+__all__ = [
+    "PAID_PLANS",
+    "PLANS",
+    "PROTOCOLS",
+    "ROLES",
+    "SOURCES",
+    "STATUSES",
+    "ApiKey",
+    "AuditEvent",
+    "Group",
+    "GroupMember",
+    "LinkToken",
+    "OktaIdentity",
+    "Organization",
+    "SamlAssertionSeen",
+    "SamlRequest",
+    "ScimRequest",
+    "SignInFailure",
+    "SiteSetting",
+    "SsoConfig",
+    "UTCDateTime",
+    "User",
+    "UserSession",
+    "email_fold",
+    "fold",
+    "parse_row_id",
+    "unsafe_characters",
+    "utcnow",
+]

@@ -1,0 +1,109 @@
+"""The tenant and what configures it: organizations, their Okta SSO settings, and
+the settings of the whole installation.
+
+Every row that belongs to an organization carries `organization_id`, and every
+query made on behalf of a request filters on it: that column is the tenant wall.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON
+from sqlalchemy import Boolean
+from sqlalchemy import ForeignKey
+from sqlalchemy import Index
+from sqlalchemy import Integer
+from sqlalchemy import String
+from sqlalchemy import Text
+from sqlalchemy.orm import Mapped
+from sqlalchemy.orm import mapped_column
+from sqlalchemy.orm import relationship
+
+from core.extensions import db
+from core.models.values import UTCDateTime
+from core.models.values import utcnow
+
+PLANS = ("free", "pro", "enterprise")
+PAID_PLANS = ("pro", "enterprise")
+PROTOCOLS = ("oidc", "saml")
+
+
+class Organization(db.Model):
+    """A customer organization: the tenant every other row belongs to."""
+
+    __tablename__ = "organization"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    name_key: Mapped[str] = mapped_column(String(100), unique=True)
+    plan: Mapped[str] = mapped_column(String(20), default="free")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    sso_config: Mapped[SsoConfig | None] = relationship(
+        back_populates="organization", uselist=False, cascade="all, delete-orphan"
+    )
+
+    @property
+    def has_paid_plan(self) -> bool:
+        """Okta SSO and SCIM need the pro or enterprise plan."""
+        return self.plan in PAID_PLANS
+
+
+class SsoConfig(db.Model):
+    """An organization's Okta SSO configuration (at most one per organization)."""
+
+    __tablename__ = "sso_config"
+    __table_args__ = (
+        Index("ux_sso_config_saml_entity_id", "saml_entity_id", unique=True),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organization_id: Mapped[int] = mapped_column(
+        ForeignKey("organization.id", ondelete="CASCADE"), unique=True
+    )
+    provider: Mapped[str] = mapped_column(String(20), default="none")
+    protocol: Mapped[str] = mapped_column(String(10), default="oidc")
+    default_role: Mapped[str] = mapped_column(String(20), default="member")
+    oidc_client_id: Mapped[str | None] = mapped_column(String(300))
+    # Encrypted with a key derived from SECRET_KEY (core.security.encrypt_secret).
+    oidc_client_secret_enc: Mapped[str | None] = mapped_column(Text)
+    oidc_issuer: Mapped[str | None] = mapped_column(String(500))
+    metadata_url: Mapped[str | None] = mapped_column(String(1000))
+    # Unique (see __table_args__): dashboard sign-ins are routed by it, so one
+    # Okta app serves one organization, and stays reserved after a switch to
+    # OIDC or None.
+    saml_entity_id: Mapped[str | None] = mapped_column(String(1000))
+    saml_sso_url: Mapped[str | None] = mapped_column(String(1000))
+    # JSON list of PEM-less base64 certificates, every signing key the IdP publishes.
+    saml_certificates: Mapped[list[str]] = mapped_column(JSON, default=list)
+    idp_initiated_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    scim_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Bumped at every change, so cached clients built from an old version are not used.
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    updated_at: Mapped[datetime] = mapped_column(
+        UTCDateTime, default=utcnow, onupdate=utcnow
+    )
+
+    organization: Mapped[Organization] = relationship(back_populates="sso_config")
+
+    @property
+    def okta_enabled(self) -> bool:
+        """True when Okta is the organization's SSO provider."""
+        return self.provider == "okta"
+
+
+class SiteSetting(db.Model):
+    """Settings of the whole installation, shared by every app server.
+
+    `public_base_url` (asked for at first-run setup) lives here; the setting of
+    the same name in the environment or instance/config.py overrides it.
+    """
+
+    __tablename__ = "site_setting"
+
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(
+        UTCDateTime, default=utcnow, onupdate=utcnow
+    )

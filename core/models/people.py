@@ -1,0 +1,199 @@
+"""People: accounts, their browser sessions, their Okta identities and the emailed
+invitations to link them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from flask_login import UserMixin
+from sqlalchemy import Boolean
+from sqlalchemy import ForeignKey
+from sqlalchemy import Index
+from sqlalchemy import String
+from sqlalchemy import UniqueConstraint
+from sqlalchemy.orm import Mapped
+from sqlalchemy.orm import mapped_column
+from sqlalchemy.orm import relationship
+
+from core.extensions import db
+from core.models.values import UTCDateTime
+from core.models.values import Versioned
+from core.models.values import fold
+from core.models.values import utcnow
+
+if TYPE_CHECKING:
+    from core.models.organizations import Organization
+
+
+ROLES = ("owner", "admin", "member")
+STATUSES = ("active", "inactive")
+SOURCES = ("local", "sso", "scim")
+
+
+class User(UserMixin, Versioned, db.Model):
+    """A person's account in one organization.
+
+    The same email may have accounts in several organizations; they are separate
+    rows that share nothing.
+    """
+
+    __tablename__ = "user"
+    __table_args__ = (
+        UniqueConstraint("organization_id", "email_key", name="uq_user_org_email"),
+        UniqueConstraint(
+            "organization_id", "user_name_key", name="uq_user_org_user_name"
+        ),
+        Index("ix_user_org_external_id", "organization_id", "external_id"),
+        Index("ix_user_org_name_key", "organization_id", "name_key"),
+        Index("ix_user_org_status", "organization_id", "status"),
+        Index("ix_user_email_key", "email_key"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organization_id: Mapped[int] = mapped_column(
+        ForeignKey("organization.id", ondelete="CASCADE")
+    )
+    email: Mapped[str] = mapped_column(String(320))
+    email_key: Mapped[str] = mapped_column(String(320))
+    # SCIM userName: Okta's unique identifier for the account, usually the email.
+    # Set to the email for accounts made here, so SCIM can find and adopt them.
+    user_name: Mapped[str] = mapped_column(String(320))
+    user_name_key: Mapped[str] = mapped_column(String(320))
+    given_name: Mapped[str] = mapped_column(String(200), default="")
+    family_name: Mapped[str] = mapped_column(String(200), default="")
+    display_name: Mapped[str] = mapped_column(String(400), default="")
+    # Lower-cased "display given family" for the members search.
+    name_key: Mapped[str] = mapped_column(String(800), default="")
+    role: Mapped[str] = mapped_column(String(20), default="member")
+    status: Mapped[str] = mapped_column(String(20), default="active")
+    source: Mapped[str] = mapped_column(String(20), default="local")
+    password_hash: Mapped[str | None] = mapped_column(String(200))
+    # True while the email is the one Okta set (SCIM or an Okta sign-in), not one
+    # typed in Gatehouse: one condition for linking an Okta sign-in on email alone.
+    email_from_okta: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=db.false()
+    )
+    # SCIM `emails[].primary` of the one address kept, as the IdP sent it; None
+    # when it said nothing (the kept address is then the primary one).
+    email_primary: Mapped[bool | None] = mapped_column(Boolean)
+    # SCIM: set once Okta manages this account (created or adopted by SCIM).
+    scim_managed: Mapped[bool] = mapped_column(Boolean, default=False)
+    external_id: Mapped[str | None] = mapped_column(String(400))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(
+        UTCDateTime, default=utcnow, onupdate=utcnow
+    )
+    last_sign_in_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    organization: Mapped[Organization] = relationship()
+
+    # Flask-Login: the id stored in the browser session is the session token,
+    # set by core.sessions when the session is created or loaded.
+    session_token = None  # type: str | None
+
+    def get_id(self) -> str | None:
+        """Return the token of the browser session this user object was loaded for."""
+        return self.session_token
+
+    @property
+    def is_active(self) -> bool:
+        """Inactive users keep their data but cannot sign in by any means."""
+        return self.status == "active"
+
+    @property
+    def is_admin(self) -> bool:
+        """Owners and admins manage the organization."""
+        return self.role in ("owner", "admin")
+
+    @property
+    def full_name(self) -> str:
+        """The name to show: display name, else given + family, else the email."""
+        if self.display_name:
+            return self.display_name
+        joined = f"{self.given_name} {self.family_name}".strip()
+        return joined or self.email
+
+    def refresh_name_key(self) -> None:
+        """Recompute the search key after a name changes."""
+        self.name_key = fold(
+            f"{self.display_name} {self.given_name} {self.family_name}"
+        )
+
+
+class UserSession(db.Model):
+    """A signed-in browser session, so that it can be ended from the server.
+
+    The browser holds only the token; the table holds its SHA-256. Deactivating a
+    user revokes every row of theirs, so reactivation cannot revive an old cookie.
+    """
+
+    __tablename__ = "user_session"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("user.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ip: Mapped[str] = mapped_column(String(64), default="")
+    user_agent: Mapped[str] = mapped_column(String(300), default="")
+
+    user: Mapped[User] = relationship()
+
+
+class OktaIdentity(db.Model):
+    """The link between a user and an Okta subject for one protocol.
+
+    Keyed on (organization, protocol, issuer, subject) so one organization's Okta
+    can never vouch for an account of another.
+    """
+
+    __tablename__ = "okta_identity"
+    __table_args__ = (
+        UniqueConstraint(
+            "organization_id",
+            "protocol",
+            "issuer",
+            "subject",
+            name="uq_okta_identity_subject",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organization_id: Mapped[int] = mapped_column(
+        ForeignKey("organization.id", ondelete="CASCADE")
+    )
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("user.id", ondelete="CASCADE"), index=True
+    )
+    protocol: Mapped[str] = mapped_column(String(10))
+    issuer: Mapped[str] = mapped_column(String(500))
+    subject: Mapped[str] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class LinkToken(db.Model):
+    """A single-use, expiring invitation to link a user's account to Okta.
+
+    Emailed when Okta SSO is set up (and on request); only the SHA-256 of the
+    token is stored.
+    """
+
+    __tablename__ = "link_token"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("user.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When the mail server accepted the email carrying it; None if sending failed.
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    user: Mapped[User] = relationship()
