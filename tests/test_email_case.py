@@ -8,6 +8,8 @@ filters, password sign-in and Okta account linking go through the case-folded
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import unicodedata
 from typing import Any
 
@@ -21,6 +23,7 @@ from tests.support.builders import make_user
 from tests.support.builders import scim_key
 from tests.support.builders import sign_in
 from tests.support.constants import PASSWORD
+from tests.support.constants import REPO
 from tests.support.oidc import connect_okta
 from tests.support.oidc import okta_sign_in
 from tests.support.oidc import okta_user
@@ -286,3 +289,17 @@ def test_an_okta_sign_in_with_a_look_alike_email_needs_confirmation(
     assert signed_in_user_id(app, browser) is None
     assert user_count(app) == before
     assert get_user(app, victim)["email"] == NFC
+
+
+def test_an_address_key_does_not_depend_on_what_else_was_imported() -> None:
+    """Keys of internal-domain addresses are the same in a script that imports only
+    the models as in the app (the domain rule once lived in provisioning)."""
+    script = (
+        "from core.models import email_fold; "
+        "print(email_fold('Ann@\\uff23\\uff2f\\uff32\\uff30.local'))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "ann@corp.local"

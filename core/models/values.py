@@ -13,6 +13,7 @@ from datetime import UTC
 from datetime import datetime
 from typing import Any
 
+import email_validator
 from email_validator import EmailNotValidError
 from email_validator import validate_email
 from sqlalchemy import DateTime
@@ -104,6 +105,18 @@ def fold(text: str) -> str:
     """The case-insensitive key of a name: trimmed, in Unicode's composed form
     (NFC, so "é" typed either way is one name) and case-folded."""
     return unicodedata.normalize("NFC", text.strip()).casefold()
+
+
+# Company directories (and so Okta userNames) use internal domains such as
+# corp.local; email-validator refuses those by default, and its docs invite
+# changing this list. Still refused: "arpa", "invalid", "onion". Set here, beside
+# `email_fold`, so every address is keyed and checked the same way as soon as the
+# models are imported (it was a side effect of importing provisioning).
+email_validator.SPECIAL_USE_DOMAIN_NAMES = [
+    name
+    for name in email_validator.SPECIAL_USE_DOMAIN_NAMES
+    if name not in ("local", "localhost", "test")
+]
 
 
 def email_fold(address: str) -> str:

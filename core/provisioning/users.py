@@ -9,7 +9,6 @@ commit.
 
 from __future__ import annotations
 
-import email_validator
 from email_validator import EmailNotValidError
 from email_validator import validate_email
 from sqlalchemy.exc import IntegrityError
@@ -31,15 +30,6 @@ from core.models import utcnow
 from core.security import hash_password
 from core.security import password_problem
 from core.sessions import revoke_all_sessions
-
-# Company directories (and so Okta userNames) use internal domains such as
-# corp.local; email-validator refuses those by default, and its docs invite
-# changing this list. Still refused: "arpa", "invalid", "onion".
-email_validator.SPECIAL_USE_DOMAIN_NAMES = [
-    name
-    for name in email_validator.SPECIAL_USE_DOMAIN_NAMES
-    if name not in ("local", "localhost", "test")
-]
 
 
 def normalize_email(email: str) -> str:
