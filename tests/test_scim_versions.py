@@ -111,13 +111,20 @@ def members_patch(op: str, user_id: str) -> dict[str, Any]:
     return {"schemas": [PATCH], "Operations": [operation]}
 
 
+def version(tag: str) -> int:
+    """The version number in one of our ETags: W/"<version>-<creation µs, hex>"."""
+    match = re.fullmatch(r'W/"(\d+)-[0-9a-f]+"', tag)
+    assert match, tag
+    return int(match.group(1))
+
+
 def test_a_new_resource_is_version_1_in_its_etag_and_meta(scim: Scim) -> None:
     response = scim.call("POST", "/Users", {"schemas": [USER], "userName": "a@b.test"})
-    assert response.headers["ETag"] == 'W/"1"'
-    assert response.get_json()["meta"]["version"] == 'W/"1"'
+    assert version(response.headers["ETag"]) == 1
+    assert response.get_json()["meta"]["version"] == response.headers["ETag"]
     group = scim.call("POST", "/Groups", {"schemas": [GROUP], "displayName": "Eng"})
-    assert group.headers["ETag"] == 'W/"1"'
-    assert group.get_json()["meta"]["version"] == 'W/"1"'
+    assert version(group.headers["ETag"]) == 1
+    assert group.get_json()["meta"]["version"] == group.headers["ETag"]
 
 
 def test_two_changes_in_one_clock_tick_give_two_etags(
@@ -131,8 +138,8 @@ def test_two_changes_in_one_clock_tick_give_two_etags(
         first.get_json()["meta"]["lastModified"]
         == (second.get_json()["meta"]["lastModified"])
     )
-    assert (first.headers["ETag"], second.headers["ETag"]) == ('W/"2"', 'W/"3"')
-    assert scim.etag(f"/Users/{user_id}") == 'W/"3"'
+    assert (version(first.headers["ETag"]), version(second.headers["ETag"])) == (2, 3)
+    assert scim.etag(f"/Users/{user_id}") == second.headers["ETag"]
 
 
 def test_an_unchanged_resource_keeps_its_etag(scim: Scim) -> None:
@@ -228,7 +235,7 @@ def test_changes_made_outside_scim_give_a_new_version(
         )
         db.session.commit()
     tags.append(scim.etag(f"/Users/{user_id}"))
-    assert tags == ['W/"1"', 'W/"2"', 'W/"3"']
+    assert [version(tag) for tag in tags] == [1, 2, 3]
 
 
 @contextmanager
@@ -287,3 +294,41 @@ def test_concurrent_writers_never_share_a_version(app: Flask, live: Live) -> Non
     with app.app_context():
         stored = db.session.get(User, int(user_id))
         assert stored is not None and stored.version == 1 + len(written)
+
+
+def test_a_deleted_users_etag_does_not_match_the_user_that_takes_its_id(
+    scim: Scim,
+) -> None:
+    """SQLite gives a new row the id of the newest deleted one, and every new row
+    is version 1: a stale conditional request meant for the deleted person (a
+    retried DELETE, a PUT from an old read) must not land on somebody else."""
+    ann = scim.call("POST", "/Users", {"schemas": [USER], "userName": "ann@acme.test"})
+    assert ann.status_code == 201, ann.text
+    assert scim.call("DELETE", f"/Users/{ann.get_json()['id']}").status_code == 204
+    bob = scim.call("POST", "/Users", {"schemas": [USER], "userName": "bob@acme.test"})
+    assert bob.status_code == 201, bob.text
+    bob_id = bob.get_json()["id"]
+
+    stale = scim.call("DELETE", f"/Users/{bob_id}", **{"If-Match": ann.headers["ETag"]})
+    assert stale.status_code == 412, stale.text
+    assert scim.call("GET", f"/Users/{bob_id}").status_code == 200
+
+
+def test_a_deleted_groups_etag_does_not_match_the_group_that_takes_its_id(
+    scim: Scim,
+) -> None:
+    """The same for groups: a conditional PUT meant for a deleted group must not
+    rename (and re-member) the group that got its id."""
+    eng = scim.call("POST", "/Groups", {"schemas": [GROUP], "displayName": "Eng"})
+    assert eng.status_code == 201, eng.text
+    assert scim.call("DELETE", f"/Groups/{eng.get_json()['id']}").status_code == 204
+    ops = scim.call("POST", "/Groups", {"schemas": [GROUP], "displayName": "Ops"})
+    assert ops.status_code == 201, ops.text
+    ops_id = ops.get_json()["id"]
+
+    body = {"schemas": [GROUP], "displayName": "Eng renamed", "members": []}
+    stale = scim.call(
+        "PUT", f"/Groups/{ops_id}", body, **{"If-Match": eng.headers["ETag"]}
+    )
+    assert stale.status_code == 412, stale.text
+    assert scim.call("GET", f"/Groups/{ops_id}").get_json()["displayName"] == "Ops"

@@ -127,7 +127,7 @@ def render(group: Group, outcome: Outcome, status: int = 200) -> ScimResponse:
     db.session.flush()
     members = members_of([group.id])[group.id] if wants_members() else None
     body = projected(to_scim_group(group, scim_base_url(), members), GROUP_SCHEMA)
-    headers = {"ETag": etag(group.version)}
+    headers = {"ETag": etag(group)}
     if status == 201:
         headers["Location"] = f"{scim_base_url()}/Groups/{group.id}"
     return scim_response(body, status, headers, outcome)
@@ -225,7 +225,7 @@ def get_group(group_id: str) -> ScimResponse:
 def replace_group(group_id: str) -> ScimResponse:
     """Replace a group: name, externalId and (when sent) the whole member list."""
     group = load_group(group_id)
-    check_if_match(group.version)
+    check_if_match(group)
     data = parse_group(read_json())
     changes = rename(group, data.display_name)
     if "externalId" in data.sent and data.external_id != group.external_id:
@@ -326,7 +326,7 @@ def _apply_attributes(group: Group, others: list[Operation]) -> dict[str, list[o
 def patch_group(group_id: str) -> ScimResponse:
     """Patch a group: add/remove/replace members, rename, externalId."""
     group = load_group(group_id)
-    check_if_match(group.version)
+    check_if_match(group)
     steps, others = _split_operations(parse_operations(read_json(), SCHEMAS))
     changes = _apply_membership(group, steps) if steps else {}
     if others:
@@ -342,7 +342,7 @@ def patch_group(group_id: str) -> ScimResponse:
 def delete_group(group_id: str) -> ScimResponse:
     """Delete a group (its members stay)."""
     group = load_group(group_id)
-    check_if_match(group.version)
+    check_if_match(group)
     outcome = Outcome("Group", group.id, group.display_name, {"deleted": [False, True]})
     db.session.delete(group)
     db.session.flush()

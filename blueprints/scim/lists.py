@@ -20,6 +20,8 @@ from blueprints.scim.filters import sort_column
 from blueprints.scim.projection import project
 from blueprints.scim.schema import etag
 from core.extensions import db
+from core.models import Group
+from core.models import User
 from core.models import parse_row_id
 
 
@@ -126,7 +128,7 @@ def parse_id(resource_id: str, resource: str) -> int:
     return row_id
 
 
-def check_if_match(version: int) -> None:
+def check_if_match(row: User | Group) -> None:
     """Honour If-Match (RFC 7644 §3.14): a stale version is 412.
 
     :raise ScimError: 412 when the client's version is not the current one.
@@ -134,7 +136,7 @@ def check_if_match(version: int) -> None:
     wanted = request.headers.get("If-Match")
     if not wanted or wanted.strip() == "*":
         return
-    current = etag(version)
+    current = etag(row)
     candidates = [tag.strip() for tag in wanted.split(",")]
     if current not in candidates and current.removeprefix("W/") not in candidates:
         raise ScimError(412, "The resource changed since you read it (If-Match).")

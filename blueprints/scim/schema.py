@@ -10,7 +10,9 @@ Okta's placeholder password).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC
 from datetime import datetime
+from datetime import timedelta
 from typing import Any
 
 from blueprints.scim.errors import bad_request
@@ -38,15 +40,22 @@ MAX_STRING = {
 }
 
 
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def timestamp(moment: datetime) -> str:
     """RFC 3339 in UTC with a Z, as SCIM clients expect."""
     return moment.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
-def etag(version: int) -> str:
-    """The weak entity tag of a resource's version number (RFC 7644 §3.14):
-    it changes with every change to the row, however close in time."""
-    return f'W/"{version}"'
+def etag(row: User | Group) -> str:
+    """The weak entity tag of a resource (RFC 7644 §3.14): its version number,
+    which changes with every change to the row however close in time, and the
+    microsecond the row was created, because SQLite gives a new row the id of
+    the newest deleted one: a tag read from the deleted resource must not match
+    the one that took its id."""
+    born = (row.created_at - EPOCH) // timedelta(microseconds=1)
+    return f'W/"{row.version}-{born:x}"'
 
 
 def meta(resource_type: str, row: User | Group, location: str) -> dict:
@@ -56,7 +65,7 @@ def meta(resource_type: str, row: User | Group, location: str) -> dict:
         "created": timestamp(row.created_at),
         "lastModified": timestamp(row.updated_at),
         "location": location,
-        "version": etag(row.version),
+        "version": etag(row),
     }
 
 

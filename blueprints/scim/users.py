@@ -96,7 +96,7 @@ def render(
         groups = groups_of([user.id])[user.id]
     body = to_scim_user(user, scim_base_url(), groups)
     body = projected(body, USER_SCHEMA)
-    headers = {"ETag": etag(user.version)}
+    headers = {"ETag": etag(user)}
     if status == 201:
         headers["Location"] = body["meta"]["location"] if "meta" in body else ""
     return scim_response(body, status, headers, outcome)
@@ -212,7 +212,7 @@ def update(user: User, values: dict[str, object]) -> ScimResponse:
 def replace_user(user_id: str) -> ScimResponse:
     """Replace a user (what Okta's wizard-made apps send for every change)."""
     user = load_user(user_id)
-    check_if_match(user.version)
+    check_if_match(user)
     data = read_user(read_json())
     return update(user, profile_values(data, everything=False))
 
@@ -220,7 +220,7 @@ def replace_user(user_id: str) -> ScimResponse:
 def patch_user(user_id: str) -> ScimResponse:
     """Patch a user (what Okta's catalog apps and Entra send)."""
     user = load_user(user_id)
-    check_if_match(user.version)
+    check_if_match(user)
     operations = parse_operations(read_json(), SCHEMAS)
     current = to_scim_user(user, scim_base_url())
     patched = apply_operations(
@@ -237,7 +237,7 @@ def patch_user(user_id: str) -> ScimResponse:
 def delete_user(user_id: str) -> ScimResponse:
     """Delete a user for good (Okta deactivates instead; other clients delete)."""
     user = load_user(user_id)
-    check_if_match(user.version)
+    check_if_match(user)
     outcome = Outcome("User", user.id, user.user_name, {"deleted": [False, True]})
     with on_failure(outcome):
         try:
