@@ -3,7 +3,8 @@
 Builders, readers, servers and constants live in `tests/support/` (importable
 from anywhere, imported once); this file holds the fixtures every module gets,
 and makes the support fixtures several modules use visible to all (the
-mailbox, the OpenID providers, the migration apps, the browser's).
+mailbox, the OpenID providers, the migration apps, the browser's, the live
+SCIM server).
 
 The database is a SQLite file in the test's folder, or, when
 GATEHOUSE_TEST_DATABASE_URL names a PostgreSQL server (`make test-postgres`), a
@@ -32,6 +33,7 @@ from tests.support.builders import OrgInfo
 from tests.support.builders import make_app
 from tests.support.builders import make_org
 from tests.support.builders import sign_in
+from tests.support.concurrency import live  # noqa: F401
 from tests.support.hostile_oidc import hostile  # noqa: F401 (fixtures for all)
 from tests.support.hostile_oidc import hostile_server  # noqa: F401
 from tests.support.live import browser  # noqa: F401

@@ -67,9 +67,9 @@ from tests.support.saml import refusals
 from tests.support.saml import saml_sign_in
 from tests.support.saml import saml_successes
 from tests.support.saml import start
-from tests.support.saml_idp import STATUS_REQUEST_DENIED
-from tests.support.saml_idp import STATUS_RESPONDER
 from tests.support.saml_idp import SamlIdp
+from tests.support.saml_xml import STATUS_REQUEST_DENIED
+from tests.support.saml_xml import STATUS_RESPONDER
 
 pytestmark = pytest.mark.usefixtures("quick_passwords")
 N_AT_ONCE = 8

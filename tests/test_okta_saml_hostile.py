@@ -90,10 +90,10 @@ from tests.support.saml import post_from_okta
 from tests.support.saml import refusals
 from tests.support.saml import saml_successes
 from tests.support.saml import start
-from tests.support.saml_idp import DIGEST_SHA1
-from tests.support.saml_idp import SIG_RSA_SHA1
-from tests.support.saml_idp import ResponseOverrides
 from tests.support.saml_idp import SamlIdp
+from tests.support.saml_idp_response import ResponseOverrides
+from tests.support.saml_xml import DIGEST_SHA1
+from tests.support.saml_xml import SIG_RSA_SHA1
 
 SAMLP = "urn:oasis:names:tc:SAML:2.0:protocol"
 SAML = "urn:oasis:names:tc:SAML:2.0:assertion"

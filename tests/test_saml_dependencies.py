@@ -28,15 +28,15 @@ from onelogin.saml2.response import OneLogin_Saml2_Response
 from onelogin.saml2.settings import OneLogin_Saml2_Settings
 from onelogin.saml2.utils import OneLogin_Saml2_Utils
 
-from tests.support.saml_idp import DIGEST_SHA1
-from tests.support.saml_idp import NAMEID_EMAIL
-from tests.support.saml_idp import SIG_RSA_SHA1
-from tests.support.saml_idp import STATUS_REQUEST_DENIED
-from tests.support.saml_idp import STATUS_RESPONDER
-from tests.support.saml_idp import KeyPair
-from tests.support.saml_idp import MetadataOptions
 from tests.support.saml_idp import SamlIdp
-from tests.support.saml_idp import SamlIdpError
+from tests.support.saml_idp_identity import MetadataOptions
+from tests.support.saml_idp_protocol import SamlIdpError
+from tests.support.saml_keys import KeyPair
+from tests.support.saml_xml import DIGEST_SHA1
+from tests.support.saml_xml import NAMEID_EMAIL
+from tests.support.saml_xml import SIG_RSA_SHA1
+from tests.support.saml_xml import STATUS_REQUEST_DENIED
+from tests.support.saml_xml import STATUS_RESPONDER
 
 SP_ENTITY_ID = "https://gatehouse.test"
 ACS_PATH = "/api/v1/auth/login/okta/callback"

@@ -27,12 +27,11 @@ from core.models import User
 from core.models import utcnow
 from tests.support.builders import OrgInfo
 from tests.support.builders import scim_key
-from tests.test_scim_concurrency import Live
-from tests.test_scim_concurrency import Reply
-from tests.test_scim_concurrency import all_at_once
-from tests.test_scim_concurrency import assert_no_server_errors
-from tests.test_scim_concurrency import live  # noqa: F401  (fixture)
-from tests.test_scim_concurrency import send
+from tests.support.concurrency import Live
+from tests.support.concurrency import Reply
+from tests.support.concurrency import all_at_once
+from tests.support.concurrency import assert_no_server_errors
+from tests.support.concurrency import send
 
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
@@ -270,7 +269,7 @@ def test_the_database_computes_the_version_in_the_update(
     assert not [sql for sql in after if re.search(r'FROM "?user"?\b', sql)]
 
 
-def test_concurrent_writers_never_share_a_version(app: Flask, live: Live) -> None:  # noqa: F811
+def test_concurrent_writers_never_share_a_version(app: Flask, live: Live) -> None:
     """Writers that read the same version each store their change under a
     version of its own, and the one left stored is the last writer's."""
     created = send(live, "POST", "/Users", {"schemas": [USER], "userName": "r@x.test"})

@@ -2,9 +2,9 @@
 
 Test modules and `tests/conftest.py` import from here; nothing here imports a
 test module. Fixtures defined here (the mailbox, the OpenID providers, the
-browser, the migration apps) reach the test modules because conftest imports
-them by name; an autouse one (`keep_logging`) is imported by the modules it
-serves.
+browser, the migration apps, the live SCIM server) reach the test modules
+because conftest imports them by name; an autouse one (`keep_logging`) is
+imported by the modules it serves.
 """
 
 import pkgutil
