@@ -12,7 +12,6 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime
 from datetime import timedelta
 from pathlib import Path
@@ -22,7 +21,6 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from flask.testing import FlaskCliRunner
-from sqlalchemy import event
 
 import default_config
 from core import housekeeping
@@ -41,6 +39,7 @@ from tests.support.oidc import at_provider
 from tests.support.oidc import connect_okta
 from tests.support.oidc import okta_user
 from tests.support.oidc import start
+from tests.support.sql import statements
 
 # The mock provider signs its ID tokens through an Authlib hook Authlib has
 # deprecated; the warning is raised in the provider's thread, not by our code.
@@ -116,24 +115,6 @@ def age_rows(app: Flask, row_ids: list[int], by: timedelta) -> None:
 def window(app: Flask) -> timedelta:
     """The aggregation window: the sign-in throttle's."""
     return timedelta(seconds=app.config["SIGNIN_FAILURE_WINDOW_SECONDS"])
-
-
-@contextmanager
-def deletes(app: Flask) -> Iterator[list[str]]:
-    """Collect the DELETE statements the app's engine runs meanwhile."""
-    seen: list[str] = []
-
-    def note(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        if statement.lstrip().upper().startswith("DELETE"):
-            seen.append(statement)
-
-    with app.app_context():
-        engine = db.engine
-    event.listen(engine, "before_cursor_execute", note)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", note)
 
 
 def add_audit_events(app: Flask, org_id: int, ages: list[timedelta]) -> None:
@@ -442,7 +423,7 @@ def test_flask_prune_works_through_several_batches(
     old = (app.config["AUDIT_RETENTION_DAYS"] + 1) * DAYS
     add_audit_events(app, org.id, [old] * 10 + [DAYS])
 
-    with deletes(app) as seen:
+    with statements(app, r"\s*DELETE\b") as seen:
         result = runner.invoke(args=["prune"])
 
     assert result.exit_code == 0, result.output
@@ -510,7 +491,7 @@ def test_old_rows_are_pruned_after_the_response_then_not_for_ten_minutes(
 
     # Within ten minutes, this process does not even look again.
     add_audit_events(app, org.id, [old])
-    with deletes(app) as seen:
+    with statements(app, r"\s*DELETE\b") as seen:
         app.test_client().get("/login").close()
     assert seen == []
     assert aged_targets(app) == ["aged-1", "aged-0"]
@@ -530,7 +511,7 @@ def test_a_recent_prune_by_another_server_is_respected(
     # A second app server on the same database, which has not pruned yet itself.
     other_server = make_app(tmp_path, HOUSEKEEPING_AUTOMATIC=True)
     add_audit_events(other_server, org.id, [old])
-    with deletes(other_server) as seen:
+    with statements(other_server, r"\s*DELETE\b") as seen:
         other_server.test_client().get("/login").close()
 
     assert seen == []

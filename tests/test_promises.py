@@ -13,7 +13,6 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime
 from datetime import timedelta
 from pathlib import Path
@@ -25,7 +24,6 @@ from flask import Flask
 from flask.testing import FlaskClient
 from flask_login import current_user
 from flask_login import login_required
-from sqlalchemy import event
 
 import core.sessions
 import core.throttle
@@ -52,6 +50,7 @@ from tests.support.rows import user_row
 from tests.support.scim import SCIM
 from tests.support.scim import USER_SCHEMA
 from tests.support.scim import ScimClient
+from tests.support.sql import statements
 
 pytestmark = pytest.mark.usefixtures("quick_passwords")
 
@@ -412,24 +411,6 @@ def test_the_500_page_rolls_back_what_the_request_half_did(
 # -- docs/architecture.md: "Last use is written at most once a minute."
 
 
-@contextmanager
-def key_updates(app: Flask) -> Iterator[list[str]]:
-    """Collect the UPDATE statements on api_key the app's engine runs meanwhile."""
-    seen: list[str] = []
-
-    def note(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        if re.match(r"\s*UPDATE\s+api_key\b", statement, re.IGNORECASE):
-            seen.append(statement)
-
-    with app.app_context():
-        engine = db.engine
-    event.listen(engine, "before_cursor_execute", note)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", note)
-
-
 def last_used(app: Flask) -> datetime | None:
     """The organization key's last use."""
     with app.app_context():
@@ -454,25 +435,25 @@ def test_an_api_keys_last_use_is_written_at_most_once_a_minute(
         assert client.get(SCIM + "/Users", headers=headers).status_code == 200
 
     assert last_used(app) is None
-    with key_updates(app) as seen:
+    with statements(app, r"\s*UPDATE\s+api_key\b") as seen:
         use()
     assert len(seen) == 1
     first = last_used(app)
     assert first is not None and utcnow() - first < timedelta(seconds=10)
 
-    with key_updates(app) as seen:
+    with statements(app, r"\s*UPDATE\s+api_key\b") as seen:
         use()
         use()
     assert seen == [] and last_used(app) == first
 
     almost = utcnow() - timedelta(seconds=50)
     set_last_used(app, almost)
-    with key_updates(app) as seen:
+    with statements(app, r"\s*UPDATE\s+api_key\b") as seen:
         use()
     assert seen == [] and last_used(app) == almost
 
     set_last_used(app, utcnow() - timedelta(seconds=70))
-    with key_updates(app) as seen:
+    with statements(app, r"\s*UPDATE\s+api_key\b") as seen:
         use()
     assert len(seen) == 1
     latest = last_used(app)

@@ -6,14 +6,11 @@ group members serialised. `bench/worst_case.py` prints the timings.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import event
 
 from blueprints.scim import patch as patch_module
 from blueprints.scim.schema import MAX_VALUES
@@ -28,6 +25,7 @@ from tests.support.builders import scim_key
 from tests.support.rows import snapshot
 from tests.support.scim import ScimClient
 from tests.support.scim import patch_body
+from tests.support.sql import statements
 
 
 @pytest.fixture
@@ -39,23 +37,6 @@ def call(
     client: FlaskClient, secret: str, method: str, path: str, body: Any = None
 ) -> Any:
     return ScimClient(client, secret).call(method, path, body)
-
-
-@contextmanager
-def statements(app: Flask) -> Iterator[list[str]]:
-    """The SQL statements the app runs meanwhile."""
-    seen: list[str] = []
-    with app.app_context():
-        engine = db.engine
-
-    def note(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        seen.append(statement)
-
-    event.listen(engine, "before_cursor_execute", note)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", note)
 
 
 def add_users(app: Flask, org_id: int, count: int, prefix: str = "u") -> list[int]:

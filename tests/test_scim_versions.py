@@ -11,15 +11,12 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import event
 from werkzeug.test import TestResponse
 
 from core.extensions import db
@@ -32,6 +29,7 @@ from tests.support.concurrency import Reply
 from tests.support.concurrency import all_at_once
 from tests.support.concurrency import assert_no_server_errors
 from tests.support.concurrency import send
+from tests.support.sql import statements
 
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
@@ -235,23 +233,6 @@ def test_changes_made_outside_scim_give_a_new_version(
         db.session.commit()
     tags.append(scim.etag(f"/Users/{user_id}"))
     assert [version(tag) for tag in tags] == [1, 2, 3]
-
-
-@contextmanager
-def statements(app: Flask) -> Iterator[list[str]]:
-    """The SQL statements the app runs meanwhile."""
-    seen: list[str] = []
-    with app.app_context():
-        engine = db.engine
-
-    def note(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        seen.append(statement)
-
-    event.listen(engine, "before_cursor_execute", note)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", note)
 
 
 def test_the_database_computes_the_version_in_the_update(
