@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import re
 
+import pytest
+import sqlalchemy as sa
+from click.testing import Result
 from flask import Flask
 from flask.testing import FlaskClient
+from flask.testing import FlaskCliRunner
+from sqlalchemy.exc import IntegrityError
 
+from core.authority import Conflict
 from core.extensions import db
 from core.models import ApiKey
+from core.models import Organization
 from core.models import User
+from core.models import fold
 from core.provisioning import api_keys
 from core.security import authenticate_api_key
 from core.security import hash_token
@@ -17,6 +25,8 @@ from tests.support.builders import OrgInfo
 from tests.support.builders import make_org
 from tests.support.builders import make_user
 from tests.support.builders import sign_in
+from tests.support.migrations import keep_logging  # noqa: F401 (autouse)
+from tests.support.rows import snapshot
 
 SECRET = re.compile(r'id="secret-value">(gh_[A-Za-z0-9_-]+)<')
 
@@ -27,8 +37,8 @@ def create_key(
     response = client.post(
         "/api-keys", data={"name": name, "kind": kind, "scopes": "scim"}
     )
-    assert response.status_code == 201, response.text
-    match = SECRET.search(response.text)
+    assert response.status_code == 303, response.text
+    match = SECRET.search(client.get(response.headers["Location"]).text)
     assert match
     return match.group(1)
 
@@ -178,3 +188,207 @@ def test_key_changes_are_audited(owner_client: FlaskClient) -> None:
     create_key(owner_client)
     page = owner_client.get("/audit").text
     assert "api_key.created" in page
+
+
+# -- names: unique among the live keys of one owner ------------------------------------
+
+
+def key_names(app: Flask) -> list[tuple[str, str]]:
+    with app.app_context():
+        rows = db.session.execute(
+            db.select(ApiKey.name, ApiKey.name_key).order_by(ApiKey.id)
+        )
+        return [tuple(row) for row in rows]  # type: ignore[misc]
+
+
+def test_a_name_that_folds_alike_is_refused_and_changes_nothing(
+    app: Flask, org: OrgInfo
+) -> None:
+    with app.app_context():
+        acme = db.session.get(Organization, org.id)
+        api_keys.create_api_key(acme, name="Café", scopes=["scim"], actor="cli")
+    before = snapshot(app)
+    for name in ("café", "CAFÉ", "Cafe\u0301", " café "):
+        with app.app_context():
+            acme = db.session.get(Organization, org.id)
+            with pytest.raises(Conflict, match="already has a key named"):
+                api_keys.create_api_key(acme, name=name, scopes=["scim"], actor="cli")
+    assert snapshot(app) == before
+    assert key_names(app) == [("Café", "café")]
+
+
+def test_the_index_refuses_a_duplicate_that_skips_provisioning(
+    app: Flask, org: OrgInfo
+) -> None:
+    """What settles two creations at once: the database, not a check in Python."""
+    with app.app_context():
+        for secret in ("a", "b"):
+            db.session.add(
+                ApiKey(
+                    organization_id=org.id,
+                    name="Okta" if secret == "a" else "OKTA",
+                    prefix="gh_x",
+                    secret_hash=hash_token(secret),
+                    scopes="scim",
+                )
+            )
+        with pytest.raises(IntegrityError, match="name_key"):
+            db.session.commit()
+
+
+def run_cli(runner: FlaskCliRunner, *args: str) -> Result:
+    return runner.invoke(
+        args=["apikey", "create", "--org", "Acme", "--scope", "scim", *args]
+    )
+
+
+def test_cli_refuses_a_duplicate_name_clearly(
+    app: Flask, runner: FlaskCliRunner, org: OrgInfo
+) -> None:
+    assert run_cli(runner, "--name", "Okta provisioning").exit_code == 0
+    before = snapshot(app)
+    result = run_cli(runner, "--name", "OKTA PROVISIONING")
+    assert result.exit_code == 1, result.output
+    assert (
+        "This organization already has a key named “OKTA PROVISIONING”."
+        in result.stderr
+    )
+    assert "Traceback" not in result.output and "gh_" not in result.output
+    assert snapshot(app) == before
+
+
+def test_cli_without_a_name_numbers_its_default(
+    app: Flask, runner: FlaskCliRunner, org: OrgInfo
+) -> None:
+    for _run in range(3):
+        assert run_cli(runner).exit_code == 0
+    assert [name for name, _key in key_names(app)] == [
+        "CLI key",
+        "CLI key (2)",
+        "CLI key (3)",
+    ]
+
+
+def test_a_personal_key_may_share_a_name_with_an_organization_key(
+    app: Flask, org: OrgInfo
+) -> None:
+    with app.app_context():
+        acme = db.session.get(Organization, org.id)
+        owner = db.session.get(User, org.owner_id)
+        api_keys.create_api_key(acme, name="Okta", scopes=["scim"], actor="cli")
+        api_keys.create_api_key(
+            acme, name="okta", scopes=["scim"], user=owner, actor=owner
+        )
+        with pytest.raises(Conflict, match="You already have a key named “OKTA”"):
+            api_keys.create_api_key(
+                acme, name="OKTA", scopes=["scim"], user=owner, actor=owner
+            )
+    assert len(key_names(app)) == 2
+
+
+# -- migration 0008: existing duplicates get numbers ---------------------------------
+
+
+KEY_ROWS = [
+    # (id, organization, holder, name, revoked)
+    (1, 1, None, "Okta", False),
+    (2, 1, None, "okta", False),  # "okta (2)" is taken by key 3: "okta (3)"
+    (3, 1, None, "Okta (2)", False),
+    (4, 1, None, "OKTA", False),  # (2) and (3) taken: "OKTA (4)"
+    (5, 1, None, "okta", True),  # revoked: keeps its name
+    (6, 1, 1, "Okta", False),  # the owner's personal key: another scope
+    (7, 1, 1, "okta", False),
+    (8, 2, None, "Okta", False),  # another organization
+    (9, 1, None, "x" * 100, False),
+    (10, 1, None, "X" * 100, False),  # shortened to fit the number
+]
+
+
+def insert_0007_rows(app: Flask) -> None:
+    """Two organizations, an owner, and KEY_ROWS, as the schema of 0007 has them."""
+    now = "2026-01-01 00:00:00"
+    with app.app_context():
+        for org_id, name in ((1, "Acme"), (2, "Globex")):
+            db.session.execute(
+                sa.text(
+                    "INSERT INTO organization (id, name, name_key, plan, created_at)"
+                    " VALUES (:id, :name, :key, 'pro', :now)"
+                ),
+                {"id": org_id, "name": name, "key": name.lower(), "now": now},
+            )
+        db.session.execute(
+            sa.text(
+                'INSERT INTO "user" (id, organization_id, email, email_key,'
+                " user_name, user_name_key, given_name, family_name, display_name,"
+                " name_key, role, status, source, scim_managed, email_from_okta,"
+                " created_at, updated_at, version) VALUES (1, 1, 'o@acme.test',"
+                " 'o@acme.test', 'o@acme.test', 'o@acme.test', '', '', '', '',"
+                " 'owner', 'active', 'local', false, false, :now, :now, 1)"
+            ),
+            {"now": now},
+        )
+        for key_id, org_id, user_id, name, revoked in KEY_ROWS:
+            db.session.execute(
+                sa.text(
+                    "INSERT INTO api_key (id, organization_id, user_id, name,"
+                    " prefix, secret_hash, scopes, created_at, revoked_at,"
+                    " created_by_label, role) VALUES (:id, :org, :user, :name,"
+                    " 'gh_x', :hash, 'scim', :now, :revoked, '', :role)"
+                ),
+                {
+                    "id": key_id,
+                    "org": org_id,
+                    "user": user_id,
+                    "name": name,
+                    "hash": hash_token(str(key_id)),
+                    "now": now,
+                    "revoked": now if revoked else None,
+                    "role": None if user_id else "admin",
+                },
+            )
+        db.session.commit()
+
+
+def test_0008_numbers_live_duplicates_oldest_first(empty_app: Flask) -> None:
+    runner = empty_app.test_cli_runner()
+    assert runner.invoke(args=["db", "upgrade", "0007"]).exit_code == 0
+    insert_0007_rows(empty_app)
+
+    result = runner.invoke(args=["db", "upgrade"])
+    assert result.exit_code == 0, result.output
+
+    names = dict(key_names_by_id(empty_app))
+    assert names == {
+        1: "Okta",
+        2: "okta (3)",
+        3: "Okta (2)",
+        4: "OKTA (4)",
+        5: "okta",
+        6: "Okta",
+        7: "okta (2)",
+        8: "Okta",
+        9: "x" * 100,
+        10: "X" * 96 + " (2)",
+    }
+    assert "api key 2: " in result.output and "api key 5: " not in result.output
+    with empty_app.app_context():
+        keys = db.session.execute(db.select(ApiKey.name, ApiKey.name_key)).all()
+        assert all(key == fold(name) for name, key in keys)
+        # From now on the index keeps them apart.
+        db.session.add(
+            ApiKey(
+                organization_id=1,
+                name="OKTA (3)",
+                prefix="gh_y",
+                secret_hash=hash_token("new"),
+                scopes="scim",
+            )
+        )
+        with pytest.raises(IntegrityError):
+            db.session.commit()
+
+
+def key_names_by_id(app: Flask) -> list[tuple[int, str]]:
+    with app.app_context():
+        rows = db.session.execute(db.select(ApiKey.id, ApiKey.name).order_by(ApiKey.id))
+        return [tuple(row) for row in rows]  # type: ignore[misc]

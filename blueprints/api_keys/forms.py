@@ -13,6 +13,9 @@ from wtforms.widgets import ListWidget
 from core.security import SCOPES
 
 SCOPE_HELP = {"scim": "SCIM provisioning from Okta (users and groups)"}
+# What the form starts with; with scim, an owner or admin starts from an
+# organization key (routes.create_form).
+DEFAULT_SCOPES = ("scim",)
 
 
 class CreateKeyForm(FlaskForm):
@@ -21,7 +24,10 @@ class CreateKeyForm(FlaskForm):
     name = StringField(
         "Name",
         validators=[DataRequired(), Length(max=100)],
-        description="What the key is for, e.g. “Okta provisioning”.",
+        description=(
+            "What the key is for, e.g. “Okta provisioning”. No other live key"
+            " of the organization (or, for a personal key, of yours) may have it."
+        ),
     )
     kind = RadioField(
         "Kind",
@@ -47,7 +53,7 @@ class CreateKeyForm(FlaskForm):
         choices=[
             SelectChoice(scope, f"{scope}: {SCOPE_HELP[scope]}") for scope in SCOPES
         ],
-        default=["scim"],
+        default=DEFAULT_SCOPES,
         option_widget=CheckboxInput(),
         widget=ListWidget(prefix_label=False),
         validators=[DataRequired("Choose at least one scope.")],

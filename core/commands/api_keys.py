@@ -13,6 +13,9 @@ from core.provisioning import api_keys
 from core.security import SCOPES
 
 apikey_cli = AppGroup("apikey", help="Create API keys.")
+# The name of a key made without --name ("CLI key (2)" when that is taken), so
+# a script that makes a key at each run keeps working.
+DEFAULT_NAME = "CLI key"
 
 
 @apikey_cli.command("create")
@@ -26,7 +29,12 @@ apikey_cli = AppGroup("apikey", help="Create API keys.")
     help="Scope the key carries (repeatable).",
 )
 @click.option(
-    "--name", default="CLI key", show_default=True, help="A label for the key."
+    "--name",
+    default=None,
+    help=(
+        "A name for the key, unique among the organization's live keys"
+        f" (case-insensitive). Default: {DEFAULT_NAME!r}, numbered when taken."
+    ),
 )
 @click.option(
     "--role",
@@ -35,9 +43,13 @@ apikey_cli = AppGroup("apikey", help="Create API keys.")
     show_default=True,
     help="Role the key acts with: admin keys cannot change owners.",
 )
-def apikey_create(org_name: str, scopes: tuple[str, ...], name: str, role: str) -> None:
+def apikey_create(
+    org_name: str, scopes: tuple[str, ...], name: str | None, role: str
+) -> None:
     """Create an organization API key; its secret is the last line of output."""
     org = organization_named(org_name)
+    if name is None:
+        name = api_keys.unused_org_key_name(org, DEFAULT_NAME)
     try:
         key, secret = api_keys.create_api_key(
             org, name=name, scopes=list(scopes), actor="cli", role=role

@@ -13,6 +13,7 @@ from core.models.activity import ScimRequest
 from core.models.groups import Group
 from core.models.groups import GroupMember
 from core.models.keys import ApiKey
+from core.models.keys import ApiKeyReveal
 from core.models.organizations import PAID_PLANS
 from core.models.organizations import PLANS
 from core.models.organizations import PROTOCOLS
@@ -44,6 +45,7 @@ __all__ = [
     "SOURCES",
     "STATUSES",
     "ApiKey",
+    "ApiKeyReveal",
     "AuditEvent",
     "Group",
     "GroupMember",
