@@ -19,11 +19,14 @@ from core.models.organizations import PROTOCOLS
 from core.models.organizations import Organization
 from core.models.organizations import SiteSetting
 from core.models.organizations import SsoConfig
+from core.models.people import PASSWORD_TOKEN_PURPOSES
 from core.models.people import ROLES
 from core.models.people import SOURCES
 from core.models.people import STATUSES
+from core.models.people import EmailedToken
 from core.models.people import LinkToken
 from core.models.people import OktaIdentity
+from core.models.people import PasswordToken
 from core.models.people import User
 from core.models.people import UserSession
 from core.models.signin import SamlAssertionSeen
@@ -38,6 +41,7 @@ from core.models.values import utcnow
 
 __all__ = [
     "PAID_PLANS",
+    "PASSWORD_TOKEN_PURPOSES",
     "PLANS",
     "PROTOCOLS",
     "ROLES",
@@ -45,11 +49,13 @@ __all__ = [
     "STATUSES",
     "ApiKey",
     "AuditEvent",
+    "EmailedToken",
     "Group",
     "GroupMember",
     "LinkToken",
     "OktaIdentity",
     "Organization",
+    "PasswordToken",
     "SamlAssertionSeen",
     "SamlRequest",
     "ScimRequest",
