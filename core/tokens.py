@@ -31,10 +31,12 @@ def issue(
 ) -> tuple[T, str]:
     """A new token row for `user` (added, not committed) and its secret."""
     secret = secrets.token_urlsafe(32)
+    now = utcnow()
     row = model(
         token_hash=hash_token(secret),
         user_id=user.id,
-        expires_at=utcnow() + lifetime,
+        created_at=now,
+        expires_at=now + lifetime,
         **values,
     )
     db.session.add(row)

@@ -79,7 +79,8 @@ def new() -> Response | str | tuple[str, int]:
     if request.method == "GET":
         form.access.data = INVITE if can_email else OWN_PASSWORD
     if not form.validate_on_submit():
-        return render_template("members/new.html", **page)
+        status = 400 if request.method == "POST" else 200
+        return render_template("members/new.html", **page), status
     access = form.chosen_access()
     problem = _access_problem(form, access, can_email)
     if problem:
