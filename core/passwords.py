@@ -8,17 +8,16 @@ account too and ends every session of it.
 
 "Forgot your password?" answers the same whatever the email: whether it has
 accounts, in how many organizations, active or not, with a password or Okta
-only. The work that differs is small and done in the request (a token row);
-the emails themselves go out after the response has been sent
-(`send_reset_emails`, from the view's `call_on_close`), so the time an SMTP
-exchange takes does not tell either. One email per account: an address with
-accounts in several organizations gets one message per organization, each
-naming it, each link choosing that account's password only.
+only. The request only counts itself against the client's address; looking
+the email up, making links and sending them all happen after the response has
+been sent (`send_reset_links`, from the view's `call_on_close`), so neither
+the page nor the time it takes depends on the email. One email per account: an
+address with accounts in several organizations gets one message per
+organization, each naming it, each link choosing that account's password only.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -197,13 +196,26 @@ def change_password(user: User, current: str, new: str, address: str) -> str:
 # -- "Forgot your password?" ----------------------------------------------------
 
 
-@dataclass(frozen=True)
-class ResetRequest:
-    """What a reset request came to: refused by the throttle, or the links made
-    (token id, secret) that `send_reset_emails` mails after the response."""
+def accept_reset_request(address: str) -> bool:
+    """Count a reset request from `address`; False when the address has made
+    too many lately (audited). Commit.
 
-    throttled: bool = False
-    links: tuple[tuple[int, str], ...] = ()
+    Nothing here looks at the email: what happens to it is decided after the
+    response (`send_reset_links`), so the answer cannot depend on it.
+    """
+    if throttle.reset_requests_throttled(address):
+        audit.record_repeated(
+            "password.reset_refused",
+            None,
+            key=address,
+            actor="anonymous",
+            reason="throttled",
+        )
+        db.session.commit()
+        return False
+    throttle.count_reset_request(address)
+    db.session.commit()
+    return True
 
 
 def accounts_with_email(email: str) -> list[User]:
@@ -215,45 +227,49 @@ def accounts_with_email(email: str) -> list[User]:
     )
 
 
-def request_reset(email: str, address: str) -> ResetRequest:
-    """Make a reset link for each account of `email` that should get one;
-    count the request against `address`, audit, commit.
+def send_reset_links(app: Flask, email: str, address: str) -> None:
+    """Make and email a reset link for each account of `email` that should get
+    one, auditing each; run after the response, in an app context of its own.
+
+    Nobody waits for the outcome: failures are logged and audited, never raised.
+    """
+    with app.app_context():
+        try:
+            for user in accounts_with_email(email):
+                _reset_account(user, address)
+        except Exception:
+            db.session.rollback()
+            app.logger.exception("Could not send a password reset email")
+
+
+def _reset_account(user: User, address: str) -> None:
+    """Audit a reset request for `user` and, if it gets a link, email one."""
+    result = _reset_decision(user)
+    audit.record(
+        "password.reset_requested",
+        user.organization_id,
+        actor="anonymous",
+        target=user.email,
+        result=result,
+        requested_from=address,
+    )
+    if result != "link":
+        db.session.commit()
+        return
+    row, secret = tokens.issue(
+        PasswordToken, user, EMAILS[RESET].lifetime, purpose=RESET
+    )
+    db.session.commit()
+    deliver(row, secret, actor="anonymous")
+
+
+def _reset_decision(user: User) -> str:
+    """Whether `user` gets a reset link ("link") or, in words, why not.
 
     No link for a deactivated account, an account without a password whose
     organization signs in with Okta (it has no password to forget), or one
     emailed within PASSWORD_RESET_EMAIL_INTERVAL_SECONDS (no mailbombing).
     """
-    if throttle.reset_requests_throttled(address):
-        audit.record_repeated(
-            "password.reset_refused",
-            None,
-            key=address,
-            actor="anonymous",
-            reason="throttled",
-        )
-        db.session.commit()
-        return ResetRequest(throttled=True)
-    throttle.count_reset_request(address)
-    links = []
-    for user in accounts_with_email(email):
-        result = _reset_decision(user)
-        if result == "link":
-            links.append(
-                tokens.issue(PasswordToken, user, EMAILS[RESET].lifetime, purpose=RESET)
-            )
-        audit.record(
-            "password.reset_requested",
-            user.organization_id,
-            actor="anonymous",
-            target=user.email,
-            result=result,
-        )
-    db.session.commit()
-    return ResetRequest(links=tuple((row.id, secret) for row, secret in links))
-
-
-def _reset_decision(user: User) -> str:
-    """Whether `user` gets a reset link ("link") or, in words, why not."""
     if not user.is_active:
         return "not sent: deactivated"
     if user.password_hash is None and sso_available(user.organization):
@@ -267,24 +283,6 @@ def _reset_decision(user: User) -> str:
     if last is not None and utcnow() - last < interval:
         return "not sent: emailed recently"
     return "link"
-
-
-def send_reset_emails(app: Flask, links: Sequence[tuple[int, str]]) -> None:
-    """Email the reset links `request_reset` made; run after the response.
-
-    Nobody waits for the outcome: failures are logged and audited, never raised.
-    """
-    if not links:
-        return
-    with app.app_context():
-        for token_id, secret in links:
-            try:
-                row = db.session.get(PasswordToken, token_id)
-                if row is not None:
-                    deliver(row, secret, actor="anonymous")
-            except Exception:
-                db.session.rollback()
-                app.logger.exception("Could not send a password reset email")
 
 
 # -- invitations ----------------------------------------------------------------

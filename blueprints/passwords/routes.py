@@ -35,16 +35,16 @@ def forgot() -> Page:
     """ "Forgot your password?": email a link to choose a new one.
 
     The answer (page and status) is the same whatever the email: unknown,
-    deactivated, Okta only, or an account that gets the link. The emails go out
-    after the response has been sent (`call_on_close`), so neither the page nor
-    its timing says which it was.
+    deactivated, Okta only, or an account that gets the link. The email is not
+    even looked up before the response has been sent (`call_on_close`), so
+    neither the page nor its timing says which it was.
     """
     form = ForgotPasswordForm()
     if not form.validate_on_submit():
         status = 400 if request.method == "POST" else 200
         return render_template("passwords/forgot.html", form=form), status
-    result = passwords.request_reset(form.email.data.strip(), request.remote_addr or "")
-    if result.throttled:
+    address = request.remote_addr or ""
+    if not passwords.accept_reset_request(address):
         form.email.errors.append(
             f"Too many requests from your network. Wait {throttled_words()} and "
             "try again."
@@ -52,7 +52,8 @@ def forgot() -> Page:
         return render_template("passwords/forgot.html", form=form), 429
     response = make_response(render_template("passwords/forgot_sent.html"))
     app = current_app._get_current_object()  # type: ignore[attr-defined]
-    response.call_on_close(lambda: passwords.send_reset_emails(app, result.links))
+    email = form.email.data.strip()
+    response.call_on_close(lambda: passwords.send_reset_links(app, email, address))
     return response
 
 
