@@ -21,6 +21,7 @@ from playwright.sync_api import expect
 from sqlalchemy import event
 from werkzeug.test import TestResponse
 
+from core import passwords
 from core import tokens
 from core.extensions import db
 from core.models import PasswordToken
@@ -383,6 +384,28 @@ def test_a_reset_link_works_once_and_ends_every_session(
         assert answer.status_code == 404
         assert "expired or was already used" in answer.text
     assert sign_in(app.test_client(), org.owner_email, NEW_PASSWORD).status_code == 302
+
+
+def test_a_link_read_by_two_requests_at_once_is_spent_by_one(
+    app: Flask, org: OrgInfo
+) -> None:
+    """The compare-and-set: a request holding the link loaded before another
+    request spent it sets nothing."""
+    with app.app_context():
+        user = db.session.get(User, org.owner_id)
+        _row, secret = tokens.issue(
+            PasswordToken, user, timedelta(hours=1), purpose="reset"
+        )
+        db.session.commit()
+    with app.test_request_context(), app.app_context():
+        stale = passwords.find_link(secret)
+        assert stale is not None
+        form = {"password": NEW_PASSWORD, "confirm": NEW_PASSWORD}
+        first = app.test_client().post(f"/password/reset/{secret}", data=form)
+        assert first.status_code == 302
+        assert passwords.set_password_by_link(stale, "the loser's passphrase") is False
+    assert sign_in(app.test_client(), org.owner_email, NEW_PASSWORD).status_code == 302
+    assert len(events(app, "password.reset")) == 1
 
 
 def test_a_reset_link_expires_after_an_hour(
