@@ -163,11 +163,13 @@ def register_blueprints(app: Flask) -> None:
     from blueprints.okta import bp as okta_bp
     from blueprints.okta_oidc import bp as okta_oidc_bp
     from blueprints.okta_saml import bp as okta_saml_bp
+    from blueprints.passwords import bp as passwords_bp
     from blueprints.scim import bp as scim_bp
     from blueprints.settings import bp as settings_bp
 
     for blueprint in (
         login_bp,
+        passwords_bp,
         members_bp,
         groups_bp,
         settings_bp,

@@ -33,6 +33,11 @@ SIGNIN_FAILURE_WINDOW_SECONDS = 15 * 60
 # Refused SAML answers per client address within that window before the ACS
 # answers 429 without reading them (each refusal is an audit row).
 SAML_MAX_FAILURES_PER_ADDRESS = 30
+# "Forgot your password?" requests per client address within that window; past
+# it the page answers 429 whatever the email (each account also gets at most
+# one reset email every PASSWORD_RESET_EMAIL_INTERVAL_SECONDS).
+PASSWORD_RESET_MAX_PER_ADDRESS = 10
+PASSWORD_RESET_EMAIL_INTERVAL_SECONDS = 5 * 60
 
 # How long a signed-in session lasts, at most, in seconds.
 SESSION_MAX_AGE_SECONDS = 14 * 24 * 3600

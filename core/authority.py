@@ -47,6 +47,7 @@ Action = Literal[
     "remove_identity",
     "unlock",
     "send_link",
+    "send_invitation",
 ]
 
 
@@ -240,7 +241,7 @@ RULES = (
         "promote; another owner or admin must do that.",
     ),
     # The email goes to the member's own address.
-    Rule(frozenset({"send_link"}), lambda ask: True, None),
+    Rule(frozenset({"send_link", "send_invitation"}), lambda ask: True, None),
     Rule(
         None,
         lambda ask: ask.person.role == "owner" and not ask.by_owner,

@@ -12,7 +12,6 @@ longer count, and those members are emailed a new link.
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -20,6 +19,7 @@ from flask import current_app
 from flask import render_template
 
 from core import audit
+from core import tokens
 from core.extensions import db
 from core.mailer import checked_message
 from core.mailer import send_message
@@ -29,7 +29,6 @@ from core.models import Organization
 from core.models import SsoConfig
 from core.models import User
 from core.models import utcnow
-from core.security import hash_token
 from core.urls import public_base_url
 
 LINK_TOKEN_DAYS = 7
@@ -46,38 +45,22 @@ def issue_link_token(user: User) -> str:
 
 def _new_link_token(user: User) -> tuple[LinkToken, str]:
     """A new link token row for `user` (not committed) and its secret."""
-    token = secrets.token_urlsafe(32)
-    row = LinkToken(
-        token_hash=hash_token(token),
-        user_id=user.id,
-        expires_at=utcnow() + timedelta(days=LINK_TOKEN_DAYS),
-    )
-    db.session.add(row)
-    return row, token
+    return tokens.issue(LinkToken, user, timedelta(days=LINK_TOKEN_DAYS))
 
 
 def find_link_token(token: str) -> LinkToken | None:
     """The unused, unexpired link token for this secret, or None."""
-    if not token or len(token) > 200:
-        return None
-    return find_link_token_by_hash(hash_token(token))
+    return tokens.find_live(LinkToken, token)
 
 
 def find_link_token_by_hash(token_hash: str) -> LinkToken | None:
     """The unused, unexpired link token with this hash, or None."""
-    row = db.session.execute(
-        db.select(LinkToken).filter_by(token_hash=token_hash)
-    ).scalar_one_or_none()
-    if row is None or row.used_at is not None or row.expires_at <= utcnow():
-        return None
-    return row
+    return tokens.find_live_by_hash(LinkToken, token_hash)
 
 
 def recently_sent(user: User) -> bool:
     """Whether a link email was tried for `user` within the resend interval."""
-    last = db.session.execute(
-        db.select(db.func.max(LinkToken.created_at)).filter_by(user_id=user.id)
-    ).scalar_one_or_none()
+    last = tokens.last_issued(LinkToken, user)
     return last is not None and utcnow() - last < RESEND_INTERVAL
 
 

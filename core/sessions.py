@@ -27,6 +27,27 @@ from core.security import hash_token
 
 def start_session(user: User) -> None:
     """Sign `user` in with a fresh session (nothing of the previous one survives)."""
+    _open_session(user)
+    user.last_sign_in_at = utcnow()
+    db.session.commit()
+    login_user(user)
+
+
+def restart_session(user: User) -> None:
+    """Give the signed-in browser of `user` a fresh session token; commit.
+
+    After a password change: the caller has revoked every session of `user`
+    (this browser's too), and this one carries on under a new token, so a
+    copy of the old cookie is dead. Not a sign-in (`last_sign_in_at` stays).
+    """
+    _open_session(user)
+    db.session.commit()
+    login_user(user)
+
+
+def _open_session(user: User) -> None:
+    """Clear the browser's session and add a new session row for `user`
+    (not committed); `user.session_token` becomes its token."""
     session.clear()
     token = secrets.token_urlsafe(32)
     now = utcnow()
@@ -41,10 +62,7 @@ def start_session(user: User) -> None:
             user_agent=(request.user_agent.string or "")[:300],
         )
     )
-    user.last_sign_in_at = now
-    db.session.commit()
     user.session_token = token
-    login_user(user)
 
 
 def end_session(user: User) -> None:

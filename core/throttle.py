@@ -1,5 +1,5 @@
-"""Throttles: password sign-in per account (email) and per client address, and
-refused SAML answers per client address.
+"""Throttles: password sign-in per account (email) and per client address,
+refused SAML answers and password reset requests per client address.
 
 Failures are rows in `sign_in_failure`, so every worker shares the count. Past
 the limit within the window the key is refused without checking the password.
@@ -100,3 +100,30 @@ def saml_throttled(address: str) -> bool:
 def count_saml_failure(address: str) -> None:
     """Count one refused SAML answer from `address` (the caller commits)."""
     db.session.add(SignInFailure(key=saml_key(address), created_at=utcnow()))
+
+
+def reset_key(address: str) -> str:
+    """Throttle key for "Forgot your password?" requests from a client address."""
+    return "reset:" + address
+
+
+def reset_requests_throttled(address: str) -> bool:
+    """True when this address has asked for too many password resets lately.
+
+    Counted per address whatever the email asked for, so the answer says
+    nothing about which emails have accounts.
+    """
+    limit = current_app.config["PASSWORD_RESET_MAX_PER_ADDRESS"]
+    return recent_failures(reset_key(address)) >= limit
+
+
+def count_reset_request(address: str) -> None:
+    """Count one password reset request from `address` (the caller commits)."""
+    now = utcnow()
+    db.session.add(SignInFailure(key=reset_key(address), created_at=now))
+    db.session.execute(
+        db.delete(SignInFailure).where(
+            SignInFailure.key == reset_key(address),
+            SignInFailure.created_at < now - _window(),
+        )
+    )

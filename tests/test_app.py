@@ -443,6 +443,9 @@ PUBLIC_ENDPOINTS = {
     "okta_saml.metadata",
     # The health check a load balancer polls (tests/test_health.py).
     "health.healthz",
+    # "Forgot your password?" and the emailed link that chooses a password.
+    "passwords.forgot",
+    "passwords.reset",
 }
 # Endpoints of the sign-in flow that send a signed-out visitor to /login (no `next`).
 SIGN_IN_FLOW = {

@@ -70,6 +70,9 @@ def login() -> Response | str | tuple[str, int]:
     if attempt.outcome == sign_in.THROTTLED:
         form.password.errors.append(throttled_message())
         return render_template("login/login.html", form=form), 429
+    if attempt.outcome == sign_in.OKTA_ONLY:
+        form.password.errors.append("This account signs in with Okta.")
+        return render_template("login/login.html", form=form, okta_only=True), 401
     if attempt.outcome == sign_in.WRONG_PASSWORD:
         form.password.errors.append("Wrong email or password.")
         return render_template("login/login.html", form=form), 401

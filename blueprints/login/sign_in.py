@@ -18,9 +18,11 @@ from core.security import spend_password_check
 from core.security import verify_password
 from core.sessions import end_session
 from core.sessions import start_session
+from core.sso import sso_available
 
 THROTTLED = "throttled"
 WRONG_PASSWORD = "wrong password"
+OKTA_ONLY = "okta only"
 MATCHED = "matched"
 
 
@@ -28,7 +30,8 @@ MATCHED = "matched"
 class PasswordCheck:
     """What a password sign-in attempt came to.
 
-    outcome: THROTTLED, WRONG_PASSWORD or MATCHED.
+    outcome: THROTTLED, WRONG_PASSWORD, OKTA_ONLY (no account of this email has
+    a password, and one signs in with Okta) or MATCHED.
     active: the active accounts the password opened (MATCHED only; may be empty
     when every matching account is deactivated).
     """
@@ -52,6 +55,10 @@ def check_password(email: str, password: str, address: str) -> PasswordCheck:
     matched = [
         user for user in candidates if verify_password(user.password_hash, password)
     ]
+    okta_org_ids = [] if candidates else okta_only_organizations(email)
+    if okta_org_ids:
+        _refuse_wrong_password(email, address, okta_org_ids, reason=OKTA_ONLY)
+        return PasswordCheck(OKTA_ONLY)
     if not matched:
         _refuse_wrong_password(email, address, org_ids)
         return PasswordCheck(WRONG_PASSWORD)
@@ -89,11 +96,35 @@ def _refuse_throttled(email: str, address: str, org_ids: list[int]) -> None:
     db.session.commit()
 
 
-def _refuse_wrong_password(email: str, address: str, org_ids: list[int]) -> None:
-    """Count a failed attempt against the account and address, audit it; commit."""
+def okta_only_organizations(email: str) -> list[int]:
+    """Organizations where this email's account is active, has no password, and
+    signs in with Okta: a password attempt there is told to use Okta.
+
+    Asked only when no account of the email has a password, and for unknown
+    emails too (the same query either way).
+    """
+    accounts = db.session.execute(
+        db.select(User).filter_by(
+            email_key=email_fold(email), status="active", password_hash=None
+        )
+    ).scalars()
+    return sorted(
+        {user.organization_id for user in accounts if sso_available(user.organization)}
+    )
+
+
+def _refuse_wrong_password(
+    email: str, address: str, org_ids: list[int], reason: str = WRONG_PASSWORD
+) -> None:
+    """Count a failed attempt against the account and address, audit it; commit.
+
+    An Okta-only account's refusal (`reason` OKTA_ONLY) is counted the same,
+    so asking which emails sign in with Okta costs as much as guessing
+    passwords.
+    """
     throttle.record_failure(email, address)
     for org_id in org_ids or [None]:
-        audit.record("sign_in.refused", org_id, actor=email, reason="wrong password")
+        audit.record("sign_in.refused", org_id, actor=email, reason=reason)
     db.session.commit()
 
 

@@ -17,7 +17,10 @@ from flask_login import login_required
 from werkzeug.wrappers import Response
 
 from blueprints.members import bp
+from blueprints.members.forms import INVITE
+from blueprints.members.forms import OWN_PASSWORD
 from blueprints.members.forms import AddMemberForm
+from blueprints.members.forms import InvitationForm
 from blueprints.members.forms import LinkEmailForm
 from blueprints.members.forms import RemoveIdentityForm
 from blueprints.members.forms import RoleForm
@@ -30,6 +33,7 @@ from blueprints.okta.forms import ContinueForm
 from blueprints.okta.start import allow_form_to_okta
 from core import authority
 from core import linking
+from core import passwords
 from core import throttle
 from core.authority import AccountError
 from core.authority import Actor
@@ -44,6 +48,7 @@ from core.security import admin_required
 from core.security import same_org_user_or_404
 from core.sso import sso_available
 from core.urls import MISSING_HELP
+from core.urls import public_base_url
 
 
 @bp.get("")
@@ -67,10 +72,20 @@ def index() -> str:
 @bp.route("/new", methods=("GET", "POST"))
 @admin_required
 def new() -> Response | str | tuple[str, int]:
-    """Add a member (owners and admins)."""
+    """Add a member (owners and admins), by default emailing an invitation."""
     form = AddMemberForm()
+    can_email = public_base_url() is not None
+    page = {"form": form, "can_email": can_email, "missing_help": MISSING_HELP}
+    if request.method == "GET":
+        form.access.data = INVITE if can_email else OWN_PASSWORD
     if not form.validate_on_submit():
-        return render_template("members/new.html", form=form)
+        status = 400 if request.method == "POST" else 200
+        return render_template("members/new.html", **page), status
+    access = form.chosen_access()
+    problem = _access_problem(form, access, can_email)
+    if problem:
+        form.form_errors.append(problem)
+        return render_template("members/new.html", **page), 400
     try:
         user = users.add_member(
             current_user.organization,
@@ -79,13 +94,54 @@ def new() -> Response | str | tuple[str, int]:
             given_name=form.given_name.data or "",
             family_name=form.family_name.data or "",
             role=form.role.data,
-            password=form.password.data or None,
+            password=form.password.data if access == OWN_PASSWORD else None,
         )
     except AccountError as exc:
         form.form_errors.append(str(exc))
-        return render_template("members/new.html", form=form), 400
-    flash(f"{user.email} was added.", "success")
+        return render_template("members/new.html", **page), 400
+    if access == INVITE:
+        _flash_invitation(user, passwords.send_invitation(user, actor=current_user))
+    else:
+        flash(f"{user.email} was added.", "success")
     return redirect(url_for("members.show", user_id=user.id))
+
+
+def _access_problem(form: AddMemberForm, access: str, can_email: bool) -> str | None:
+    """What is wrong with how the new member is to sign in, or None."""
+    if access == OWN_PASSWORD and not form.password.data:
+        return "Type the password, or choose another way to sign in."
+    if access != OWN_PASSWORD and form.password.data:
+        return "A password was typed: choose “Set a password myself” to use it."
+    if access == INVITE and not can_email:
+        return f"Gatehouse cannot email an invitation. {MISSING_HELP}"
+    return None
+
+
+def _flash_invitation(user: User, result: str) -> None:
+    """Flash what became of an invitation email."""
+    flash(
+        *{
+            linking.SENT: (
+                f"Emailed {user.email} an invitation to choose a password (the "
+                "link works for 7 days).",
+                "success",
+            ),
+            linking.OUTBOX: (
+                "No mail server is configured: the invitation for "
+                f"{user.email} was written to the server's outbox "
+                "(instance/outbox/), not emailed.",
+                "info",
+            ),
+            linking.NO_PUBLIC_URL: (f"Nothing was sent. {MISSING_HELP}", "error"),
+        }.get(
+            result,
+            (
+                f"The invitation to {user.email} could not be sent: the mail server "
+                "did not accept it (see the server log). Send it again below.",
+                "error",
+            ),
+        )
+    )
 
 
 @bp.get("/<id:user_id>")
@@ -132,6 +188,7 @@ def member_page_parts(user: User, org: Organization) -> dict[str, object]:
         "link_form": LinkEmailForm(),
         "remove_form": RemoveIdentityForm(),
         "unlock_form": UnlockForm(),
+        "invitation_form": InvitationForm(),
         "continue_form": ContinueForm(),
         "may_manage_identities": authority.refusal(actor, "remove_identity", user)
         is None,
@@ -252,6 +309,22 @@ def remove_identity(user_id: int, identity_id: int) -> Response:
             "reaches this account through it."
         ),
     )
+
+
+@bp.post("/<id:user_id>/invitation")
+@admin_required
+def send_invitation(user_id: int) -> Response:
+    """Email a member without a password an invitation to choose one."""
+    user = same_org_user_or_404(user_id)
+    if not InvitationForm().validate_on_submit():
+        abort(400)
+    try:
+        result = passwords.send_invitation(user, actor=current_user)
+    except AccountError as exc:
+        flash(str(exc), "error")
+    else:
+        _flash_invitation(user, result)
+    return redirect(url_for("members.show", user_id=user.id))
 
 
 @bp.post("/<id:user_id>/unlock")

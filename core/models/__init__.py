@@ -20,11 +20,14 @@ from core.models.organizations import PROTOCOLS
 from core.models.organizations import Organization
 from core.models.organizations import SiteSetting
 from core.models.organizations import SsoConfig
+from core.models.people import PASSWORD_TOKEN_PURPOSES
 from core.models.people import ROLES
 from core.models.people import SOURCES
 from core.models.people import STATUSES
+from core.models.people import EmailedToken
 from core.models.people import LinkToken
 from core.models.people import OktaIdentity
+from core.models.people import PasswordToken
 from core.models.people import User
 from core.models.people import UserSession
 from core.models.signin import SamlAssertionSeen
@@ -39,6 +42,7 @@ from core.models.values import utcnow
 
 __all__ = [
     "PAID_PLANS",
+    "PASSWORD_TOKEN_PURPOSES",
     "PLANS",
     "PROTOCOLS",
     "ROLES",
@@ -47,11 +51,13 @@ __all__ = [
     "ApiKey",
     "ApiKeyReveal",
     "AuditEvent",
+    "EmailedToken",
     "Group",
     "GroupMember",
     "LinkToken",
     "OktaIdentity",
     "Organization",
+    "PasswordToken",
     "SamlAssertionSeen",
     "SamlRequest",
     "ScimRequest",

@@ -1,5 +1,5 @@
-"""People: accounts, their browser sessions, their Okta identities and the emailed
-invitations to link them."""
+"""People: accounts, their browser sessions, their Okta identities, and the emailed
+links that link them to Okta or let them choose a password."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from sqlalchemy import Index
 from sqlalchemy import String
 from sqlalchemy import UniqueConstraint
 from sqlalchemy.orm import Mapped
+from sqlalchemy.orm import declared_attr
 from sqlalchemy.orm import mapped_column
 from sqlalchemy.orm import relationship
 
@@ -176,14 +177,12 @@ class OktaIdentity(db.Model):
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
-class LinkToken(db.Model):
-    """A single-use, expiring invitation to link a user's account to Okta.
+class EmailedToken:
+    """What every emailed single-use link keeps: the SHA-256 of its secret, whose
+    account it opens, when it expires and when it was used (see core.tokens).
 
-    Emailed when Okta SSO is set up (and on request); only the SHA-256 of the
-    token is stored.
+    The secret itself is only in the email; a copy of the database opens nothing.
     """
-
-    __tablename__ = "link_token"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
@@ -196,4 +195,34 @@ class LinkToken(db.Model):
     # When the mail server accepted the email carrying it; None if sending failed.
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
-    user: Mapped[User] = relationship()
+    @declared_attr
+    def user(cls) -> Mapped[User]:  # noqa: N805 (SQLAlchemy's declared_attr)
+        return relationship(User)
+
+
+class LinkToken(EmailedToken, db.Model):
+    """A single-use, expiring invitation to link a user's account to Okta.
+
+    Emailed when Okta SSO is set up (and on request).
+    """
+
+    __tablename__ = "link_token"
+
+
+PASSWORD_TOKEN_PURPOSES = ("reset", "invitation")
+
+
+class PasswordToken(EmailedToken, db.Model):
+    """A single-use, expiring link to choose a password: a reset ("Forgot your
+    password?", an hour) or an invitation (a member added by an admin, days).
+
+    A table apart from LinkToken, not a `purpose` on it: every reader of link
+    tokens (the link page, the OIDC callback, the SAML ACS) would otherwise
+    have to remember to exclude password links, and one that forgot would let
+    a password email bind an Okta account. Here, each kind of link can only be
+    found where it is spent.
+    """
+
+    __tablename__ = "password_token"
+
+    purpose: Mapped[str] = mapped_column(String(20))

@@ -92,7 +92,8 @@ def apply_profile(user: User, changes: dict[str, list[object]]) -> None:
     """Apply changes planned by `plan_profile` (not committed).
 
     `active` False deactivates (all sessions end), True reactivates. An email
-    set here comes from Okta; it ends the account's pending emailed links.
+    set here comes from Okta; it ends the account's pending emailed links
+    (Okta links, password resets and invitations).
     """
     for field, (_before, after) in changes.items():
         if field == "active":
@@ -105,6 +106,7 @@ def apply_profile(user: User, changes: dict[str, list[object]]) -> None:
             user.email_key = email_fold(str(after))
             user.email_from_okta = True
             users.end_link_tokens(user)
+            users.end_password_tokens(user)
     if changes.keys() & {"given_name", "family_name", "display_name"}:
         user.refresh_name_key()
 

@@ -16,17 +16,18 @@ from sqlalchemy.exc import IntegrityError
 from core import audit
 from core import authority
 from core import throttle
+from core import tokens
 from core.authority import AccountError
 from core.authority import Actor
 from core.extensions import db
 from core.models import ROLES
 from core.models import LinkToken
 from core.models import Organization
+from core.models import PasswordToken
 from core.models import User
 from core.models import email_fold
 from core.models import fold
 from core.models import unsafe_characters
-from core.models import utcnow
 from core.security import hash_password
 from core.security import password_problem
 from core.sessions import revoke_all_sessions
@@ -188,14 +189,19 @@ def deactivate_user(user: User) -> None:
     """Mark `user` inactive and end every session of theirs at once.
 
     Their personal API keys stop working too (SCIM authentication checks the
-    holder's status at each request). Not committed.
+    holder's status at each request), and their pending password links die.
+    Not committed.
     """
     user.status = "inactive"
     revoke_all_sessions(user)
+    end_password_tokens(user)
 
 
 def reactivate_user(user: User) -> None:
-    """Mark `user` active again. Old sessions stay revoked. Not committed."""
+    """Mark `user` active again. Old sessions and password links stay dead.
+
+    Not committed.
+    """
     user.status = "active"
 
 
@@ -270,11 +276,16 @@ def end_link_tokens(user: User) -> None:
     After an email change a link sent to the old address must not bind an
     Okta account to the account any more.
     """
-    db.session.execute(
-        db.update(LinkToken)
-        .where(LinkToken.user_id == user.id, LinkToken.used_at.is_(None))
-        .values(used_at=utcnow())
-    )
+    tokens.end_pending(LinkToken, user)
+
+
+def end_password_tokens(user: User) -> None:
+    """Void every pending password reset and invitation of `user` (not committed).
+
+    After an email change (a link sent to the old address must not choose the
+    account's password) and at deactivation (reactivation does not revive them).
+    """
+    tokens.end_pending(PasswordToken, user)
 
 
 def delete_user(actor: Actor, user: User) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from dataclasses import field
@@ -28,6 +29,7 @@ class Mailbox:
     """An SMTP handler that keeps every message."""
 
     messages: list[EmailMessage] = field(default_factory=list)
+    arrived: threading.Condition = field(default_factory=threading.Condition)
 
     async def handle_DATA(  # aiosmtpd hook name
         self, server: Any, session: Any, envelope: Any
@@ -36,12 +38,24 @@ class Mailbox:
             envelope.content, policy=email.policy.default
         )
         assert isinstance(message, EmailMessage)
-        self.messages.append(message)
+        with self.arrived:
+            self.messages.append(message)
+            self.arrived.notify_all()
         return "250 Message accepted for delivery"
 
     def to(self, address: str) -> list[EmailMessage]:
         """Messages sent to `address`, oldest first."""
         return [m for m in self.messages if m["To"] == address]
+
+    def wait_for(self, address: str, count: int = 1) -> list[EmailMessage]:
+        """Messages to `address` once there are `count` of them, for mail an app
+        sends after its response (a browser sees the page before it is sent).
+
+        Woken by each arrival, not polling; gives up after 10 seconds.
+        """
+        with self.arrived:
+            self.arrived.wait_for(lambda: len(self.to(address)) >= count, timeout=10)
+        return self.to(address)
 
 
 @pytest.fixture
