@@ -38,4 +38,5 @@ keepalive = 5
 control_socket_disable = True
 forwarded_allow_ips = ""
 accesslog = "-"
+logger_class = "core.access_log.MaskedSecretsLogger"
 errorlog = "-"

@@ -17,11 +17,10 @@ from flask import current_app
 from flask import has_request_context
 from flask import request
 from flask_login import current_user
-from sqlalchemy.dialects import postgresql
-from sqlalchemy.dialects import sqlite
 
 from core.authority import Actor
 from core.extensions import db
+from core.extensions import upsert_insert
 from core.models import AuditEvent
 from core.models import Organization
 from core.models import User
@@ -65,16 +64,6 @@ def record_now(
 
 _INSERT = AuditEvent.__table__.insert()
 _TABLE = AuditEvent.__table__
-
-
-def _upsert_dialect() -> Any:
-    """The `insert` with ON CONFLICT of the database in use (SQLite or PostgreSQL)."""
-    name = db.engine.dialect.name
-    if name == "postgresql":
-        return postgresql.insert
-    if name == "sqlite":
-        return sqlite.insert
-    raise NotImplementedError(f"Gatehouse runs on SQLite or PostgreSQL, not {name}")
 
 
 def repeat_window() -> timedelta:
@@ -124,7 +113,7 @@ def record_repeated(
         .where(_TABLE.c.created_at <= now - repeat_window())
         .values(repeat_key=None)
     )
-    statement = _upsert_dialect()(_TABLE).values(
+    statement = upsert_insert()(_TABLE).values(
         **values, created_at=now, last_at=now, repeat_count=1, repeat_key=digest
     )
     session.execute(

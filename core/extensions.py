@@ -2,6 +2,7 @@
 
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 from authlib.integrations.flask_client import OAuth
 from flask_login import LoginManager
@@ -9,6 +10,8 @@ from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
 from sqlalchemy import event
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase
 
@@ -43,3 +46,17 @@ def _configure_sqlite(dbapi_connection: object, _record: object) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+def upsert_insert() -> Any:
+    """The `insert` with ON CONFLICT of the database in use (SQLite or PostgreSQL).
+
+    For compare-and-set writes several workers race for (an aggregated audit
+    row, the claim on a reset email): the database settles them, not a read.
+    """
+    name = db.engine.dialect.name
+    if name == "postgresql":
+        return postgresql.insert
+    if name == "sqlite":
+        return sqlite.insert
+    raise NotImplementedError(f"Gatehouse runs on SQLite or PostgreSQL, not {name}")

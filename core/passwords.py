@@ -32,12 +32,14 @@ from core import tokens
 from core.authority import AccountError
 from core.authority import Actor
 from core.extensions import db
+from core.extensions import upsert_insert
 from core.linking import FAILED
 from core.linking import NO_PUBLIC_URL
 from core.linking import OUTBOX
 from core.linking import SENT
 from core.mailer import checked_message
 from core.mailer import send_message
+from core.models import PasswordResetMail
 from core.models import PasswordToken
 from core.models import User
 from core.models import email_fold
@@ -276,13 +278,32 @@ def _reset_decision(user: User) -> str:
         return "not sent: signs in with Okta"
     if not public_base_url():
         return "not sent: no public address"
+    if not claim_reset_mail(user):
+        return "not sent: emailed recently"
+    return "link"
+
+
+def claim_reset_mail(user: User) -> bool:
+    """Claim this interval's reset email for `user` (not committed).
+
+    One compare-and-set: the row is inserted, or moved to now only if the last
+    email is older than PASSWORD_RESET_EMAIL_INTERVAL_SECONDS. Of requests racing
+    for one inbox, from any worker or address, one gets True.
+    """
+    now = utcnow()
     interval = timedelta(
         seconds=current_app.config["PASSWORD_RESET_EMAIL_INTERVAL_SECONDS"]
     )
-    last = tokens.last_issued(PasswordToken, user)
-    if last is not None and utcnow() - last < interval:
-        return "not sent: emailed recently"
-    return "link"
+    table = PasswordResetMail.__table__
+    statement = upsert_insert()(table).values(user_id=user.id, sent_at=now)
+    claimed = db.session.execute(
+        statement.on_conflict_do_update(
+            index_elements=[table.c.user_id],
+            set_={"sent_at": now},
+            where=table.c.sent_at <= now - interval,
+        )
+    )
+    return claimed.rowcount == 1
 
 
 # -- invitations ----------------------------------------------------------------

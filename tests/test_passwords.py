@@ -24,6 +24,7 @@ from werkzeug.test import TestResponse
 from core import passwords
 from core import tokens
 from core.extensions import db
+from core.models import PasswordResetMail
 from core.models import PasswordToken
 from core.models import SignInFailure
 from core.models import User
@@ -101,13 +102,17 @@ def password_token_rows(app: Flask, user_id: int) -> list[dict[str, object]]:
 
 
 def age_password_tokens(app: Flask, user_id: int, by: timedelta) -> None:
-    """Move a user's password links back in time (made and expiring earlier)."""
+    """Move a user's password links back in time (made and expiring earlier),
+    and the last reset email with them."""
     with app.app_context():
         for row in db.session.execute(
             db.select(PasswordToken).filter_by(user_id=user_id)
         ).scalars():
             row.created_at -= by
             row.expires_at -= by
+        claim = db.session.get(PasswordResetMail, user_id)
+        if claim is not None:
+            claim.sent_at -= by
         db.session.commit()
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import time
 
 from flask import current_app
@@ -96,10 +98,22 @@ def choose_organization(users: list[User], next_url: str | None) -> Response:
     """Several accounts opened: remember them for a while and ask which one."""
     session["choose"] = {
         "ids": [user.id for user in users],
+        "marks": {str(user.id): password_mark(user) for user in users},
         "at": time.time(),
         "next": next_url or "",
     }
     return redirect(url_for("login.choose"))
+
+
+def password_mark(user: User) -> str:
+    """A keyed fingerprint of the account's current password hash.
+
+    The pending choice lives in the (signed, readable) cookie; with this mark it
+    dies when the password it was earned with is reset or changed.
+    """
+    key = current_app.config["SECRET_KEY"].encode()
+    digest = hmac.new(key, (user.password_hash or "").encode(), hashlib.sha256)
+    return digest.hexdigest()[:32]
 
 
 def finish_password_sign_in(user: User, next_url: str | None) -> Response:
@@ -123,7 +137,13 @@ def choose() -> Response | str:
         .scalars()
         .all()
     )
-    users = [user for user in users if user.is_active]
+    marks = pending.get("marks", {})
+    users = [
+        user
+        for user in users
+        if user.is_active
+        and hmac.compare_digest(marks.get(str(user.id), ""), password_mark(user))
+    ]
     form = ChooseOrganizationForm()
     form.account.choices = [
         SelectChoice(user.id, user.organization.name) for user in users

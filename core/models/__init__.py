@@ -27,6 +27,7 @@ from core.models.people import STATUSES
 from core.models.people import EmailedToken
 from core.models.people import LinkToken
 from core.models.people import OktaIdentity
+from core.models.people import PasswordResetMail
 from core.models.people import PasswordToken
 from core.models.people import User
 from core.models.people import UserSession
@@ -57,6 +58,7 @@ __all__ = [
     "LinkToken",
     "OktaIdentity",
     "Organization",
+    "PasswordResetMail",
     "PasswordToken",
     "SamlAssertionSeen",
     "SamlRequest",

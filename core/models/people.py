@@ -226,3 +226,20 @@ class PasswordToken(EmailedToken, db.Model):
     __tablename__ = "password_token"
 
     purpose: Mapped[str] = mapped_column(String(20))
+
+
+class PasswordResetMail(db.Model):
+    """When an account was last sent a reset email: the claim that keeps
+    "Forgot your password?" to one email per account per interval.
+
+    One row per account, written by compare-and-set (INSERT ... ON CONFLICT DO
+    UPDATE ... WHERE the last one is old enough), so of two requests racing for
+    one inbox only one sends, whichever worker or address they come from.
+    """
+
+    __tablename__ = "password_reset_mail"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("user.id", ondelete="CASCADE"), primary_key=True
+    )
+    sent_at: Mapped[datetime] = mapped_column(UTCDateTime)

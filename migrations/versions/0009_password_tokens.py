@@ -4,10 +4,11 @@ Revision ID: 0009
 Revises: 0008
 Create Date: 2026-12-10 10:00:00
 
-One new table, `password_token`, shaped like `link_token` (the SHA-256 of the
+Two new tables: `password_token`, shaped like `link_token` (the SHA-256 of the
 emailed secret, the account, expiry, use, delivery) plus its purpose: "reset"
 (Forgot your password?) or "invitation" (a member added by an admin). Nothing
-existing changes.
+existing changes. And `password_reset_mail`, one row per account holding
+when it was last sent a reset email (claimed by compare-and-set).
 """
 
 import sqlalchemy as sa
@@ -40,9 +41,17 @@ def upgrade():
         batch_op.create_index(
             batch_op.f("ix_password_token_user_id"), ["user_id"], unique=False
         )
+    op.create_table(
+        "password_reset_mail",
+        sa.Column("user_id", sa.Integer(), nullable=False),
+        sa.Column("sent_at", core.models.UTCDateTime(), nullable=False),
+        sa.ForeignKeyConstraint(["user_id"], ["user.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("user_id"),
+    )
 
 
 def downgrade():
+    op.drop_table("password_reset_mail")
     with op.batch_alter_table("password_token", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_password_token_user_id"))
     op.drop_table("password_token")
