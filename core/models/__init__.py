@@ -19,6 +19,7 @@ from core.models.organizations import PROTOCOLS
 from core.models.organizations import Organization
 from core.models.organizations import SiteSetting
 from core.models.organizations import SsoConfig
+from core.models.organizations import SsoTestResult
 from core.models.people import ROLES
 from core.models.people import SOURCES
 from core.models.people import STATUSES
@@ -56,6 +57,7 @@ __all__ = [
     "SignInFailure",
     "SiteSetting",
     "SsoConfig",
+    "SsoTestResult",
     "UTCDateTime",
     "User",
     "UserSession",

@@ -89,13 +89,55 @@ def connect_okta(
     *,
     client_id: str = CLIENT_ID,
     default_role: str = "member",
+    send_links: bool = True,
 ) -> None:
-    """Connect Okta on the OKTA AUTHENTICATION page, as the organization's owner."""
+    """Set Okta up as the organization's owner, the way the page asks: Save,
+    Test sign-in with Okta (a round trip through the provider at `base`), then
+    Turn on for everyone (emailing the link when `send_links`), unless members
+    sign in with OIDC already (then the save reached them)."""
     owner = app.test_client()
     assert sign_in(owner, org.owner_email).status_code == 302
     form = okta_form(discovery(base), client_id=client_id, default_role=default_role)
     response = owner.post("/settings/okta", data=form)
     assert response.status_code == 302, response.text
+    assert oidc_test_sign_in(owner).status_code == 302
+    config = sso_config(app, org.id)
+    if config is not None and (config["provider"], config["protocol"]) == (
+        "okta",
+        "oidc",
+    ):
+        return  # on already: the save reached members
+    response = owner.post(
+        "/settings/okta/on",
+        data={
+            "protocol": "oidc",
+            "confirm": "yes",
+            "send_links": "yes" if send_links else "no",
+        },
+    )
+    assert response.status_code == 302, response.text
+
+
+# The person the owner signs in as at the provider for a test sign-in.
+TEST_SUB = "00u-settings-test"
+
+
+def oidc_test_sign_in(client: FlaskClient, sub: str = TEST_SUB, **form: str) -> Any:
+    """Test sign-in with Okta (OIDC) as `client`: start it, answer at the
+    provider (the mock's sign-in form, or the hostile provider's redirect),
+    and follow the provider back to the callback; returns the callback answer."""
+    response = client.post("/okta/test", data={"protocol": "oidc"})
+    assert response.status_code == 302, response.text
+    return client.get(through_provider(response.headers["Location"], sub, **form))
+
+
+def through_provider(authorize_url: str, sub: str, **form: str) -> str:
+    """The callback path a provider sends the browser to (the mock asks who
+    signs in; the hostile provider redirects at once)."""
+    answer = requests.get(authorize_url, allow_redirects=False, timeout=10)
+    if answer.status_code == 302:
+        return local(answer.headers["Location"])
+    return at_provider(authorize_url, sub, **form)
 
 
 def okta_user(base: str, sub: str, address: str, **claims: Any) -> None:
