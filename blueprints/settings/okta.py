@@ -30,6 +30,7 @@ from core.authority import Actor
 from core.authority import sso_settings_problem
 from core.authority import sso_test_problem
 from core.extensions import db
+from core.linking import members_to_relink
 from core.models import PROTOCOLS
 from core.models import Organization
 from core.okta import OktaError
@@ -230,6 +231,9 @@ def render_okta(
         test=sign_in_test_status(org, protocol),
         just_tested=request.args.get("tested") == "1",
         turn_on_problem=turn_on_problem(org, protocol),
+        relink=members_to_relink(org, protocol)
+        if config is not None and config.okta_enabled and config.protocol != protocol
+        else 0,
         turn_on_form=TurnOnForm(protocol=protocol),
         certificates=[
             certificate_facts(cert) for cert in (config.saml_certificates or [])

@@ -29,6 +29,7 @@ import requests
 from flask import Flask
 from flask.testing import FlaskClient
 
+from core.urls import public_base_url
 from tests.support.builders import OrgInfo
 from tests.support.builders import sign_in
 from tests.support.constants import APP_ROOT
@@ -107,14 +108,7 @@ def connect_okta(
         "oidc",
     ):
         return  # on already: the save reached members
-    response = owner.post(
-        "/settings/okta/on",
-        data={
-            "protocol": "oidc",
-            "confirm": "yes",
-            "send_links": "yes" if send_links else "no",
-        },
-    )
+    response = turn_on_for_everyone(owner, "oidc", send_links=send_links)
     assert response.status_code == 302, response.text
 
 
@@ -128,16 +122,38 @@ def oidc_test_sign_in(client: FlaskClient, sub: str = TEST_SUB, **form: str) -> 
     and follow the provider back to the callback; returns the callback answer."""
     response = client.post("/okta/test", data={"protocol": "oidc"})
     assert response.status_code == 302, response.text
-    return client.get(through_provider(response.headers["Location"], sub, **form))
+    with client.application.app_context():
+        base = public_base_url() or APP_ROOT
+    return client.get(through_provider(response.headers["Location"], sub, base, **form))
 
 
-def through_provider(authorize_url: str, sub: str, **form: str) -> str:
+def through_provider(authorize_url: str, sub: str, base: str, **form: str) -> str:
     """The callback path a provider sends the browser to (the mock asks who
-    signs in; the hostile provider redirects at once)."""
+    signs in; the hostile provider redirects at once), on the app at `base`."""
     answer = requests.get(authorize_url, allow_redirects=False, timeout=10)
-    if answer.status_code == 302:
-        return local(answer.headers["Location"])
-    return at_provider(authorize_url, sub, **form)
+    if answer.status_code != 302:
+        answer = requests.post(
+            authorize_url, data={"sub": sub, **form}, allow_redirects=False, timeout=10
+        )
+        assert answer.status_code == 302, answer.text
+    location = answer.headers["Location"]
+    assert location.startswith(base + "/okta/callback?"), location
+    parts = urlsplit(location)
+    return f"{parts.path}?{parts.query}"
+
+
+def turn_on_for_everyone(
+    client: FlaskClient, protocol: str = "oidc", *, send_links: bool = True
+) -> Any:
+    """Turn on for everyone, confirmed (the preview is skipped); the answer."""
+    return client.post(
+        "/settings/okta/on",
+        data={
+            "protocol": protocol,
+            "confirm": "yes",
+            "send_links": "yes" if send_links else "no",
+        },
+    )
 
 
 def okta_user(base: str, sub: str, address: str, **claims: Any) -> None:

@@ -22,6 +22,7 @@ from core.models import SamlRequest
 from tests.support.builders import OrgInfo
 from tests.support.builders import sign_in
 from tests.support.constants import ORG_NAME
+from tests.support.oidc import turn_on_for_everyone
 from tests.support.rows import events
 from tests.support.rows import sso_config
 from tests.support.saml_idp import SamlIdp
@@ -79,14 +80,7 @@ def connected(
         "saml",
     ):
         return  # on already: the save reached members
-    response = client.post(
-        "/settings/okta/on",
-        data={
-            "protocol": "saml",
-            "confirm": "yes",
-            "send_links": "yes" if send_links else "no",
-        },
-    )
+    response = turn_on_for_everyone(client, "saml", send_links=send_links)
     assert response.status_code == 302, response.text
 
 
