@@ -24,6 +24,7 @@ from core.okta import fetch_oidc_metadata
 from core.provisioning import organizations
 from core.saml_metadata import IdpMetadata
 from core.saml_metadata import fetch_saml_metadata
+from core.security import decrypt_secret
 from core.security import encrypt_secret
 
 SSO_ROLES = ("member", "admin")
@@ -118,22 +119,24 @@ def configure_oidc(
         "oidc_client_id": client_id,
         "oidc_metadata_url": metadata_url.strip(),
         "oidc_issuer": issuer,
+        **_secret_column(config, client_secret),
     }
-    if client_secret:
-        new["oidc_client_secret_enc"] = encrypt_secret(client_secret)
-    return _save(
-        org,
-        "oidc",
-        new,
-        default_role,
-        actor,
-        send_links,
-        details={
-            "client_id": client_id,
-            "issuer": issuer,
-            "secret_changed": bool(client_secret),
-        },
-    )
+    details = {"client_id": client_id, "issuer": issuer}
+    details["secret_changed"] = "oidc_client_secret_enc" in new
+    return _save(org, "oidc", new, default_role, actor, send_links, details)
+
+
+def _secret_column(config: SsoConfig, client_secret: str | None) -> dict[str, str]:
+    """The encrypted secret to store, unless it is the one stored already (an
+    unchanged secret is no change: the last test still proves the settings)."""
+    if not client_secret:
+        return {}
+    try:
+        if decrypt_secret(config.oidc_client_secret_enc or "") == client_secret:
+            return {}
+    except ValueError:
+        pass  # none stored, or stored under another SECRET_KEY
+    return {"oidc_client_secret_enc": encrypt_secret(client_secret)}
 
 
 def configure_saml(
@@ -163,19 +166,12 @@ def configure_saml(
         raise SettingsInvalid(errors)
     _check_move(config, "saml", config.saml_entity_id, metadata.entity_id, confirmed)
     new = {"saml_metadata_url": metadata_url.strip(), **_saml_columns(metadata)}
-    return _save(
-        org,
-        "saml",
-        new,
-        default_role,
-        actor,
-        send_links,
-        details={
-            "entity_id": metadata.entity_id,
-            "sso_url": metadata.sso_url,
-            "certificates": len(metadata.certificates),
-        },
-    )
+    details = {
+        "entity_id": metadata.entity_id,
+        "sso_url": metadata.sso_url,
+        "certificates": len(metadata.certificates),
+    }
+    return _save(org, "saml", new, default_role, actor, send_links, details)
 
 
 def _checked_url(url: str, fetch):  # type: ignore[no-untyped-def]

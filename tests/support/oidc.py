@@ -139,7 +139,10 @@ def through_provider(authorize_url: str, sub: str, base: str, **form: str) -> st
     location = answer.headers["Location"]
     assert location.startswith(base + "/okta/callback?"), location
     parts = urlsplit(location)
-    return f"{parts.path}?{parts.query}"
+    callback = f"{parts.path}?{parts.query}"
+    if "state=" not in callback:  # the mock leaves it out of errors; Okta does not
+        callback += "&state=" + parse_qs(urlsplit(authorize_url).query)["state"][0]
+    return callback
 
 
 def turn_on_for_everyone(
