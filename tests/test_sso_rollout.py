@@ -19,7 +19,11 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from playwright.sync_api import Browser
+from playwright.sync_api import expect
 
+from core.authority import Actor
+from core.authority import sso_test_problem
 from core.extensions import db
 from core.models import OktaIdentity
 from core.models import SamlRequest
@@ -30,7 +34,10 @@ from tests.support.builders import make_app
 from tests.support.builders import make_org
 from tests.support.builders import make_user
 from tests.support.builders import sign_in
+from tests.support.constants import PASSWORD
+from tests.support.live import serve
 from tests.support.mail import Mailbox
+from tests.support.mail import outbox
 from tests.support.mail import smtp_settings
 from tests.support.oidc import CLIENT_ID
 from tests.support.oidc import CLIENT_SECRET
@@ -701,3 +708,88 @@ def test_cli_save_only_leaves_members_alone_and_disable_names_the_stranded(
     help_text = runner.invoke(args=["sso", "set-oidc", "--help"]).output
     assert "turn it on for everyone" in " ".join(help_text.split())
     assert "--save-only" in help_text and "--no-email" in help_text
+
+
+# -- authority ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("actor", "allowed"),
+    [
+        (Actor("user", "member", 1, 9), False),
+        (Actor("user", "admin", 1, 9), True),
+        (Actor("user", "owner", 1, 9), True),
+        (Actor("key", "owner", 1), True),
+        (Actor.command_line(), False),
+    ],
+    ids=["member", "admin", "owner", "owner-level key", "command line"],
+)
+def test_who_may_test_okta_sign_in(actor: Actor, allowed: bool) -> None:
+    assert (sso_test_problem(actor) is None) is allowed
+
+
+# -- one journey in a real browser, CSRF on --------------------------------------
+
+
+@pytest.mark.browser
+def test_save_test_turn_on_then_off_in_a_browser(
+    live_app: Flask, browser: Browser, provider: str
+) -> None:
+    """Save → Test sign-in with Okta → Turn on for everyone (the preview, the
+    choice to send), then Turn off with its warning; at 1280×800, CSRF on."""
+    org = make_org(live_app)
+    make_user(live_app, org.id, "jo@acme.test", password=None, source="sso")
+    okta_user(provider, TEST_SUB, "owner@acme.test", given_name="Olive")
+    with serve(live_app, set_public_base_url=True) as base:
+        context = browser.new_context(
+            base_url=base, viewport={"width": 1280, "height": 800}
+        )
+        page = context.new_page()
+        page.goto("/login")
+        page.get_by_label("Email").fill(org.owner_email)
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Sign in").click()
+        page.goto("/settings/okta?protocol=oidc")
+        page.get_by_label("Client ID").fill(CLIENT_ID)
+        page.get_by_label("Client secret").fill(CLIENT_SECRET)
+        page.get_by_label("OpenID Provider metadata URL").fill(discovery(provider))
+        page.get_by_role("button", name="Save").click()
+        expect(page.locator(".flash-success")).to_contain_text("Nothing changed")
+        expect(page.locator("#turn-on-button")).to_be_disabled()
+
+        page.get_by_role("button", name="Test sign-in with Okta").click()
+        page.get_by_placeholder("sub").fill(TEST_SUB)
+        page.get_by_role("button", name="Authorize").click()
+        expect(page.locator("#test-finished")).to_contain_text("passed")
+        expect(page.locator("#test-given-name")).to_have_text("Olive")
+        expect(page.locator("#sso-state")).to_have_text("Off")
+
+        page.get_by_role("button", name="Turn on for everyone…").click()
+        expect(page.locator("#to-email-count")).to_contain_text("2 active members")
+        expect(page.locator("#to-email")).to_contain_text("jo@acme.test")
+        page.get_by_label("Don't send it now").check()
+        page.get_by_role("button", name="Turn on for everyone").click()
+        expect(page.locator(".flash-success")).to_contain_text(
+            "Okta sign-in is on for everyone (OIDC). No link email was sent"
+        )
+        expect(page.locator("#sso-state")).to_have_text("On")
+        assert outbox(live_app) == []
+
+        page.get_by_role("button", name="Turn off…").click()
+        expect(page.locator("#stranded-warning")).to_contain_text(
+            "1 member will have no way to sign in"
+        )
+        expect(page.locator("#stranded")).to_contain_text("jo@acme.test")
+        page.get_by_role("button", name="Turn off Okta sign-in").click()
+        expect(page.locator(".flash-success")).to_contain_text(
+            "Okta single sign-on is off"
+        )
+        assert sso_config(live_app, org.id)["provider"] == "none"  # type: ignore[index]
+        # The same signed-in browser, but a POST without the form's CSRF token.
+        forged = context.request.post(
+            f"{base}/settings/okta/on",
+            form={"protocol": "oidc", "confirm": "yes", "send_links": "yes"},
+        )
+        assert forged.status == 400
+        assert sso_config(live_app, org.id)["provider"] == "none"  # type: ignore[index]
+        context.close()
