@@ -300,6 +300,10 @@ def test_a_saml_test_response_is_never_a_sign_in(saml_app: Flask, idp: SamlIdp) 
     started = owner.post("/okta/test", data={"protocol": "saml"})
     fields = idp.respond_to(started.headers["Location"])
     assert post_from_okta(owner, fields).status_code == 302
+    # Saved and tested, not on: not even a dashboard sign-in gets in.
+    dashboard = saml_app.test_client()
+    assert post_from_okta(dashboard, idp.unsolicited()).status_code == 403
+    assert_nobody_signed_in(saml_app, dashboard)
     assert turn_on_for_everyone(owner, "saml", send_links=False).status_code == 302
     before = snapshot(saml_app)
 
@@ -331,6 +335,22 @@ def test_a_saml_test_answer_from_another_browser_records_nothing(
     assert events(saml_app, "settings.okta_tested") == []
     page = owner.get("/settings/okta?protocol=saml").text
     assert "Not tested" in text_of(page, "test-result")
+
+
+def test_signing_out_ends_a_saml_test_in_progress(
+    saml_app: Flask, idp: SamlIdp
+) -> None:
+    """The browser's next user cannot finish the owner's test as the owner."""
+    org = make_org(saml_app)
+    owner = owner_of(saml_app, org)
+    assert connect(saml_app, org, idp, client=owner).status_code == 302
+    started = owner.post("/okta/test", data={"protocol": "saml"})
+    assert owner.post("/logout").status_code == 302
+
+    response = post_from_okta(owner, idp.respond_to(started.headers["Location"]))
+
+    assert response.status_code == 400
+    assert events(saml_app, "settings.okta_tested") == []
 
 
 # -- who may test, and who sees the result --------------------------------------
