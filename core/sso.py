@@ -9,7 +9,9 @@ OIDC and SAML keep their own settings, so saving one never wipes the other.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from sqlalchemy.exc import IntegrityError
 
@@ -28,6 +30,7 @@ from core.security import decrypt_secret
 from core.security import encrypt_secret
 
 SSO_ROLES = ("member", "admin")
+T = TypeVar("T")
 MAX_CLIENT_ID = 300
 MAX_CLIENT_SECRET = 500
 MAX_METADATA_URL = 1000
@@ -174,7 +177,7 @@ def configure_saml(
     return _save(org, "saml", new, default_role, actor, send_links, details)
 
 
-def _checked_url(url: str, fetch):  # type: ignore[no-untyped-def]
+def _checked_url(url: str, fetch: Callable[[str], T]) -> T:
     """`fetch(url)` once the URL fits its column. :raise OktaError:"""
     if len((url or "").strip()) > MAX_METADATA_URL:
         raise OktaError(

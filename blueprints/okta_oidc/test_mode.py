@@ -33,6 +33,8 @@ from core.authority import Actor
 from core.authority import sso_test_problem
 from core.extensions import db
 from core.models import Organization
+from core.models import SsoConfig
+from core.models import User
 
 
 def answer_test_sign_in(flow: dict[str, Any]) -> Any:
@@ -74,7 +76,7 @@ def answer_test_sign_in(flow: dict[str, Any]) -> Any:
     return _verify(org, config, tester, version)
 
 
-def _verify(org: Organization, config: Any, tester: Any, version: int) -> Any:
+def _verify(org: Organization, config: SsoConfig, tester: User, version: int) -> Any:
     """Verify Okta's answer as a sign-in would, and record what it said."""
     if "error" in request.args:
         code = request.args.get("error", "")[:100]

@@ -33,6 +33,7 @@ from core.extensions import db
 from core.linking import members_to_relink
 from core.models import PROTOCOLS
 from core.models import Organization
+from core.models import SsoConfig
 from core.okta import OktaError
 from core.saml_metadata import certificate_facts
 from core.security import admin_required
@@ -69,8 +70,8 @@ KEPT_SECONDS = 600
 
 def chosen_protocol(value: str | None) -> str:
     """The protocol the page is about: asked for, else the organization's."""
-    if value in PROTOCOLS:
-        return value  # type: ignore[return-value]
+    if value is not None and value in PROTOCOLS:
+        return value
     config = current_user.organization.sso_config
     return config.protocol if config is not None else "oidc"
 
@@ -253,11 +254,12 @@ def render_okta(
     return response
 
 
-def secret_state(org: Organization, config: object) -> str:
-    """ "kept" (typed, refused, kept for the next try), "saved" or ""."""
+def secret_state(org: Organization, config: SsoConfig | None) -> str:
+    """How the page speaks of the client secret: "kept" (typed into a refused
+    form, kept for the next try), "saved", or ""."""
     if kept_secret(org.id):
         return "kept"
-    if config is not None and getattr(config, "oidc_client_secret_enc", None):
+    if config is not None and config.oidc_client_secret_enc:
         return "saved"
     return ""
 
