@@ -4,7 +4,8 @@ Every change to a member goes through `check` (or `refusal`, which says why not
 without raising). The actor is a signed-in person, an API key acting with a
 role, or the server administrator at the command line. The rules:
 
-- A member manages nobody; owners and admins manage their organization.
+- A member manages nobody; owners and admins manage their organization (and
+  may test Okta sign-in: `sso_test_problem`).
 - Only an owner may change, deactivate or delete an owner, make someone an
   owner, change an admin's or owner's email, userName or externalId (what an
   Okta sign-in is matched on, so changing them is a way into the account), or
@@ -356,3 +357,17 @@ def sso_settings_problem(actor: Actor) -> str | None:
         "Only an owner can change the Okta connection: the identity provider decides "
         "who signs in as whom, owners included."
     )
+
+
+def sso_test_problem(actor: Actor) -> str | None:
+    """Why `actor` may not start a test sign-in with Okta, or None.
+
+    Owners and admins: a test signs nobody in and changes no setting, it only
+    shows whether the saved settings work and what Okta sends (which admins,
+    who manage every member, may see).
+    """
+    if actor.at_least("admin") and not actor.is_server:
+        return None
+    if actor.is_server:
+        return "A test sign-in needs a browser: sign in as an owner or admin."
+    return "Only owners and admins can test Okta sign-in."

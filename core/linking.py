@@ -152,17 +152,21 @@ def _failed(user: User, actor: User | str, error: Exception) -> str:
     return FAILED
 
 
-def current_issuer(config: SsoConfig) -> str | None:
-    """The issuer of identities made under the organization's current settings."""
-    return config.oidc_issuer if config.protocol == "oidc" else config.saml_entity_id
+def current_issuer(config: SsoConfig, protocol: str | None = None) -> str | None:
+    """The issuer of identities made under the organization's current settings
+    (or under its saved settings of `protocol`)."""
+    protocol = protocol or config.protocol
+    return config.oidc_issuer if protocol == "oidc" else config.saml_entity_id
 
 
-def current_identity(config: SsoConfig):  # type: ignore[no-untyped-def]
-    """A where-clause: identities at the organization's current Okta."""
+def current_identity(config: SsoConfig, protocol: str | None = None):  # type: ignore[no-untyped-def]
+    """A where-clause: identities at the organization's current Okta (or at its
+    saved Okta of `protocol`)."""
+    protocol = protocol or config.protocol
     return (
         (OktaIdentity.organization_id == config.organization_id)
-        & (OktaIdentity.protocol == config.protocol)
-        & (OktaIdentity.issuer == (current_issuer(config) or ""))
+        & (OktaIdentity.protocol == protocol)
+        & (OktaIdentity.issuer == (current_issuer(config, protocol) or ""))
     )
 
 
@@ -192,14 +196,19 @@ def count_linked(org: Organization) -> int:
     ).scalar_one()
 
 
-def unlinked_active_members(org: Organization) -> list[User]:
-    """Active members of `org` without an identity at its current Okta."""
+def unlinked_active_members(
+    org: Organization, protocol: str | None = None
+) -> list[User]:
+    """Active members of `org` without an identity at its current Okta (or at
+    its saved Okta of `protocol`: who turning that on would email)."""
     config = org.sso_config
     query = db.select(User).where(
         User.organization_id == org.id, User.status == "active"
     )
     if config is not None:
-        linked = db.select(OktaIdentity.user_id).where(current_identity(config))
+        linked = db.select(OktaIdentity.user_id).where(
+            current_identity(config, protocol)
+        )
         query = query.where(User.id.not_in(linked))
     return list(db.session.execute(query.order_by(User.id)).scalars())
 

@@ -84,8 +84,14 @@ def end_session(user: User) -> None:
 
 
 def forget_own_links(user: User) -> None:
-    """Drop `user`'s unanswered SAML own-account link requests (not committed)."""
-    db.session.execute(db.delete(SamlRequest).filter_by(link_user_id=user.id))
+    """Drop `user`'s unanswered SAML own-account link and test sign-in requests
+    (not committed): the browser's next user must not finish them as `user`."""
+    db.session.execute(
+        db.delete(SamlRequest).where(
+            (SamlRequest.link_user_id == user.id)
+            | (SamlRequest.test_user_id == user.id)
+        )
+    )
 
 
 def revoke_all_sessions(user: User) -> int:

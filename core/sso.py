@@ -1,9 +1,17 @@
-"""Changing an organization's Okta SSO configuration (settings page and CLI).
+"""Changing an organization's Okta SSO settings (settings page and CLI).
 
-Nothing is saved unless the metadata was fetched and checked first.
+Saving stores one protocol's settings and changes nothing for members: Okta
+sign-in reaches them only when it is turned on (`core.sso_rollout.turn_on`).
+Nothing is saved unless every value was checked first, the metadata fetched
+included; every problem is reported at once, by field (`SettingsInvalid`).
+OIDC and SAML keep their own settings, so saving one never wipes the other.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
 
 from sqlalchemy.exc import IntegrityError
 
@@ -18,19 +26,64 @@ from core.okta import fetch_oidc_metadata
 from core.provisioning import organizations
 from core.saml_metadata import IdpMetadata
 from core.saml_metadata import fetch_saml_metadata
+from core.security import decrypt_secret
 from core.security import encrypt_secret
 
 SSO_ROLES = ("member", "admin")
+T = TypeVar("T")
+MAX_CLIENT_ID = 300
+MAX_CLIENT_SECRET = 500
+MAX_METADATA_URL = 1000
+
+
+class SettingsInvalid(OktaError):
+    """Settings that cannot be saved; `errors` maps each field to what is wrong."""
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        super().__init__(" ".join(errors.values()))
+        self.errors = errors
+
+
+class MoveNotConfirmed(OktaError):
+    """The save would move live Okta sign-in to another Okta (issuer or app).
+
+    Every member's link stops counting then; the page shows who is affected
+    and asks again (`confirmed=True`). Nothing was saved.
+    """
+
+    def __init__(self, protocol: str, old_issuer: str, new_issuer: str) -> None:
+        super().__init__(
+            f"These settings point at another Okta ({new_issuer}); members' links "
+            "stop counting. Confirm to save."
+        )
+        self.protocol = protocol
+        self.old_issuer = old_issuer
+        self.new_issuer = new_issuer
+
+
+@dataclass(frozen=True)
+class Saved:
+    """What a save did: `live` when members sign in with these settings now."""
+
+    protocol: str
+    live: bool
+    changed: bool
+    invitations: linking.Invitations | None = None
 
 
 def sso_available(org: Organization | None) -> bool:
-    """Whether members of `org` can sign in with Okta right now."""
+    """Whether members of `org` can sign in with Okta right now (turned on)."""
     return bool(
         org is not None
         and org.has_paid_plan
         and org.sso_config is not None
         and org.sso_config.okta_enabled
     )
+
+
+def is_live(config: SsoConfig | None, protocol: str) -> bool:
+    """Whether members sign in with `protocol` right now."""
+    return bool(config and config.okta_enabled and config.protocol == protocol)
 
 
 def configure_oidc(
@@ -41,96 +94,210 @@ def configure_oidc(
     metadata_url: str,
     default_role: str,
     actor: User | str,
-) -> linking.Invitations | None:
-    """Save Okta OIDC settings after checking the metadata; commit.
+    confirmed: bool = False,
+    send_links: bool = False,
+) -> Saved:
+    """Save Okta OIDC settings after checking them all; commit.
 
     `client_secret` None keeps the stored one (the form never shows it again).
-    When this changes which identities count (Okta switched on, or another
-    protocol or Okta), every active member not linked at the new one is emailed
-    a link to confirm; returns what was sent (None when nobody needed it).
-    :raise OktaError: if the metadata URL or document is unusable, or a value
-        is missing; nothing is saved then.
+    Members are affected only while Okta sign-in is on with OIDC; a save that
+    then moves it to another issuer needs `confirmed` (and emails the members
+    not linked at the new one when `send_links`).
+    :raise SettingsInvalid: every problem, by field; nothing is saved then.
+    :raise MoveNotConfirmed: see above; nothing is saved then.
     """
-    _check_can_configure(org, default_role)
-    client_id = client_id.strip()
-    if not client_id or len(client_id) > 300:
-        raise OktaError("Enter the client ID from the app's General tab in Okta.")
     config = organizations.sso_config_for(org)
-    if not client_secret and not (
-        config.oidc_client_secret_enc and config.oidc_client_id == client_id
-    ):
-        raise OktaError("Enter the client secret from the app's General tab in Okta.")
-    metadata = fetch_oidc_metadata(metadata_url)
-    before = identity_space(config)
-    config.protocol = "oidc"
-    config.oidc_client_id = client_id
-    if client_secret:
-        config.oidc_client_secret_enc = encrypt_secret(client_secret.strip())
-    config.metadata_url = metadata_url.strip()
-    config.oidc_issuer = metadata["issuer"]
-    return _switch_on(
-        org,
-        default_role,
-        before,
-        actor,
-        protocol="oidc",
-        client_id=client_id,
-        issuer=metadata["issuer"],
-        secret_changed=bool(client_secret),
-    )
+    client_id = (client_id or "").strip()
+    client_secret = (client_secret or "").strip() or None
+    errors = _common_problems(org, default_role)
+    errors.update(_client_problems(config, client_id, client_secret))
+    try:
+        issuer = _checked_url(metadata_url, fetch_oidc_metadata)["issuer"]
+    except OktaError as exc:
+        errors["metadata_url"] = str(exc)
+    if errors:
+        raise SettingsInvalid(errors)
+    _check_move(config, "oidc", config.oidc_issuer, issuer, confirmed)
+    new = {
+        "oidc_client_id": client_id,
+        "oidc_metadata_url": metadata_url.strip(),
+        "oidc_issuer": issuer,
+        **_secret_column(config, client_secret),
+    }
+    details = {"client_id": client_id, "issuer": issuer}
+    details["secret_changed"] = "oidc_client_secret_enc" in new
+    return _save(org, "oidc", new, default_role, actor, send_links, details)
+
+
+def _secret_column(config: SsoConfig, client_secret: str | None) -> dict[str, str]:
+    """The encrypted secret to store, unless it is the one stored already (an
+    unchanged secret is no change: the last test still proves the settings)."""
+    if not client_secret:
+        return {}
+    try:
+        if decrypt_secret(config.oidc_client_secret_enc or "") == client_secret:
+            return {}
+    except ValueError:
+        pass  # none stored, or stored under another SECRET_KEY
+    return {"oidc_client_secret_enc": encrypt_secret(client_secret)}
 
 
 def configure_saml(
-    org: Organization, *, metadata_url: str, default_role: str, actor: User | str
-) -> linking.Invitations | None:
+    org: Organization,
+    *,
+    metadata_url: str,
+    default_role: str,
+    actor: User | str,
+    confirmed: bool = False,
+    send_links: bool = False,
+) -> Saved:
     """Save Okta SAML settings after fetching and checking the IdP metadata; commit.
 
-    Returns what was emailed to members who need to link, like `configure_oidc`.
-    :raise OktaError: if the metadata is unusable; nothing is saved then.
+    Like `configure_oidc`: members are affected only while sign-in is on with
+    SAML, and moving it to another Okta app then needs `confirmed`.
+    :raise SettingsInvalid: every problem, by field; nothing is saved then.
+    :raise MoveNotConfirmed: nothing is saved then.
     """
-    _check_can_configure(org, default_role)
-    metadata = fetch_saml_metadata(metadata_url)
-    _check_entity_id_is_free(org, metadata.entity_id)
     config = organizations.sso_config_for(org)
-    before = identity_space(config)
-    config.protocol = "saml"
-    config.metadata_url = metadata_url.strip()
-    _store_saml_metadata(config, metadata)
-    return _switch_on(
+    errors = _common_problems(org, default_role)
+    try:
+        metadata = _checked_url(metadata_url, fetch_saml_metadata)
+        _check_entity_id_is_free(org, metadata.entity_id)
+    except OktaError as exc:
+        errors["saml_metadata_url"] = str(exc)
+    if errors:
+        raise SettingsInvalid(errors)
+    _check_move(config, "saml", config.saml_entity_id, metadata.entity_id, confirmed)
+    new = {"saml_metadata_url": metadata_url.strip(), **_saml_columns(metadata)}
+    details = {
+        "entity_id": metadata.entity_id,
+        "sso_url": metadata.sso_url,
+        "certificates": len(metadata.certificates),
+    }
+    return _save(org, "saml", new, default_role, actor, send_links, details)
+
+
+def _checked_url(url: str, fetch: Callable[[str], T]) -> T:
+    """`fetch(url)` once the URL fits its column. :raise OktaError:"""
+    if len((url or "").strip()) > MAX_METADATA_URL:
+        raise OktaError(
+            f"The metadata URL is too long (at most {MAX_METADATA_URL} characters)."
+        )
+    return fetch(url or "")
+
+
+def _common_problems(org: Organization, default_role: str) -> dict[str, str]:
+    if not org.has_paid_plan:
+        raise OktaError("Okta single sign-on needs the Pro or Enterprise plan.")
+    if default_role not in SSO_ROLES:
+        return {"default_role": "The default role must be member or admin."}
+    return {}
+
+
+def _client_problems(
+    config: SsoConfig, client_id: str, client_secret: str | None
+) -> dict[str, str]:
+    """What is wrong with the client ID and secret, by field."""
+    errors = {}
+    if not client_id:
+        errors["client_id"] = "Enter the client ID from the app's General tab in Okta."
+    elif len(client_id) > MAX_CLIENT_ID:
+        errors["client_id"] = (
+            f"The client ID is too long (at most {MAX_CLIENT_ID} characters)."
+        )
+    if client_secret and len(client_secret) > MAX_CLIENT_SECRET:
+        errors["client_secret"] = (
+            f"The client secret is too long (at most {MAX_CLIENT_SECRET} characters)."
+        )
+    elif not client_secret and not (
+        config.oidc_client_secret_enc and config.oidc_client_id == client_id
+    ):
+        errors["client_secret"] = (
+            "Enter the client secret from the app's General tab in Okta."
+            if not config.oidc_client_secret_enc
+            else "A new client ID needs its client secret: enter it too."
+        )
+    return errors
+
+
+def _check_move(
+    config: SsoConfig,
+    protocol: str,
+    old_issuer: str | None,
+    new_issuer: str,
+    confirmed: bool,
+) -> None:
+    """Refuse to move live sign-in to another Okta unless confirmed."""
+    if is_live(config, protocol) and old_issuer != new_issuer and not confirmed:
+        raise MoveNotConfirmed(protocol, old_issuer or "", new_issuer)
+
+
+def _save(
+    org: Organization,
+    protocol: str,
+    new: dict[str, object],
+    default_role: str,
+    actor: User | str,
+    send_links: bool,
+    details: dict[str, object],
+) -> Saved:
+    """Store `new` columns of `protocol`'s settings; audit; commit.
+
+    Only a real change raises the protocol's settings version (which makes its
+    last test stale); the default role is not part of what a test proves.
+    """
+    config = organizations.sso_config_for(org)
+    before = linking.current_issuer(config) if is_live(config, protocol) else None
+    changed = any(getattr(config, key) != value for key, value in new.items())
+    for key, value in new.items():
+        setattr(config, key, value)
+    if changed:
+        config.bump_settings(protocol)
+    if not config.okta_enabled:
+        config.protocol = protocol  # what the page shows next; nobody signs in
+    config.default_role = default_role
+    live = is_live(config, protocol)
+    audit.record(
+        "settings.okta_configured",
         org,
-        default_role,
-        before,
-        actor,
-        protocol="saml",
-        entity_id=metadata.entity_id,
-        sso_url=metadata.sso_url,
-        certificates=len(metadata.certificates),
+        actor=actor,
+        protocol=protocol,
+        default_role=default_role,
+        live=live,
+        **details,
     )
+    _commit_saml_settings()
+    invitations = None
+    if live and send_links and linking.current_issuer(config) != before:
+        invitations = linking.invite_everyone(org, actor=actor)
+    return Saved(protocol, live, changed, invitations)
 
 
 def refresh_saml_metadata(org: Organization, *, actor: User | str) -> bool:
     """Fetch the saved SAML metadata URL again and store what it says; commit.
 
     Returns whether the signing certificates changed (Okta rotated its key).
-    :raise OktaError: if SAML is not set up or the metadata is unusable; the
+    :raise OktaError: if SAML is not saved or the metadata is unusable; the
         saved settings stay as they were then.
     """
     config = org.sso_config
-    if config is None or not config.okta_enabled or config.protocol != "saml":
+    if config is None or not config.is_saved("saml"):
         raise OktaError("Okta sign-in with SAML is not set up for this organization.")
-    if not config.metadata_url:
+    if not config.saml_metadata_url:
         raise OktaError("No metadata URL is saved; enter it on this page.")
-    metadata = fetch_saml_metadata(config.metadata_url)
+    metadata = fetch_saml_metadata(config.saml_metadata_url)
     _check_entity_id_is_free(org, metadata.entity_id)
     changed = list(config.saml_certificates or []) != metadata.certificates
     moved = (config.saml_entity_id, config.saml_sso_url) != (
         metadata.entity_id,
         metadata.sso_url,
     )
-    _store_saml_metadata(config, metadata)
+    for key, value in _saml_columns(metadata).items():
+        setattr(config, key, value)
     if changed or moved:
-        # Sign-ins in progress were started with the old values: start again.
-        config.version = (config.version or 0) + 1
+        # Sign-ins in progress were started with the old values: start again;
+        # and the last test sign-in proved other settings.
+        config.bump_settings("saml")
     audit.record(
         "settings.okta_metadata_refreshed",
         org,
@@ -164,7 +331,7 @@ def release_saml_app(org: Organization, *, actor: User | str) -> str | None:
     config = org.sso_config
     if config is None or not config.saml_entity_id:
         return None
-    if config.okta_enabled and config.protocol == "saml":
+    if is_live(config, "saml"):
         raise OktaError(
             "Okta sign-in with SAML is on for this organization: switch it to OIDC "
             "or None first."
@@ -173,18 +340,12 @@ def release_saml_app(org: Organization, *, actor: User | str) -> str | None:
     config.saml_entity_id = None
     config.saml_sso_url = None
     config.saml_certificates = []
+    config.bump_settings("saml")
     audit.record(
         "settings.okta_saml_app_released", org, actor=actor, entity_id=entity_id
     )
     db.session.commit()
     return entity_id
-
-
-def _check_can_configure(org: Organization, default_role: str) -> None:
-    if not org.has_paid_plan:
-        raise OktaError("Okta single sign-on needs the Pro or Enterprise plan.")
-    if default_role not in SSO_ROLES:
-        raise OktaError("The default role must be member or admin.")
 
 
 APP_TAKEN = (
@@ -211,77 +372,17 @@ def _check_entity_id_is_free(org: Organization, entity_id: str) -> None:
 
 
 def _commit_saml_settings() -> None:
-    """Commit; another organization saving the same Okta app first is an OktaError."""
+    """Commit; another organization saving the same Okta app first is refused."""
     try:
         db.session.commit()
     except IntegrityError as exc:
         db.session.rollback()
-        raise OktaError(APP_TAKEN) from exc
+        raise SettingsInvalid({"saml_metadata_url": APP_TAKEN}) from exc
 
 
-def _store_saml_metadata(config: SsoConfig, metadata: IdpMetadata) -> None:
-    config.saml_entity_id = metadata.entity_id
-    config.saml_sso_url = metadata.sso_url
-    config.saml_certificates = list(metadata.certificates)
-
-
-def identity_space(config: SsoConfig) -> tuple[bool, str, str | None]:
-    """What decides which Okta identities count: on/off, protocol, issuer."""
-    return (config.okta_enabled, config.protocol, linking.current_issuer(config))
-
-
-def _switch_on(
-    org: Organization,
-    default_role: str,
-    before: tuple[bool, str, str | None],
-    actor: User | str,
-    **details: object,
-) -> linking.Invitations | None:
-    """Okta becomes the provider; audit, commit.
-
-    When that changes which identities count (switched on, another protocol
-    or another Okta), every active member without an identity at the new one
-    is emailed the link; returns what was sent, or None when nobody needed it.
-    """
-    config = organizations.sso_config_for(org)
-    config.provider = "okta"
-    config.default_role = default_role
-    config.version = (config.version or 0) + 1
-    audit.record(
-        "settings.okta_configured",
-        org,
-        actor=actor,
-        default_role=default_role,
-        **details,
-    )
-    _commit_saml_settings()
-    if identity_space(config) != before:
-        return linking.invite_everyone(org, actor=actor)
-    return None
-
-
-def disable_sso(org: Organization, *, actor: User | str) -> bool:
-    """Turn Okta SSO off (back to None). Users, links and data stay. Commit.
-
-    Returns False when it was already off.
-    """
-    config = org.sso_config
-    if config is None or not config.okta_enabled:
-        return False
-    config.provider = "none"
-    config.version = (config.version or 0) + 1
-    audit.record("settings.okta_disconnected", org, actor=actor)
-    db.session.commit()
-    return True
-
-
-__all__ = [
-    "OktaError",
-    "configure_oidc",
-    "configure_saml",
-    "disable_sso",
-    "refresh_saml_metadata",
-    "release_saml_app",
-    "set_idp_initiated",
-    "sso_available",
-]
+def _saml_columns(metadata: IdpMetadata) -> dict[str, object]:
+    return {
+        "saml_entity_id": metadata.entity_id,
+        "saml_sso_url": metadata.sso_url,
+        "saml_certificates": list(metadata.certificates),
+    }

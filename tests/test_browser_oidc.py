@@ -234,33 +234,56 @@ def test_connect_okta_then_sign_in_with_okta(
         page.get_by_role("button", name="Connect").click()
 
         expect(page).to_have_url(re.compile(r"/settings/okta$"))
-        expect(page.get_by_role("heading", name="OKTA AUTHENTICATION")).to_be_visible()
-        # What to paste into Okta, before anything is saved.
+        expect(page.get_by_role("heading", name="Okta authentication")).to_be_visible()
+        # What to paste into Okta, before anything is saved (OIDC is chosen).
+        expect(page.locator("#choose-oidc")).to_have_attribute("aria-current", "page")
         expect(page.locator("#redirect-url")).to_have_text(f"{base_url}/okta/callback")
         page.get_by_label("Default role for new members").select_option(label="Member")
-        page.get_by_label("OIDC", exact=True).check()
         page.get_by_label("Client ID").fill(CLIENT_ID)
         page.get_by_label("Client secret").fill(CLIENT_SECRET)
         page.get_by_label("OpenID Provider metadata URL").fill(metadata_url)
         screenshot(page, "oidc-okta-authentication.png")
-        page.get_by_role("button", name="Continue").click()
+        page.get_by_role("button", name="Save").click()
 
-        # Saved: the two active, unlinked members (owner and Linus) got the link,
-        # into the outbox (no mail server here), and the page says exactly that.
-        expect(page).to_have_url(re.compile(r"/settings/okta$"))
+        # Saved: nothing changed for members, nobody was emailed yet.
+        expect(page).to_have_url(re.compile(r"/settings/okta\?protocol=oidc$"))
         expect(
             page.get_by_text(
-                "Okta single sign-on (OIDC) is saved. No mail server is configured: "
-                "the link emails for 2 member(s) were written to the server's outbox "
-                "(instance/outbox/), not sent."
+                "The OIDC settings are saved. Nothing changed for members: test "
+                "sign-in with Okta, then turn it on for everyone."
             )
         ).to_be_visible()
         expect(page.locator("#redirect-url")).to_have_text(f"{base_url}/okta/callback")
         expect(page.get_by_label("Client ID")).to_have_value(CLIENT_ID)
+        expect(page.locator("#client-secret-state")).to_contain_text(
+            "Client secret saved"
+        )
         expect(page.get_by_label("Client secret")).to_have_value("")
         expect(page.get_by_label("OpenID Provider metadata URL")).to_have_value(
             metadata_url
         )
+
+        # Test sign-in with Okta: the owner's own round trip, which signs nobody
+        # in (Grace is not created by it: she arrives just in time below).
+        page.get_by_role("button", name="Test sign-in with Okta").click()
+        sign_in_at_provider(page, provider, NEWCOMER[0])
+        expect(page).to_have_url(re.compile(r"/settings/okta\?protocol=oidc&tested=1"))
+        expect(page.locator("#test-result")).to_contain_text("Passed")
+        expect(page.locator("#test-email")).to_have_text("grace.hopper@acme.test")
+
+        # Turn on for everyone: the two active, unlinked members (owner and
+        # Linus) are listed, and get the link into the outbox (no mail server).
+        page.get_by_role("button", name="Turn on for everyone…").click()
+        expect(page.locator("#to-email-count")).to_contain_text("2 active members")
+        page.get_by_label("Email them the link now").check()
+        page.get_by_role("button", name="Turn on for everyone").click()
+        expect(
+            page.get_by_text(
+                "Okta sign-in is on for everyone (OIDC). No mail server is "
+                "configured: the link emails for 2 member(s) were written to the "
+                "server's outbox (instance/outbox/), not sent."
+            )
+        ).to_be_visible()
         page.get_by_role("link", name="← Settings").click()
         expect(page.get_by_label("Single sign on (SSO) Authentication")).to_have_value(
             "okta"

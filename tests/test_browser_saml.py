@@ -265,7 +265,12 @@ def test_connect_okta_saml_then_sign_in(
         admin.get_by_role("button", name="Connect").click()
 
         expect(admin).to_have_url(re.compile(r"/settings/okta$"))
-        expect(admin.get_by_role("heading", name="OKTA AUTHENTICATION")).to_be_visible()
+        expect(admin.get_by_role("heading", name="Okta authentication")).to_be_visible()
+        # Choose the protocol first: then only its values and fields show.
+        expect(admin.locator("#acs-url")).to_have_count(0)
+        admin.locator("#choose-saml").click()
+        expect(admin).to_have_url(re.compile(r"/settings/okta\?protocol=saml$"))
+        expect(admin.get_by_label("Client ID")).to_have_count(0)
         # What to paste into Okta, before anything is saved.
         expect(admin.locator("#acs-url")).to_have_text(acs_url)
         expect(admin.locator("#audience")).to_have_text(base_url)
@@ -274,16 +279,20 @@ def test_connect_okta_saml_then_sign_in(
         copy.click()
         expect(copy).to_have_text("Copied")
         assert admin.evaluate("navigator.clipboard.readText()") == acs_url
+        copy = admin.locator('button[data-copy="name-id-format"]')
+        copy.click()
+        expect(copy).to_have_text("Copied")
+        assert admin.evaluate("navigator.clipboard.readText()") == "EmailAddress"
         admin.get_by_label("Default role for new members").select_option(label="Member")
-        admin.get_by_label("SAML", exact=True).check()
         admin.get_by_label("Identity Provider metadata URL").fill(idp.metadata_url)
         screenshot(admin, "saml-okta-authentication.png")
-        admin.get_by_role("button", name="Continue").click()
+        admin.get_by_role("button", name="Save").click()
 
         expect(admin.locator(".flash-success")).to_contain_text(
-            "Okta single sign-on (SAML) is saved.", timeout=TIMEOUT_MS
+            "The SAML settings are saved. Nothing changed for members",
+            timeout=TIMEOUT_MS,
         )
-        expect(admin).to_have_url(re.compile(r"/settings/okta$"))
+        expect(admin).to_have_url(re.compile(r"/settings/okta\?protocol=saml$"))
         assert idp.metadata_fetches == 1
         card = admin.locator("#saml-idp")
         expect(card.locator("#idp-entity-id")).to_have_text(idp.entity_id)
@@ -304,6 +313,30 @@ def test_connect_okta_saml_then_sign_in(
         expect(admin.locator("#acs-url")).to_have_text(acs_url)
         expect(admin.locator("#audience")).to_have_text(base_url)
         screenshot(admin, "saml-idp-saved.png")
+
+        # Test sign-in with Okta, then Turn on for everyone (the owner is the
+        # one member to email; the outbox, since there is no mail server).
+        admin.get_by_role("button", name="Test sign-in with Okta").click()
+        expect(admin.get_by_role("heading", name="Test IdP sign-in")).to_be_visible()
+        admin.locator("#idp-sign-in").click()
+        expect(admin.locator("#test-result")).to_contain_text(
+            "Passed", timeout=TIMEOUT_MS
+        )
+        expect(admin.locator("#test-name-id-format")).to_contain_text("emailAddress")
+        # The test's answer came cross-site without the owner's session cookie,
+        # and left that session alone: the owner is still signed in.
+        (test_post,) = acs_posts
+        sent = [part.split("=")[0] for part in test_post["cookie"].split("; ")]
+        assert sent == [BROWSER_COOKIE], test_post
+        expect(nav(admin).locator(".whoami")).to_have_text(OWNER_EMAIL)
+        acs_posts.clear()
+        admin.get_by_role("button", name="Turn on for everyone…").click()
+        expect(admin.locator("#to-email-count")).to_contain_text("1 active member")
+        admin.get_by_label("Email them the link now").check()
+        admin.get_by_role("button", name="Turn on for everyone").click()
+        expect(admin.locator(".flash-success")).to_contain_text(
+            "Okta sign-in is on for everyone (SAML)."
+        )
 
         # The SP metadata link downloads XML naming our entity ID and ACS URL.
         link = admin.locator("#sp-metadata")
@@ -403,7 +436,7 @@ def test_connect_okta_saml_then_sign_in(
         toggle = admin.locator("#dashboard-toggle")
         expect(toggle).to_have_text("Switch off sign-in from the Okta dashboard")
         toggle.click()
-        expect(admin).to_have_url(re.compile(r"/settings/okta$"))
+        expect(admin).to_have_url(re.compile(r"/settings/okta\?protocol=saml$"))
         expect(admin.locator(".flash-success")).to_have_text(
             "Sign-in from the Okta dashboard is switched off."
         )

@@ -20,6 +20,7 @@ from core.models import ApiKey
 from core.models import GroupMember
 from core.models import Organization
 from core.models import User
+from core.sso import sso_available
 from tests.support import databases
 from tests.support.builders import make_org
 from tests.support.builders import make_user
@@ -315,3 +316,80 @@ def test_0007_gives_existing_users_and_groups_version_1(empty_app: Flask) -> Non
         user.display_name = "Ann"
         db.session.commit()
         assert user.version == 2
+
+
+def test_0011_keeps_organizations_that_sign_in_with_okta_on(empty_app: Flask) -> None:
+    """Saving no longer turns Okta on, but an organization already on stays on
+    (with its protocol), one switched to None stays off; the saved metadata URL
+    moves to its protocol's own column; nobody has a test result yet."""
+    runner = empty_app.test_cli_runner()
+    assert runner.invoke(args=["db", "upgrade", "0009"]).exit_code == 0
+    now = "2026-01-01 00:00:00"
+    oidc_url = "https://acme.okta.com/.well-known/openid-configuration"
+    saml_url = "https://globex.okta.com/app/exk1/sso/saml/metadata"
+    with empty_app.app_context():
+        for org_id, name, provider, protocol, url in (
+            (1, "Acme", "okta", "oidc", oidc_url),
+            (2, "Globex", "okta", "saml", saml_url),
+            (3, "Initech", "none", "oidc", oidc_url),
+        ):
+            db.session.execute(
+                sa.text(
+                    "INSERT INTO organization (id, name, name_key, plan, created_at)"
+                    " VALUES (:id, :name, :key, 'pro', :now)"
+                ),
+                {"id": org_id, "name": name, "key": name.lower(), "now": now},
+            )
+            db.session.execute(
+                sa.text(
+                    "INSERT INTO sso_config (id, organization_id, provider, protocol,"
+                    " default_role, oidc_client_id, oidc_issuer, metadata_url,"
+                    " saml_entity_id, saml_sso_url, saml_certificates,"
+                    " idp_initiated_enabled, scim_enabled, version, updated_at)"
+                    " VALUES (:id, :id, :provider, :protocol, 'member', '0oa1',"
+                    " 'https://acme.okta.com', :url, :entity, :sso, '[\"MIIC\"]',"
+                    " true, false, 3, :now)"
+                ),
+                {
+                    "id": org_id,
+                    "provider": provider,
+                    "protocol": protocol,
+                    "url": url,
+                    "entity": f"http://www.okta.com/exk{org_id}",
+                    "sso": "https://globex.okta.com/app/sso/saml",
+                    "now": now,
+                },
+            )
+        db.session.commit()
+
+    assert runner.invoke(args=["db", "upgrade"]).exit_code == 0
+
+    with empty_app.app_context():
+        rows = db.session.execute(
+            sa.text(
+                "SELECT organization_id, provider, protocol, oidc_metadata_url,"
+                " saml_metadata_url, oidc_version, saml_version, version"
+                " FROM sso_config ORDER BY organization_id"
+            )
+        ).all()
+        assert [tuple(row) for row in rows] == [
+            (1, "okta", "oidc", oidc_url, None, 1, 1, 3),
+            (2, "okta", "saml", None, saml_url, 1, 1, 3),
+            (3, "none", "oidc", oidc_url, None, 1, 1, 3),
+        ]
+        available = [
+            sso_available(db.session.get(Organization, org_id)) for org_id in (1, 2, 3)
+        ]
+        assert available == [True, True, False]
+        tests = db.session.execute(sa.text("SELECT count(*) FROM sso_test_result"))
+        assert tests.scalar_one() == 0
+    # Members still find Okta on the SSO page.
+    page = empty_app.test_client().post("/sso", data={"organization": "Globex"})
+    assert page.status_code == 200 and "Sign in with Okta" in page.text
+
+    assert runner.invoke(args=["db", "downgrade", "0009"]).exit_code == 0
+    with empty_app.app_context():
+        urls = db.session.execute(
+            sa.text("SELECT metadata_url FROM sso_config ORDER BY organization_id")
+        ).scalars()
+        assert list(urls) == [oidc_url, saml_url, oidc_url]

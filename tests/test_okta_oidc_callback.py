@@ -335,7 +335,7 @@ def test_sso_pages_do_not_tell_which_organizations_exist(
         freebie.sso_config = SsoConfig(
             provider="okta",
             oidc_client_id=CLIENT_ID,
-            metadata_url=discovery(provider),
+            oidc_metadata_url=discovery(provider),
         )
         db.session.commit()
     client = app.test_client()

@@ -161,6 +161,7 @@ def test_an_iss_on_the_callback_that_is_not_the_issuer_signs_nobody_in(
     app: Flask, org: OrgInfo, hostile: HostileProvider
 ) -> None:
     connect_okta(app, org, hostile.base)
+    hostile.token_requests.clear()  # the owner's test sign-in
     hostile.callback_params = {"iss": "https://evil.example"}
     browser = app.test_client()
 
@@ -179,6 +180,7 @@ def test_the_hostile_provider_signs_in_with_an_honest_token(
     app: Flask, org: OrgInfo, hostile: HostileProvider
 ) -> None:
     connect_okta(app, org, hostile.base)
+    hostile.token_requests.clear()  # the owner's test sign-in
     hostile.callback_params = {"iss": hostile.base}  # RFC 9207, correct
     browser = app.test_client()
 

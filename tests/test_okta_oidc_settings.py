@@ -30,6 +30,7 @@ from tests.support.oidc import CLIENT_SECRET
 from tests.support.oidc import WELL_KNOWN
 from tests.support.oidc import connect_okta
 from tests.support.oidc import discovery
+from tests.support.oidc import oidc_test_sign_in
 from tests.support.oidc import okta_form
 from tests.support.oidc import okta_is_off
 from tests.support.oidc import okta_sign_in
@@ -135,7 +136,8 @@ def test_the_client_secret_is_stored_encrypted_and_never_shown_again(
 
     config = sso_config(app, org.id)
     assert config is not None
-    assert (config["provider"], config["protocol"]) == ("okta", "oidc")
+    # Saved, not on for members (tests/test_sso_rollout.py: test, then turn on).
+    assert (config["provider"], config["protocol"]) == ("none", "oidc")
     assert config["oidc_client_id"] == CLIENT_ID
     assert config["oidc_issuer"] == provider
     assert CLIENT_SECRET not in config["oidc_client_secret_enc"]
@@ -153,10 +155,11 @@ def test_the_client_secret_is_stored_encrypted_and_never_shown_again(
     assert CLIENT_ID in page.text
     assert "/okta/callback" in page.text
     assert CLIENT_SECRET not in page.text
+    assert "Client secret saved" in page.text
     [event] = events(app, "settings.okta_configured")
     assert event["actor_user_id"] == org.owner_id
     assert CLIENT_SECRET not in json.dumps(event)
-    assert len(outbox(app)) == 1  # the owner, invited to link
+    assert outbox(app) == []  # saving invites nobody
 
     # Saving again without a secret keeps the stored one and invites nobody.
     response = owner_client.post(
@@ -168,8 +171,9 @@ def test_the_client_secret_is_stored_encrypted_and_never_shown_again(
     assert again is not None
     assert again["oidc_client_secret_enc"] == config["oidc_client_secret_enc"]
     assert again["default_role"] == "admin"
-    assert again["version"] == config["version"] + 1
-    assert len(outbox(app)) == 1
+    # The OIDC settings themselves did not change: the same version.
+    assert again["oidc_version"] == config["oidc_version"]
+    assert outbox(app) == []
 
 
 def test_metadata_url_with_oktas_client_id_query_is_accepted(
@@ -188,6 +192,12 @@ def test_metadata_url_with_oktas_client_id_query_is_accepted(
         },
     )
     assert response.status_code == 302, response.text
+    assert oidc_test_sign_in(owner).status_code == 302
+    response = owner.post(
+        "/settings/okta/on",
+        data={"protocol": "oidc", "confirm": "yes", "send_links": "no"},
+    )
+    assert response.status_code == 302, response.text
     assert not okta_is_off(app, org.id)
     okta_user(provider, "00u-alice", "alice@acme.test")
     assert okta_sign_in(app.test_client(), provider, "00u-alice").status_code == 302
@@ -202,7 +212,9 @@ def test_disconnecting_okta_keeps_users_and_their_links(
     alice = user_row(app, org.id, "alice@acme.test")
     assert alice is not None
 
-    response = owner_client.post("/settings/sso", data={"provider": "none"})
+    response = owner_client.post(
+        "/settings/sso", data={"provider": "none", "confirm": "yes"}
+    )
 
     assert response.status_code == 302
     assert okta_is_off(app, org.id)

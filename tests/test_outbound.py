@@ -28,7 +28,10 @@ import requests
 from flask import Flask
 
 from core import outbound
+from core.extensions import db
+from core.models import Organization
 from core.outbound import OutboundError
+from core.sso_rollout import turn_on
 from tests.support.builders import make_app
 from tests.support.builders import make_org
 from tests.support.builders import sign_in
@@ -498,6 +501,12 @@ def connect(app: Flask, base: str, routes: dict[str, Handler], **changes: Any) -
     owner, org_id = owner_of(app)
     response = owner.post("/settings/okta", data=okta_form(base + WELL_KNOWN))
     assert response.status_code == 302, response.text
+    # On for members the operator's way (`flask sso set-oidc`: no test sign-in,
+    # which these documents' endpoints could not complete).
+    with app.app_context():
+        org = db.session.get(Organization, org_id)
+        assert org is not None
+        turn_on(org, "oidc", actor="cli", send_links=False, require_test=False)
     return org_id
 
 

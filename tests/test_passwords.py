@@ -54,6 +54,11 @@ NEW_PASSWORD = "a brand new long passphrase"
 LINK = re.compile(r"(https?://[^/\s]+)(/password/reset/[A-Za-z0-9_-]+)")
 
 
+# The mock provider signs ID tokens through a hook Authlib has deprecated; the
+# warning is the provider's, raised in its thread (connecting Okta makes a test
+# sign-in through it).
+pytestmark = pytest.mark.filterwarnings("ignore:get_jwt_config:DeprecationWarning")
+
 def forgot(client: FlaskClient, email: str, **options: object) -> TestResponse:
     """Post "Forgot your password?" and close the response (the emails go then)."""
     response = client.post("/password/forgot", data={"email": email}, **options)
@@ -734,9 +739,6 @@ def test_without_okta_a_passwordless_account_is_just_a_wrong_password(
     assert "Wrong email or password." in answer.text
 
 
-# The mock provider signs ID tokens through a hook Authlib has deprecated; the
-# warning is the provider's, raised in its thread.
-@pytest.mark.filterwarnings("ignore:get_jwt_config:DeprecationWarning")
 def test_an_okta_member_has_no_password_to_change(
     smtp_app: Flask, okta_org: OrgInfo, provider: str
 ) -> None:

@@ -105,7 +105,12 @@ def turn_okta_on(app: Flask, org_id: int, protocol: str = "oidc") -> None:
                 protocol=protocol,
                 oidc_client_id="0oa-client" if protocol == "oidc" else None,
                 oidc_issuer="https://acme.okta.com" if protocol == "oidc" else None,
-                metadata_url="https://acme.okta.com/.well-known/openid-configuration",
+                oidc_metadata_url="https://acme.okta.com/.well-known/openid-configuration"
+                if protocol == "oidc"
+                else None,
+                saml_metadata_url="https://acme.okta.com/app/exk1/sso/saml/metadata"
+                if protocol == "saml"
+                else None,
                 saml_entity_id="http://www.okta.com/exk1"
                 if protocol == "saml"
                 else None,

@@ -44,6 +44,7 @@ from core.models import OktaIdentity
 from core.models import Organization
 from core.models import User
 from core.provisioning import organizations
+from core.sso_rollout import turn_on
 from tests.support.builders import OrgInfo
 from tests.support.builders import make_app
 from tests.support.builders import make_org
@@ -57,8 +58,12 @@ from tests.support.mail import Mailbox
 from tests.support.mail import smtp_settings
 from tests.support.oidc import PUBLIC_BASE_URL as BASE
 from tests.support.oidc import connect_okta
+from tests.support.oidc import discovery
+from tests.support.oidc import oidc_test_sign_in
+from tests.support.oidc import okta_form
 from tests.support.oidc import okta_sign_in
 from tests.support.oidc import okta_user
+from tests.support.oidc import turn_on_for_everyone
 from tests.support.rows import assert_nobody_signed_in
 from tests.support.rows import events
 from tests.support.rows import identities
@@ -66,8 +71,10 @@ from tests.support.rows import signed_in_user_id
 from tests.support.rows import snapshot
 from tests.support.rows import user_row
 from tests.support.saml import ACS_PATH
+from tests.support.saml import connect
 from tests.support.saml import connected
 from tests.support.saml import post_from_okta
+from tests.support.saml import saml_test_sign_in
 from tests.support.saml_idp import SamlIdp
 from tests.support.scim import GROUP_SCHEMA
 from tests.support.scim import SCIM
@@ -652,7 +659,15 @@ def test_without_a_public_address_a_forged_host_gets_no_link_email(
 ) -> None:
     app = bare_app
     org = make_org(app)
-    connect_okta(app, org, provider)
+    # Saved on the page; on for members the operator's way (a test sign-in, and
+    # so the page's Turn on, needs the public address this install lacks).
+    owner = browser_of(app, org.owner_email)
+    response = owner.post("/settings/okta", data=okta_form(discovery(provider)))
+    assert response.status_code == 302, response.text
+    with app.app_context():
+        acme = db.session.get(Organization, org.id)
+        assert acme is not None
+        turn_on(acme, "oidc", actor="cli", send_links=False, require_test=False)
     bob = make_user(app, org.id, "bob@acme.test")
     make_user(app, org.id, "ada@acme.test", role="admin")
     admin = browser_of(app, "ada@acme.test", host=ATTACKER_HOST)
@@ -688,8 +703,9 @@ def test_a_stored_public_address_is_used_whatever_the_host_header(
     assert link_url(message).startswith(f"{BASE}/okta/link/")
     assert ATTACKER_HOST not in str(message)
 
-    # The values pasted into Okta.
-    page = owner.get("/settings/okta", base_url=ATTACKER_ROOT).text
+    # The values pasted into Okta (the page shows one protocol's at a time).
+    page = owner.get("/settings/okta?protocol=oidc", base_url=ATTACKER_ROOT).text
+    page += owner.get("/settings/okta?protocol=saml", base_url=ATTACKER_ROOT).text
     for value in (
         f"{BASE}/okta/callback",
         f"{BASE}/api/v1/auth/login/okta/callback",
@@ -850,13 +866,23 @@ def test_switching_from_oidc_to_saml_relinks_members_and_says_so(
     assert owner.get("/members").text.count(LINKED_BADGE) == 2
     assert inbox.to(olga) == inbox.to(pete) == []
 
-    page = owner.get("/settings/okta").text
+    # SAML saved and tested: members still sign in with OIDC, nobody emailed.
+    assert connect(app, org, idp, client=owner).status_code == 302
+    assert saml_test_sign_in(owner, idp).status_code == 302
+    assert inbox.to(olga) == inbox.to(pete) == []
+    assert owner.get("/members").text.count(LINKED_BADGE) == 2
+    page = owner.get("/settings/okta?protocol=saml").text
     warning = re.search(r'<p[^>]*id="relink-saml"[^>]*>(.*?)</p>', page, re.S)
     assert warning, page
     assert "2 members linked over OIDC" in " ".join(warning.group(1).split())
-    assert 'id="relink-oidc"' not in page
-
-    connected(app, org, idp, client=owner)
+    assert 'id="relink-oidc"' not in owner.get("/settings/okta?protocol=oidc").text
+    # The switch shows its impact first, then happens once confirmed.
+    preview = owner.post("/settings/okta/on", data={"protocol": "saml"})
+    assert preview.status_code == 200
+    switch = re.search(r'id="switch-warning">(.*?)</p>', preview.text, re.S)
+    assert switch and "2 members linked over" in " ".join(switch.group(1).split())
+    assert owner.get("/members").text.count(LINKED_BADGE) == 2
+    assert turn_on_for_everyone(owner, "saml").status_code == 302
 
     assert owner.get("/members").text.count(LINKED_BADGE) == 0
     show = owner.get(f"/members/{olga_id}").text
@@ -868,8 +894,7 @@ def test_switching_from_oidc_to_saml_relinks_members_and_says_so(
         [message] = inbox.to(address)
         assert link_url(message).startswith(f"{BASE}/okta/link/")
     # The warning is about the other protocol only.
-    page = owner.get("/settings/okta").text
-    assert 'id="relink-saml"' not in page
+    assert 'id="relink-saml"' not in owner.get("/settings/okta?protocol=saml").text
 
 
 def test_link_emails_are_claimed_only_when_the_mail_server_took_them(
@@ -888,7 +913,7 @@ def test_link_emails_are_claimed_only_when_the_mail_server_took_them(
         bob = make_user(app, org.id, "bob@acme.test")
         owner = browser_of(app, org.owner_email)
 
-        # Switching Okta on tries to email everyone unlinked, and says it failed.
+        # Turning Okta on tries to email everyone unlinked, and says it failed.
         response = owner.post(
             "/settings/okta",
             data={
@@ -899,7 +924,9 @@ def test_link_emails_are_claimed_only_when_the_mail_server_took_them(
                 "metadata_url": f"{provider}/.well-known/openid-configuration",
             },
         )
-        page = flashed(owner, response)
+        assert "were emailed" not in flashed(owner, response)
+        assert oidc_test_sign_in(owner).status_code == 302
+        page = flashed(owner, turn_on_for_everyone(owner))
         assert "could not be sent" in page
         assert "were emailed" not in page
 

@@ -76,8 +76,10 @@ from tests.support.oidc import at_provider
 from tests.support.oidc import connect_okta
 from tests.support.oidc import discovery
 from tests.support.oidc import link_path
+from tests.support.oidc import oidc_test_sign_in
 from tests.support.oidc import okta_sign_in
 from tests.support.oidc import okta_user
+from tests.support.oidc import turn_on_for_everyone
 from tests.support.rows import assert_nobody_signed_in
 from tests.support.rows import events
 from tests.support.rows import identities
@@ -287,8 +289,8 @@ def test_an_admin_cannot_switch_okta_off_but_refreshes_metadata_and_dashboard(
     # The owner sees the form and may switch Okta off.
     page = owner.get("/settings/okta").text
     assert 'id="owners-only"' not in page and 'action="/settings/okta"' in page
-    page = flashed(owner, owner.post("/settings/sso", data={"provider": "none"}))
-    assert "Okta single sign-on is off" in page
+    response = owner.post("/settings/sso", data={"provider": "none", "confirm": "yes"})
+    assert "Okta single sign-on is off" in flashed(owner, response)
     config = sso_config(app, org.id)
     assert config is not None and config["provider"] == "none"
 
@@ -496,7 +498,7 @@ def test_without_a_mail_server_no_page_claims_an_email_was_sent(
     make_user(app, org.id, "adam@acme.test", role="admin")
     outbox = Path(app.instance_path) / "outbox"
 
-    # Saving the settings "invites" the owner, Bob and Adam: to the outbox.
+    # Turning Okta on "invites" the owner, Bob and Adam: to the outbox.
     owner = client_of(app, org.owner_email)
     response = owner.post(
         "/settings/okta",
@@ -507,7 +509,10 @@ def test_without_a_mail_server_no_page_claims_an_email_was_sent(
             metadata_url=discovery(provider),
         ),
     )
-    page = flashed(owner, response)
+    assert "outbox" not in flashed(owner, response)  # saving invites nobody
+    assert list(outbox.glob("*.eml")) == []
+    assert oidc_test_sign_in(owner).status_code == 302
+    page = flashed(owner, turn_on_for_everyone(owner))
     assert "written to the server's outbox" in page
     assert "were emailed" not in page
     assert len(list(outbox.glob("*.eml"))) == 3

@@ -1,4 +1,9 @@
-"""The end of every Okta sign-in, OIDC or SAML: sign in, or say why not."""
+"""The end of every Okta sign-in, OIDC or SAML: sign in, or say why not.
+
+A test sign-in (an owner's or admin's round trip that proves the settings)
+ends elsewhere: in `record_test_result`, which stores what Okta sent and never
+signs anyone in, creates or links an account, or touches the session.
+"""
 
 from __future__ import annotations
 
@@ -22,6 +27,8 @@ from core.models import Organization
 from core.models import User
 from core.security import safe_next_url
 from core.sessions import start_session
+from core.sso_rollout import Sent
+from core.sso_rollout import store_test_result
 
 PENDING_KEY = "okta_pending_user"
 FLOW_SECONDS = 600
@@ -175,3 +182,55 @@ def _refusal_page(outcome: Outcome) -> Any:
             form=ContinueForm(),
         ), 403
     return refuse(REFUSALS.get(outcome.kind, "You could not be signed in."), 403)
+
+
+def email_refusal(profile: OktaProfile) -> str | None:
+    """Why a real sign-in with what Okta sent would be refused before any
+    account is looked at (no usable email), or None."""
+    if not profile.email:
+        return REFUSALS["no_email"]
+    if profile.email_verified is False:
+        return REFUSALS["email_unverified"]
+    return None
+
+
+def record_test_result(
+    org: Organization,
+    protocol: str,
+    tester: User,
+    *,
+    settings_version: int,
+    profile: OktaProfile | None = None,
+    refusal: str | None = None,
+    name_id_format: str = "",
+    attributes: dict[str, list[str]] | None = None,
+) -> Any:
+    """The end of every test sign-in: keep its result, show it on Settings.
+
+    `profile` is what a verified answer said (None when it could not be
+    verified, with `refusal` saying why). Only the test result is written:
+    nobody is signed in, no account is made or linked, and the session (the
+    tester's, or none at a SAML ACS) is not touched.
+    """
+    if refusal is None:
+        refusal = email_refusal(profile) if profile is not None else "No answer."
+    store_test_result(
+        org,
+        protocol,
+        settings_version=settings_version,
+        tester=tester,
+        sent=Sent(
+            subject=profile.subject if profile else "",
+            email=(profile.email or "") if profile else "",
+            given_name=profile.given_name if profile else "",
+            family_name=profile.family_name if profile else "",
+            name_id_format=name_id_format or "",
+            attributes=attributes or {},
+        ),
+        refusal=refusal,
+    )
+    # No flash: a SAML answer arrives without the session cookie, and writing
+    # to the session there would replace (sign out) the tester's session.
+    return redirect(
+        url_for("settings.okta", protocol=protocol, tested=1) + "#test-result"
+    )

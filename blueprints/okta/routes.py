@@ -9,7 +9,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from flask import flash
 from flask import make_response
+from flask import redirect
 from flask import render_template
 from flask import request
 from flask import session
@@ -20,12 +22,16 @@ from flask_login import login_required
 from blueprints.okta import bp
 from blueprints.okta.forms import ContinueForm
 from blueprints.okta.forms import SsoOrganizationForm
+from blueprints.okta.forms import TestSignInForm
 from blueprints.okta.outcome import FLOW_SECONDS
 from blueprints.okta.outcome import PENDING_KEY
 from blueprints.okta.outcome import refuse
 from blueprints.okta.start import allow_form_to_okta
 from blueprints.okta.start import start_flow
+from blueprints.okta.start import start_test
 from core import linking
+from core.authority import Actor
+from core.authority import sso_test_problem
 from core.extensions import db
 from core.models import User
 from core.provisioning import organizations
@@ -132,3 +138,27 @@ def link_mine() -> Any:
         return render_template("okta/sso_unavailable.html"), 404
     user = current_user._get_current_object()
     return start_flow(org, url_for("members.show", user_id=user.id), link_user=user)
+
+
+@bp.post("/okta/test")
+@login_required
+def test_sign_in() -> Any:
+    """Test sign-in with Okta: an owner's or admin's own round trip through Okta.
+
+    It proves the saved settings of one protocol, whether or not members sign
+    in with Okta yet, and signs nobody in: its answer only fills in the test
+    result shown on Settings, Okta authentication.
+    """
+    form = TestSignInForm()
+    if not form.validate_on_submit():
+        return refuse("That request was not understood. Start again.", 400)
+    problem = sso_test_problem(Actor.of_user(current_user))
+    if problem:
+        return refuse(problem, 403)
+    org = current_user.organization
+    protocol = form.protocol.data
+    config = org.sso_config
+    if not org.has_paid_plan or config is None or not config.is_saved(protocol):
+        flash(f"Save the {protocol.upper()} settings before testing them.", "error")
+        return redirect(url_for("settings.okta", protocol=protocol))
+    return start_test(org, protocol, current_user._get_current_object())

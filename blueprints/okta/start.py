@@ -9,7 +9,6 @@ with `claim_protocol`, so this package never imports the protocol packages
 from __future__ import annotations
 
 from collections.abc import Callable
-from urllib.parse import urlsplit
 
 from flask import Blueprint
 from flask import current_app
@@ -21,6 +20,7 @@ from core.models import LinkToken
 from core.models import Organization
 from core.models import User
 from core.security import content_security_policy
+from core.sso_rollout import okta_origin
 from core.urls import MISSING_HELP
 from core.urls import public_base_url
 
@@ -28,15 +28,23 @@ from core.urls import public_base_url
 # link user) -> the redirect.
 Starter = Callable[[Organization, str | None, LinkToken | None, User | None], Response]
 
-# Where an app keeps the starter of each protocol (app.extensions).
+# Sends an owner or admin to Okta for a test sign-in: (organization, tester).
+TestStarter = Callable[[Organization, User], Response]
+
+# Where an app keeps the starters of each protocol (app.extensions).
 STARTERS = "gatehouse_okta_starters"
+TEST_STARTERS = "gatehouse_okta_test_starters"
 
 
-def claim_protocol(bp: Blueprint, protocol: str, starter: Starter) -> None:
-    """Let `starter` begin the `protocol` sign-ins of every app `bp` is part of."""
+def claim_protocol(
+    bp: Blueprint, protocol: str, starter: Starter, test_starter: TestStarter
+) -> None:
+    """Let `starter` begin the `protocol` sign-ins of every app `bp` is part of,
+    and `test_starter` its test sign-ins."""
 
     def record(state: BlueprintSetupState) -> None:
         state.app.extensions.setdefault(STARTERS, {})[protocol] = starter
+        state.app.extensions.setdefault(TEST_STARTERS, {})[protocol] = test_starter
 
     bp.record_once(record)
 
@@ -62,19 +70,22 @@ def start_flow(
     return starter(org, next_url, link_token, link_user)
 
 
+def start_test(org: Organization, protocol: str, tester: User) -> Response:
+    """Send an owner or admin to Okta for a test sign-in of `protocol`'s saved
+    settings (whether or not members sign in with Okta yet)."""
+    if public_base_url() is None:
+        return refuse(MISSING_HELP, 503)
+    starter: TestStarter = current_app.extensions[TEST_STARTERS][protocol]
+    return starter(org, tester)
+
+
 def allow_form_to_okta(response: Response, org: Organization) -> Response:
     """Let a page's form end in a redirect to the organization's Okta (CSP).
 
     Browsers apply `form-action` to the redirects after a POST too.
     """
     config = org.sso_config
-    if config is None:
-        return response
-    okta = urlsplit(
-        (config.saml_sso_url if config.protocol == "saml" else config.oidc_issuer) or ""
-    )
-    if okta.scheme in ("https", "http") and okta.netloc:
-        response.headers["Content-Security-Policy"] = content_security_policy(
-            f"{okta.scheme}://{okta.netloc}"
-        )
+    origin = okta_origin(config, config.protocol) if config is not None else None
+    if origin:
+        response.headers["Content-Security-Policy"] = content_security_policy(origin)
     return response

@@ -38,7 +38,7 @@ def client_name(config: SsoConfig) -> str:
             (
                 config.oidc_client_id or "",
                 config.oidc_client_secret_enc or "",
-                config.metadata_url or "",
+                config.oidc_metadata_url or "",
             )
         ).encode()
     ).hexdigest()[:16]
@@ -67,7 +67,7 @@ def oidc_client_for(config: SsoConfig) -> Any:
     name = client_name(config)
     client = oauth.create_client(name)
     if client is None:
-        metadata = fetch_oidc_metadata(config.metadata_url or "")
+        metadata = fetch_oidc_metadata(config.oidc_metadata_url or "")
         oauth.register(
             name,
             client_id=config.oidc_client_id,

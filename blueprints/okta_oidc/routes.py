@@ -5,12 +5,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import requests
-from authlib.common.errors import AuthlibBaseError
 from flask import request
 from flask import session
 from flask_login import current_user
-from joserfc.errors import JoseError
 
 from blueprints.okta.outcome import FLOW_SECONDS
 from blueprints.okta.outcome import audit_refusal
@@ -20,33 +17,19 @@ from blueprints.okta.outcome import refuse
 from blueprints.okta.rules import OktaProfile
 from blueprints.okta.rules import resolve_sign_in
 from blueprints.okta_oidc import bp
-from blueprints.okta_oidc.client import client_name
-from blueprints.okta_oidc.client import oidc_client_for
+from blueprints.okta_oidc.answer import OKTA_ERRORS
+from blueprints.okta_oidc.answer import VERIFICATION_ERRORS
+from blueprints.okta_oidc.answer import profile_of
+from blueprints.okta_oidc.answer import verified_claims
 from blueprints.okta_oidc.flow import FLOW_KEY
+from blueprints.okta_oidc.flow import state_matches
+from blueprints.okta_oidc.test_mode import answer_test_sign_in
 from core import linking
 from core.extensions import db
 from core.models import Organization
 from core.models import SsoConfig
 from core.models import User
-from core.okta import OktaError
-from core.outbound import OutboundError
 from core.sso import sso_available
-
-# What Okta's `error` values mean for the person in front of the screen.
-OKTA_ERRORS = {
-    "access_denied": (
-        "Okta did not let you into Gatehouse. Usually this means your Okta account is "
-        "not assigned to the Gatehouse app: ask your Okta administrator to assign you."
-    ),
-    "login_required": "Okta asked you to sign in again. Start over.",
-    "consent_required": (
-        "Okta needs your consent for Gatehouse. Ask your Okta administrator."
-    ),
-    "invalid_client": (
-        "Okta did not recognise Gatehouse's client ID. Ask your Gatehouse "
-        "administrator to check the client ID in Settings."
-    ),
-}
 
 
 def _audit_refusal(
@@ -66,19 +49,6 @@ def _audit_repeated(
     audit_repeated_refusal(org, reason, method="okta-oidc", key=key, **details)
 
 
-# What can go wrong while Okta's answer is checked (network, protocol, tokens).
-VERIFICATION_ERRORS = (
-    AuthlibBaseError,
-    JoseError,
-    OktaError,
-    OutboundError,
-    requests.RequestException,
-    KeyError,
-    ValueError,
-    RecursionError,
-)
-
-
 class _Refused(Exception):
     """A step of the callback refused the answer; `page` is what to send back."""
 
@@ -91,6 +61,10 @@ class _Refused(Exception):
 def callback() -> Any:
     """Okta's redirect back: verify everything, then apply the sign-in rules."""
     flow = session.pop(FLOW_KEY, None)
+    if flow is not None and flow.get("test"):
+        # An owner's or admin's test sign-in: its own path, which verifies the
+        # answer the same way and ends in record_test_result, never in finish.
+        return answer_test_sign_in(flow)
     try:
         org = _flow_organization(flow)
         config = _check_answer(org, flow)
@@ -139,7 +113,7 @@ def _check_answer(org: Organization, flow: dict[str, Any]) -> SsoConfig:
             refuse("Your organization's Okta settings changed. Start again.", 400)
         )
     state = request.args.get("state", "")
-    if f"_state_{client_name(config)}_{state}" not in session:
+    if not state_matches(config, flow, state):
         # Not the answer to the sign-in this browser started (forged or stale):
         # leave that sign-in alone and refuse this request.
         session[FLOW_KEY] = flow
@@ -166,7 +140,7 @@ def _verified_profile(org: Organization, config: SsoConfig) -> OktaProfile:
     :raise _Refused: when the answer fails verification.
     """
     try:
-        claims, issuer = _verified_claims(config)
+        claims, issuer = verified_claims(config)
     except VERIFICATION_ERRORS as exc:
         # Also free to repeat: a made-up code with the state of a sign-in
         # the client started itself. The row keeps the first error.
@@ -179,45 +153,7 @@ def _verified_profile(org: Organization, config: SsoConfig) -> OktaProfile:
                 403,
             )
         ) from exc
-    return OktaProfile(
-        issuer=str(claims.get("iss") or issuer),
-        subject=str(claims["sub"]),
-        email=claims.get("email"),
-        email_verified=claims.get("email_verified"),
-        given_name=str(claims.get("given_name") or "")[:200],
-        family_name=str(claims.get("family_name") or "")[:200],
-        display_name=str(claims.get("name") or "")[:400],
-    )
-
-
-def _verified_claims(config: SsoConfig) -> tuple[dict[str, Any], str]:
-    """The ID token's claims (with userinfo's when it has no email) and the issuer.
-
-    :raise: one of VERIFICATION_ERRORS when anything does not check out.
-    """
-    client = oidc_client_for(config)
-    metadata = client.load_server_metadata()
-    issuer = metadata["issuer"]
-    # RFC 9207: when Okta names itself in the redirect, it must be our issuer.
-    if "iss" in request.args and request.args["iss"] != issuer:
-        raise AuthlibBaseError(error="issuer_mismatch")
-    token = client.authorize_access_token(
-        claims_options={
-            "iss": {"essential": True, "value": issuer},
-            "aud": {"essential": True, "value": config.oidc_client_id},
-            "exp": {"essential": True},
-            "iat": {"essential": True},
-            "sub": {"essential": True},
-        }
-    )
-    claims = dict(token.get("userinfo") or {})
-    if not claims.get("sub"):
-        raise AuthlibBaseError(error="missing_id_token")
-    if not claims.get("email"):
-        extra = client.userinfo(token=token)
-        if extra.get("sub") == claims["sub"]:
-            claims = {**extra, **claims}
-    return claims, issuer
+    return profile_of(claims, issuer)
 
 
 def _requested_link(

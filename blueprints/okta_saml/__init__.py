@@ -4,8 +4,9 @@ from flask import Blueprint
 
 from blueprints.okta.start import claim_protocol
 from blueprints.okta_saml.flow import start_saml
+from blueprints.okta_saml.flow import start_saml_test
 
 bp = Blueprint("okta_saml", __name__)
-claim_protocol(bp, "saml", start_saml)
+claim_protocol(bp, "saml", start_saml, start_saml_test)
 
 from blueprints.okta_saml import routes  # noqa: E402,F401

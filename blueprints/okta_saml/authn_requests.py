@@ -28,11 +28,13 @@ def start_request(
     next_url: str = "",
     link_token_hash: str | None = None,
     link_user_id: int | None = None,
+    test_user_id: int | None = None,
 ) -> str:
     """Record a new AuthnRequest for `org` (not committed); return Okta's URL for it.
 
     HTTP-Redirect binding: the request travels deflated in the query string.
-    `browser_hash` is the hash of the browser's SAML cookie value.
+    `browser_hash` is the hash of the browser's SAML cookie value;
+    `test_user_id` marks a test sign-in by that owner or admin.
     """
     config = org.sso_config
     assert config is not None and config.saml_sso_url
@@ -46,6 +48,7 @@ def start_request(
             next_url=next_url,
             link_token_hash=link_token_hash,
             link_user_id=link_user_id,
+            test_user_id=test_user_id,
             browser_hash=browser_hash,
             created_at=now,
             expires_at=now + REQUEST_LIFETIME,

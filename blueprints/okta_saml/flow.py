@@ -2,7 +2,8 @@
 
 `start_saml` is claimed for "saml" with okta.start.claim_protocol: the shared
 start page, the emailed link and "Link my Okta account" reach it through
-`okta.start.start_flow`. `accept_answer` spends a verified answer once.
+`okta.start.start_flow`; `start_saml_test` starts an owner's or admin's test
+sign-in (see test_mode). `accept_answer` spends a verified answer once.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from flask import redirect
 from flask import request
 from werkzeug.wrappers import Response
 
+from blueprints.okta.rules import OktaProfile
 from blueprints.okta_saml.authn_requests import REQUEST_LIFETIME
 from blueprints.okta_saml.authn_requests import consume_request
 from blueprints.okta_saml.authn_requests import forget_expired
@@ -24,6 +26,7 @@ from core.extensions import db
 from core.models import LinkToken
 from core.models import Organization
 from core.models import SamlRequest
+from core.models import SsoConfig
 from core.models import User
 from core.security import hash_token
 from core.security import safe_next_url
@@ -57,15 +60,29 @@ def start_saml(
     account-linking CSRF). `link_user` is the signed-in member asking to link
     their own Okta account.
     """
-    forget_expired()
-    value = browser_value()
-    url = start_request(
+    return _redirect_to_okta(
         org,
-        browser_hash=hash_token(value),
         next_url=safe_next_url(next_url) or "",
         link_token_hash=link_token.token_hash if link_token else None,
         link_user_id=link_user.id if link_user is not None else None,
     )
+
+
+def start_saml_test(org: Organization, tester: User) -> Response:
+    """Send an AuthnRequest for an owner's or admin's test sign-in.
+
+    Its `saml_request` row names the tester (`test_user_id`), which sends its
+    answer down the ACS's test path: verified like any sign-in, then only
+    recorded as the organization's test result.
+    """
+    return _redirect_to_okta(org, test_user_id=tester.id)
+
+
+def _redirect_to_okta(org: Organization, **purpose: object) -> Response:
+    """Record the AuthnRequest, bound to this browser's SAML cookie; redirect."""
+    forget_expired()
+    value = browser_value()
+    url = start_request(org, browser_hash=hash_token(value), **purpose)  # type: ignore[arg-type]
     db.session.commit()
     response = redirect(url)
     response.set_cookie(
@@ -78,6 +95,20 @@ def start_saml(
         samesite="None",
     )
     return response
+
+
+def profile_of(config: SsoConfig, assertion: Assertion) -> OktaProfile:
+    """What a verified assertion says about the person."""
+    email = assertion.attribute("email") or (
+        assertion.name_id if "@" in assertion.name_id else ""
+    )
+    return OktaProfile(
+        issuer=config.saml_entity_id or assertion.issuer,
+        subject=assertion.name_id,
+        email=email or None,
+        given_name=assertion.attribute("firstName")[:200],
+        family_name=assertion.attribute("lastName")[:200],
+    )
 
 
 def accept_answer(

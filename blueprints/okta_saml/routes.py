@@ -12,7 +12,6 @@ from blueprints.okta.outcome import audit_refusal
 from blueprints.okta.outcome import audit_repeated_refusal
 from blueprints.okta.outcome import finish
 from blueprints.okta.outcome import refuse
-from blueprints.okta.rules import OktaProfile
 from blueprints.okta.rules import resolve_sign_in
 from blueprints.okta_saml import bp
 from blueprints.okta_saml.authn_requests import pending_request
@@ -22,8 +21,11 @@ from blueprints.okta_saml.envelope import peek
 from blueprints.okta_saml.errors import SamlError
 from blueprints.okta_saml.flow import BROWSER_COOKIE
 from blueprints.okta_saml.flow import accept_answer
+from blueprints.okta_saml.flow import profile_of
 from blueprints.okta_saml.messages import message
 from blueprints.okta_saml.sp import sp_metadata
+from blueprints.okta_saml.test_mode import answer_test_sign_in
+from blueprints.okta_saml.test_mode import check_test_answer
 from blueprints.okta_saml.verify import Assertion
 from blueprints.okta_saml.verify import verify_response
 from core import linking
@@ -77,6 +79,10 @@ def acs() -> Any:
         org, pending = _addressee(raw)
     except SamlError as error:
         return _refused(None, error)
+    if pending is not None and pending.test_user_id is not None:
+        # An owner's or admin's test sign-in: its own path, which verifies the
+        # answer the same way and ends in record_test_result, never in finish.
+        return _test_answer(org, pending, raw)
     try:
         config = _settings_for_answer(org, pending)
         assertion = verify_response(
@@ -87,6 +93,16 @@ def acs() -> Any:
         return _refused(org, error)
     assert org is not None
     return _sign_in(org, assertion, pending)
+
+
+def _test_answer(org: Organization | None, pending: SamlRequest, raw: str) -> Any:
+    """The answer to a test AuthnRequest, from the browser that sent it."""
+    try:
+        tester, config = check_test_answer(org, pending)
+    except SamlError as error:
+        return _refused(org, error)
+    assert org is not None
+    return answer_test_sign_in(org, config, pending, tester, raw)
 
 
 def _throttled() -> Any:
@@ -161,16 +177,7 @@ def _sign_in(
     """Apply the shared Okta sign-in rules to a verified assertion."""
     config = org.sso_config
     assert config is not None
-    email = assertion.attribute("email") or (
-        assertion.name_id if "@" in assertion.name_id else ""
-    )
-    profile = OktaProfile(
-        issuer=config.saml_entity_id or assertion.issuer,
-        subject=assertion.name_id,
-        email=email or None,
-        given_name=assertion.attribute("firstName")[:200],
-        family_name=assertion.attribute("lastName")[:200],
-    )
+    profile = profile_of(config, assertion)
     link_user = None
     if pending is not None and pending.link_token_hash:
         link_token = linking.find_link_token_by_hash(pending.link_token_hash)

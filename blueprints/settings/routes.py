@@ -17,40 +17,26 @@ from werkzeug.wrappers import Response
 
 from blueprints.scim.http import SCIM_PATH
 from blueprints.settings import bp
-from blueprints.settings.forms import DashboardSignInForm
-from blueprints.settings.forms import OktaForm
-from blueprints.settings.forms import RefreshMetadataForm
 from blueprints.settings.forms import RenameForm
 from blueprints.settings.forms import ScimSyncForm
 from blueprints.settings.forms import SsoProviderForm
 from core import linking
 from core.authority import AccountError
-from core.authority import Actor
-from core.authority import sso_settings_problem
 from core.extensions import db
 from core.key_authority import key_warning
-from core.linking import members_to_relink
-from core.models import PROTOCOLS
 from core.models import ApiKey
 from core.models import Group
 from core.models import Organization
 from core.models import ScimRequest
 from core.models import User
 from core.models import utcnow
-from core.okta import OktaError
 from core.params import query_row_id
 from core.provisioning import organizations
 from core.saml_metadata import CertificateFacts
 from core.saml_metadata import certificate_facts
 from core.security import admin_required
-from core.sso import configure_oidc
-from core.sso import configure_saml
-from core.sso import disable_sso
-from core.sso import refresh_saml_metadata
-from core.sso import set_idp_initiated
 from core.urls import MISSING_HELP
 from core.urls import public_base_url
-from core.urls import public_url
 
 
 def _count(query: object) -> int:
@@ -221,163 +207,3 @@ def optional_url(path: str) -> str | None:
     """public_url(path), or None while no public address is configured."""
     base = public_base_url()
     return base + path if base else None
-
-
-def redirect_url() -> str:
-    """The OIDC redirect URL to paste into Okta."""
-    return public_url(url_for("okta_oidc.callback"))
-
-
-def okta_values() -> dict[str, str] | None:
-    """Everything the Okta admin pastes into Okta, for the OKTA AUTHENTICATION page.
-
-    None while no public address is configured (the page says so).
-    """
-    if public_base_url() is None:
-        return None
-    return {
-        "redirect_url": redirect_url(),
-        "acs_url": public_url(url_for("okta_saml.acs")),
-        "audience": public_url(),
-        "scim_url": public_url(SCIM_PATH),
-        "sp_metadata_url": public_url(url_for("okta_saml.metadata")),
-    }
-
-
-@bp.post("/settings/sso")
-@admin_required
-def choose_sso() -> Response:
-    """The drop-down's Connect: Okta opens OKTA AUTHENTICATION, None disconnects."""
-    org = current_user.organization
-    form = SsoProviderForm()
-    if not form.validate_on_submit():
-        abort(400)
-    if form.provider.data == "okta":
-        return redirect(url_for("settings.okta"))
-    problem = sso_settings_problem(Actor.of_user(current_user))
-    if problem:
-        flash(problem, "error")
-        return redirect(url_for("settings.index"))
-    if disable_sso(org, actor=current_user):
-        flash(
-            "Okta single sign-on is off. Members keep their accounts and data.",
-            "success",
-        )
-    return redirect(url_for("settings.index"))
-
-
-@bp.route("/settings/okta", methods=("GET", "POST"))
-@admin_required
-def okta() -> Response | str | tuple[str, int]:
-    """OKTA AUTHENTICATION: check the metadata, then save (never the reverse)."""
-    org = current_user.organization
-    config = org.sso_config
-    form = OktaForm()
-    if request.method == "GET" and config is not None:
-        form.default_role.data = config.default_role
-        form.protocol.data = config.protocol
-        form.client_id.data = config.oidc_client_id
-        if config.protocol == "oidc":
-            form.metadata_url.data = config.metadata_url
-        else:
-            form.saml_metadata_url.data = config.metadata_url
-    if request.method == "GET":
-        return render_okta(org, form)
-    if not org.has_paid_plan:
-        abort(403)
-    problem = sso_settings_problem(Actor.of_user(current_user))
-    if problem:
-        form.form_errors.append(problem)
-        return render_okta(org, form), 403
-    if not form.validate_on_submit():
-        return render_okta(org, form), 400
-    try:
-        if form.protocol.data == "saml":
-            invited = configure_saml(
-                org,
-                metadata_url=form.saml_metadata_url.data or "",
-                default_role=form.default_role.data,
-                actor=current_user,
-            )
-        else:
-            invited = configure_oidc(
-                org,
-                client_id=form.client_id.data or "",
-                client_secret=form.client_secret.data or None,
-                metadata_url=form.metadata_url.data or "",
-                default_role=form.default_role.data,
-                actor=current_user,
-            )
-    except OktaError as exc:
-        db.session.rollback()
-        form.form_errors.append(str(exc))
-        return render_okta(org, form), 400
-    message = f"Okta single sign-on ({form.protocol.data.upper()}) is saved."
-    if invited is not None:
-        message += " " + invited.summary()
-    flash(message, "success" if invited is None or not invited.failed else "error")
-    return redirect(url_for("settings.okta"))
-
-
-def render_okta(org: Organization, form: OktaForm) -> str:
-    """The OKTA AUTHENTICATION page, with the saved SAML identity provider if any."""
-    config = org.sso_config
-    saml_saved = bool(
-        config is not None and config.okta_enabled and config.protocol == "saml"
-    )
-    return render_template(
-        "settings/okta.html",
-        org=org,
-        form=form,
-        config=config,
-        values=okta_values(),
-        missing_url_help=MISSING_HELP,
-        relink={protocol: members_to_relink(org, protocol) for protocol in PROTOCOLS},
-        saml_saved=saml_saved,
-        may_change=sso_settings_problem(Actor.of_user(current_user)) is None,
-        certificates=[
-            certificate_facts(cert) for cert in (config.saml_certificates or [])
-        ]
-        if saml_saved and config is not None
-        else [],
-        refresh_form=RefreshMetadataForm(),
-        dashboard_form=DashboardSignInForm(
-            enabled=not (config is not None and config.idp_initiated_enabled)
-        ),
-    )
-
-
-@bp.post("/settings/okta/refresh")
-@admin_required
-def refresh_metadata() -> Response:
-    """Refresh metadata: fetch the SAML metadata again (Okta rotated its key?)."""
-    org = current_user.organization
-    if not RefreshMetadataForm().validate_on_submit():
-        abort(400)
-    try:
-        changed = refresh_saml_metadata(org, actor=current_user)
-    except OktaError as exc:
-        db.session.rollback()
-        flash(f"The metadata was not refreshed: {exc}", "error")
-    else:
-        flash(
-            "The metadata is refreshed; Okta's signing certificates changed."
-            if changed
-            else "The metadata is refreshed; the signing certificates are the same.",
-            "success",
-        )
-    return redirect(url_for("settings.okta"))
-
-
-@bp.post("/settings/okta/dashboard")
-@admin_required
-def dashboard_sign_in() -> Response:
-    """Allow or refuse SAML sign-in started from the Okta dashboard."""
-    org = current_user.organization
-    form = DashboardSignInForm()
-    if not form.validate_on_submit():
-        abort(400)
-    set_idp_initiated(org, bool(form.enabled.data), actor=current_user)
-    state = "allowed" if form.enabled.data else "switched off"
-    flash(f"Sign-in from the Okta dashboard is {state}.", "success")
-    return redirect(url_for("settings.okta"))

@@ -1,4 +1,11 @@
-"""`flask sso`: configure, refresh and switch off Okta single sign-on."""
+"""`flask sso`: configure, refresh and switch off Okta single sign-on.
+
+`set-oidc` and `set-saml` are an operator's explicit act: they save the
+settings and turn Okta sign-in on for everyone at once (no test sign-in is
+required, unlike the settings page), emailing the link to every active member
+not linked yet. `--save-only` only saves (then test and turn on from the
+page); `--no-email` turns on without emailing anyone.
+"""
 
 from __future__ import annotations
 
@@ -11,14 +18,36 @@ from core.models import Organization
 from core.okta import OktaError
 from core.saml_metadata import certificate_facts
 from core.sso import SSO_ROLES
+from core.sso import Saved
 from core.sso import configure_oidc
 from core.sso import configure_saml
-from core.sso import disable_sso
+from core.sso import is_live
 from core.sso import refresh_saml_metadata
 from core.sso import release_saml_app
+from core.sso_rollout import turn_off
+from core.sso_rollout import turn_off_impact
+from core.sso_rollout import turn_on
 from core.urls import public_base_url
 
-sso_cli = AppGroup("sso", help="Okta single sign-on.")
+sso_cli = AppGroup(
+    "sso",
+    help="Okta single sign-on. set-oidc and set-saml save the settings AND turn "
+    "Okta sign-in on for everyone (an operator's explicit act: no test sign-in "
+    "is required), unless --save-only.",
+)
+
+save_only_option = click.option(
+    "--save-only",
+    is_flag=True,
+    help="Only save the settings; Okta sign-in stays as it is for members (test "
+    "and turn it on from Settings, Okta authentication).",
+)
+no_email_option = click.option(
+    "--no-email",
+    is_flag=True,
+    help="Do not email the link to members who are not linked yet (send it "
+    "later from their member pages).",
+)
 
 default_role_option = click.option(
     "--default-role",
@@ -39,29 +68,40 @@ default_role_option = click.option(
     help="https://{your-org}.okta.com/.well-known/openid-configuration",
 )
 @default_role_option
+@save_only_option
+@no_email_option
 def sso_set_oidc(
     org_name: str,
     client_id: str,
     client_secret: str,
     metadata_url: str,
     default_role: str,
+    save_only: bool,
+    no_email: bool,
 ) -> None:
-    """Configure Okta sign-in over OIDC (checks the metadata first)."""
+    """Configure Okta sign-in over OIDC and turn it on for everyone.
+
+    Checks the metadata first; nothing is saved if anything is wrong. Turns
+    Okta sign-in on with OIDC (no test sign-in needed from the command line)
+    and emails the link to every active member not linked yet, unless
+    --save-only or --no-email.
+    """
     org = _org_with_public_url(org_name)
     try:
-        invited = configure_oidc(
+        saved = configure_oidc(
             org,
             client_id=client_id,
             client_secret=client_secret,
             metadata_url=metadata_url,
             default_role=default_role,
             actor="cli",
+            confirmed=True,
+            send_links=not no_email,
         )
     except OktaError as exc:
         fail(str(exc))
     click.echo(f"Okta OIDC sign-in is configured for {org.name!r}.")
-    if invited is not None and invited.total:
-        click.echo(invited.summary())
+    _switch_on(org, saved, save_only=save_only, send_links=not no_email)
 
 
 @sso_cli.command("set-saml")
@@ -72,12 +112,27 @@ def sso_set_oidc(
     help="Identity Provider metadata URL from the Okta app's Sign On tab.",
 )
 @default_role_option
-def sso_set_saml(org_name: str, metadata_url: str, default_role: str) -> None:
-    """Configure Okta sign-in over SAML 2.0 (fetches and checks the metadata first)."""
+@save_only_option
+@no_email_option
+def sso_set_saml(
+    org_name: str, metadata_url: str, default_role: str, save_only: bool, no_email: bool
+) -> None:
+    """Configure Okta sign-in over SAML 2.0 and turn it on for everyone.
+
+    Fetches and checks the metadata first; nothing is saved if anything is
+    wrong. Turns Okta sign-in on with SAML (no test sign-in needed from the
+    command line) and emails the link to every active member not linked yet,
+    unless --save-only or --no-email.
+    """
     org = _org_with_public_url(org_name)
     try:
-        invited = configure_saml(
-            org, metadata_url=metadata_url, default_role=default_role, actor="cli"
+        saved = configure_saml(
+            org,
+            metadata_url=metadata_url,
+            default_role=default_role,
+            actor="cli",
+            confirmed=True,
+            send_links=not no_email,
         )
     except OktaError as exc:
         fail(str(exc))
@@ -86,6 +141,34 @@ def sso_set_saml(org_name: str, metadata_url: str, default_role: str) -> None:
     click.echo(f"Okta SAML sign-in is configured for {org.name!r}.")
     click.echo(f"Identity provider: {config.saml_entity_id}")
     _echo_certificates(config.saml_certificates)
+    _switch_on(org, saved, save_only=save_only, send_links=not no_email)
+
+
+def _switch_on(
+    org: Organization, saved: Saved, *, save_only: bool, send_links: bool
+) -> None:
+    """Turn the saved protocol on for everyone (unless `save_only`); say what
+    happened, and what was emailed."""
+    name = saved.protocol.upper()
+    invited = saved.invitations
+    if save_only and not saved.live:
+        click.echo(
+            f"Okta sign-in ({name}) is not on for members: test it and turn it on "
+            "from Settings, Okta authentication (or run this again without "
+            "--save-only)."
+        )
+    elif not is_live(org.sso_config, saved.protocol):
+        try:
+            invited = turn_on(
+                org,
+                saved.protocol,
+                actor="cli",
+                send_links=send_links,
+                require_test=False,
+            )
+        except OktaError as exc:
+            fail(str(exc))
+        click.echo(f"Okta sign-in is on for everyone ({name}).")
     if invited is not None and invited.total:
         click.echo(invited.summary())
 
@@ -157,9 +240,20 @@ def sso_release_saml_app(org_name: str) -> None:
 @sso_cli.command("disable")
 @click.option("--org", "org_name", required=True, help="Organization name.")
 def sso_disable(org_name: str) -> None:
-    """Turn Okta sign-in off (users and their data stay)."""
+    """Turn Okta sign-in off (users, their data and links, and the settings stay).
+
+    Prints the active members who then have no way to sign in (no Gatehouse
+    password: Okta made their accounts).
+    """
     org = organization_named(org_name)
-    if disable_sso(org, actor="cli"):
-        click.echo(f"Okta sign-in is off for {org.name!r}.")
-    else:
+    stranded = turn_off_impact(org).stranded
+    if not turn_off(org, actor="cli"):
         click.echo(f"Okta sign-in was already off for {org.name!r}.")
+        return
+    click.echo(f"Okta sign-in is off for {org.name!r}.")
+    if stranded:
+        click.echo(
+            f"{len(stranded)} active member(s) have no Gatehouse password and "
+            "cannot sign in until Okta sign-in is on again: "
+            + ", ".join(user.email for user in stranded)
+        )

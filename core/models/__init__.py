@@ -20,6 +20,7 @@ from core.models.organizations import PROTOCOLS
 from core.models.organizations import Organization
 from core.models.organizations import SiteSetting
 from core.models.organizations import SsoConfig
+from core.models.organizations import SsoTestResult
 from core.models.people import PASSWORD_TOKEN_PURPOSES
 from core.models.people import ROLES
 from core.models.people import SOURCES
@@ -66,6 +67,7 @@ __all__ = [
     "SignInFailure",
     "SiteSetting",
     "SsoConfig",
+    "SsoTestResult",
     "UTCDateTime",
     "User",
     "UserSession",

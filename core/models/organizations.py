@@ -16,6 +16,7 @@ from sqlalchemy import Index
 from sqlalchemy import Integer
 from sqlalchemy import String
 from sqlalchemy import Text
+from sqlalchemy import UniqueConstraint
 from sqlalchemy.orm import Mapped
 from sqlalchemy.orm import mapped_column
 from sqlalchemy.orm import relationship
@@ -69,7 +70,9 @@ class SsoConfig(db.Model):
     # Encrypted with a key derived from SECRET_KEY (core.security.encrypt_secret).
     oidc_client_secret_enc: Mapped[str | None] = mapped_column(Text)
     oidc_issuer: Mapped[str | None] = mapped_column(String(500))
-    metadata_url: Mapped[str | None] = mapped_column(String(1000))
+    # Each protocol keeps its own settings, so switching never wipes the other's.
+    oidc_metadata_url: Mapped[str | None] = mapped_column(String(1000))
+    saml_metadata_url: Mapped[str | None] = mapped_column(String(1000))
     # Unique (see __table_args__): dashboard sign-ins are routed by it, so one
     # Okta app serves one organization, and stays reserved after a switch to
     # OIDC or None.
@@ -79,8 +82,13 @@ class SsoConfig(db.Model):
     saml_certificates: Mapped[list[str]] = mapped_column(JSON, default=list)
     idp_initiated_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     scim_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
-    # Bumped at every change, so cached clients built from an old version are not used.
+    # Bumped at every change, so cached clients built from an old version are not
+    # used and sign-ins started before the change start again.
     version: Mapped[int] = mapped_column(Integer, default=1)
+    # Raised when that protocol's own settings change: a test sign-in proves the
+    # settings version it ran with (SsoTestResult.settings_version).
+    oidc_version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    saml_version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     updated_at: Mapped[datetime] = mapped_column(
         UTCDateTime, default=utcnow, onupdate=utcnow
     )
@@ -89,8 +97,85 @@ class SsoConfig(db.Model):
 
     @property
     def okta_enabled(self) -> bool:
-        """True when Okta is the organization's SSO provider."""
+        """True when Okta sign-in is on for the organization's members.
+
+        Saving settings never turns it on; *Turn on for everyone* (or the
+        operator's `flask sso set-oidc`/`set-saml`) does.
+        """
         return self.provider == "okta"
+
+    @property
+    def metadata_url(self) -> str | None:
+        """The metadata URL of the protocol members sign in with (or last chose)."""
+        return self.metadata_url_of(self.protocol)
+
+    def metadata_url_of(self, protocol: str) -> str | None:
+        """The saved metadata URL of `protocol`."""
+        return self.oidc_metadata_url if protocol == "oidc" else self.saml_metadata_url
+
+    def settings_version(self, protocol: str) -> int:
+        """The version of `protocol`'s own settings (raised at each change)."""
+        return (self.oidc_version if protocol == "oidc" else self.saml_version) or 1
+
+    def bump_settings(self, protocol: str) -> None:
+        """Note a change of `protocol`'s settings (and of the configuration)."""
+        if protocol == "oidc":
+            self.oidc_version = (self.oidc_version or 1) + 1
+        else:
+            self.saml_version = (self.saml_version or 1) + 1
+        self.version = (self.version or 0) + 1
+
+    def is_saved(self, protocol: str) -> bool:
+        """Whether `protocol` has complete saved settings (a sign-in could use them)."""
+        if protocol == "oidc":
+            return bool(
+                self.oidc_client_id
+                and self.oidc_client_secret_enc
+                and self.oidc_issuer
+                and self.oidc_metadata_url
+            )
+        return bool(
+            self.saml_entity_id and self.saml_sso_url and self.saml_certificates
+        )
+
+
+class SsoTestResult(db.Model):
+    """The last test sign-in of an organization's Okta, per protocol.
+
+    A test is an Okta round trip for one owner or admin that proves the saved
+    settings; it never signs anyone in. It counts only for the settings version
+    it ran with: any change of that protocol's settings makes it stale.
+    """
+
+    __tablename__ = "sso_test_result"
+    __table_args__ = (
+        UniqueConstraint(
+            "organization_id", "protocol", name="uq_sso_test_result_org_protocol"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organization_id: Mapped[int] = mapped_column(
+        ForeignKey("organization.id", ondelete="CASCADE")
+    )
+    protocol: Mapped[str] = mapped_column(String(10))
+    settings_version: Mapped[int] = mapped_column(Integer)
+    passed: Mapped[bool] = mapped_column(Boolean)
+    # Why it failed, as a person reads it ("" when it passed).
+    reason: Mapped[str] = mapped_column(String(500), default="")
+    # What Okta sent (empty when the answer could not be verified).
+    subject: Mapped[str] = mapped_column(String(500), default="")
+    email: Mapped[str] = mapped_column(String(320), default="")
+    given_name: Mapped[str] = mapped_column(String(200), default="")
+    family_name: Mapped[str] = mapped_column(String(200), default="")
+    name_id_format: Mapped[str] = mapped_column(String(200), default="")
+    # SAML attribute statements: name -> values.
+    attributes: Mapped[dict[str, list[str]]] = mapped_column(JSON, default=dict)
+    tested_by_user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("user.id", ondelete="SET NULL")
+    )
+    tested_by: Mapped[str] = mapped_column(String(320), default="")
+    tested_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class SiteSetting(db.Model):

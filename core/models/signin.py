@@ -40,6 +40,11 @@ class SamlRequest(db.Model):
     link_user_id: Mapped[int | None] = mapped_column(
         ForeignKey("user.id", ondelete="CASCADE")
     )
+    # Set on a test sign-in: the owner or admin who started it. Its answer only
+    # fills in the organization's test result; it never signs anyone in.
+    test_user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("user.id", ondelete="CASCADE")
+    )
     # SHA-256 of the random value in the browser's SAML cookie: the answer must
     # come back through the browser that asked (login and linking CSRF).
     browser_hash: Mapped[str] = mapped_column(String(64))

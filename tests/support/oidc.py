@@ -29,6 +29,7 @@ import requests
 from flask import Flask
 from flask.testing import FlaskClient
 
+from core.urls import public_base_url
 from tests.support.builders import OrgInfo
 from tests.support.builders import sign_in
 from tests.support.constants import APP_ROOT
@@ -89,13 +90,73 @@ def connect_okta(
     *,
     client_id: str = CLIENT_ID,
     default_role: str = "member",
+    send_links: bool = True,
 ) -> None:
-    """Connect Okta on the OKTA AUTHENTICATION page, as the organization's owner."""
+    """Set Okta up as the organization's owner, the way the page asks: Save,
+    Test sign-in with Okta (a round trip through the provider at `base`), then
+    Turn on for everyone (emailing the link when `send_links`), unless members
+    sign in with OIDC already (then the save reached them)."""
     owner = app.test_client()
     assert sign_in(owner, org.owner_email).status_code == 302
     form = okta_form(discovery(base), client_id=client_id, default_role=default_role)
     response = owner.post("/settings/okta", data=form)
     assert response.status_code == 302, response.text
+    assert oidc_test_sign_in(owner).status_code == 302
+    config = sso_config(app, org.id)
+    if config is not None and (config["provider"], config["protocol"]) == (
+        "okta",
+        "oidc",
+    ):
+        return  # on already: the save reached members
+    response = turn_on_for_everyone(owner, "oidc", send_links=send_links)
+    assert response.status_code == 302, response.text
+
+
+# The person the owner signs in as at the provider for a test sign-in.
+TEST_SUB = "00u-settings-test"
+
+
+def oidc_test_sign_in(client: FlaskClient, sub: str = TEST_SUB, **form: str) -> Any:
+    """Test sign-in with Okta (OIDC) as `client`: start it, answer at the
+    provider (the mock's sign-in form, or the hostile provider's redirect),
+    and follow the provider back to the callback; returns the callback answer."""
+    response = client.post("/okta/test", data={"protocol": "oidc"})
+    assert response.status_code == 302, response.text
+    with client.application.app_context():
+        base = public_base_url() or APP_ROOT
+    return client.get(through_provider(response.headers["Location"], sub, base, **form))
+
+
+def through_provider(authorize_url: str, sub: str, base: str, **form: str) -> str:
+    """The callback path a provider sends the browser to (the mock asks who
+    signs in; the hostile provider redirects at once), on the app at `base`."""
+    answer = requests.get(authorize_url, allow_redirects=False, timeout=10)
+    if answer.status_code != 302:
+        answer = requests.post(
+            authorize_url, data={"sub": sub, **form}, allow_redirects=False, timeout=10
+        )
+        assert answer.status_code == 302, answer.text
+    location = answer.headers["Location"]
+    assert location.startswith(base + "/okta/callback?"), location
+    parts = urlsplit(location)
+    callback = f"{parts.path}?{parts.query}"
+    if "state=" not in callback:  # the mock leaves it out of errors; Okta does not
+        callback += "&state=" + parse_qs(urlsplit(authorize_url).query)["state"][0]
+    return callback
+
+
+def turn_on_for_everyone(
+    client: FlaskClient, protocol: str = "oidc", *, send_links: bool = True
+) -> Any:
+    """Turn on for everyone, confirmed (the preview is skipped); the answer."""
+    return client.post(
+        "/settings/okta/on",
+        data={
+            "protocol": protocol,
+            "confirm": "yes",
+            "send_links": "yes" if send_links else "no",
+        },
+    )
 
 
 def okta_user(base: str, sub: str, address: str, **claims: Any) -> None:

@@ -22,7 +22,9 @@ from core.models import SamlRequest
 from tests.support.builders import OrgInfo
 from tests.support.builders import sign_in
 from tests.support.constants import ORG_NAME
+from tests.support.oidc import turn_on_for_everyone
 from tests.support.rows import events
+from tests.support.rows import sso_config
 from tests.support.saml_idp import SamlIdp
 
 PUBLIC_BASE_URL = "https://gatehouse.test"
@@ -57,10 +59,41 @@ def connect(
     )
 
 
-def connected(app: Flask, org: OrgInfo, idp: SamlIdp, **kwargs: Any) -> None:
-    """`connect`, which must succeed."""
-    response = connect(app, org, idp, **kwargs)
+def connected(
+    app: Flask,
+    org: OrgInfo,
+    idp: SamlIdp,
+    *,
+    send_links: bool = True,
+    **kwargs: Any,
+) -> None:
+    """Set SAML up the way the page asks: Save (`connect`), Test sign-in with
+    Okta (a round trip through `idp`), then Turn on for everyone (emailing the
+    link when `send_links`), unless members sign in with SAML already."""
+    client = kwargs.pop("client", None) or owner(app, org)
+    response = connect(app, org, idp, client=client, **kwargs)
     assert response.status_code == 302, response.text
+    assert saml_test_sign_in(client, idp).status_code == 302
+    config = sso_config(app, org.id)
+    if config is not None and (config["provider"], config["protocol"]) == (
+        "okta",
+        "saml",
+    ):
+        return  # on already: the save reached members
+    response = turn_on_for_everyone(client, "saml", send_links=send_links)
+    assert response.status_code == 302, response.text
+
+
+def saml_test_sign_in(
+    client: FlaskClient, idp: SamlIdp, **overrides: Any
+) -> TestResponse:
+    """Test sign-in with Okta (SAML) as `client`: the test AuthnRequest, the
+    IdP's answer, posted cross-site to the ACS; returns the ACS's answer."""
+    response = client.post("/okta/test", data={"protocol": "saml"})
+    assert response.status_code == 302, response.text
+    return post_from_okta(
+        client, idp.respond_to(response.headers["Location"], **overrides)
+    )
 
 
 def start(client: FlaskClient, org: str = ORG_NAME, **params: str) -> str:
