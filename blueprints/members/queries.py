@@ -1,8 +1,9 @@
 """Read-side queries of the members pages, kept out of the views.
 
 At 100k users a page must stay a few index lookups: the list is ordered by the
-(organization_id, email_key) unique index, and the extras (groups, Okta links)
-are fetched for the page's ids only.
+(organization_id, email_key) unique index, a search asks the search index
+(`core.models.search`: FTS5 on SQLite, pg_trgm on PostgreSQL) which users
+match, and the extras (groups, Okta links) are fetched for the page's ids only.
 """
 
 from __future__ import annotations
@@ -10,7 +11,11 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 
+from sqlalchemy import ColumnElement
 from sqlalchemy import Select
+from sqlalchemy import column
+from sqlalchemy import false
+from sqlalchemy import table
 
 from core import linking
 from core.extensions import db
@@ -20,6 +25,15 @@ from core.models import OktaIdentity
 from core.models import Organization
 from core.models import User
 from core.models import fold
+from core.models import search as search_index
+
+# Up to this many matching rows (of every organization), SQLite reads a search's
+# hits by id and sorts them; more, and it walks the organization's email index.
+FEW_MATCHES = 1_000
+# The FTS5 table of SQLite (its hidden column of the table's name takes MATCH).
+_FTS = table(
+    search_index.SEARCH_TABLE, column("rowid"), column(search_index.SEARCH_TABLE)
+)
 
 
 @dataclass
@@ -27,7 +41,7 @@ class MemberPage:
     """One page of the members list with what each row shows."""
 
     users: list[User]
-    total: int | None  # None for searches: counting every match costs a full scan
+    total: int | None  # None for searches: counting would read every match
     page: int
     pages: int | None
     has_next: bool
@@ -40,16 +54,42 @@ def like_escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
+def search_condition(org_id: int, key: str) -> ColumnElement[bool]:
+    """Members of `org_id` whose email or name holds the folded search `key`.
+
+    Answered by the search index (`core.models.search`). On PostgreSQL: LIKE on
+    the trigram-indexed `search_text`, wildcards escaped. On SQLite the FTS5
+    table says which rows match, the search quoted as one string (so `"`, `*`,
+    `OR`, `NEAR`, `-` or `email:` are text, never query syntax); then, when at
+    most FEW_MATCHES rows match (in every organization), they are read by id
+    and sorted; when more do, the organization's email index is walked in page
+    order, keeping the matching ids, until the page is full.
+    """
+    tenant = User.organization_id == org_id
+    needle = search_index.search_needle(key)
+    if needle is None:
+        return false()
+    if db.session.get_bind().dialect.name != "sqlite":
+        return tenant & User.search_text.like(f"%{like_escape(needle)}%", escape="\\")
+    fts = _FTS.c[search_index.SEARCH_TABLE]
+    hits = db.select(_FTS.c.rowid).where(fts.match(search_index.fts_phrase(needle)))
+    few = db.session.execute(
+        db.select(db.func.count()).select_from(hits.limit(FEW_MATCHES + 1).subquery())
+    ).scalar_one()
+    if few <= FEW_MATCHES:
+        # SQLite would otherwise walk the organization's (organization_id,
+        # email_key) index for the order and test each id: `+ 0` makes the
+        # term one that no index answers, so it looks the hits up by id.
+        tenant = (User.organization_id + 0) == org_id
+    return tenant & User.id.in_(hits)
+
+
 def member_query(org_id: int, search: str, status: str) -> Select:
     """The filtered members of an organization (not yet ordered or paged)."""
-    query = db.select(User).where(User.organization_id == org_id)
     key = fold(search)
-    if key:
-        pattern = f"%{like_escape(key)}%"
-        query = query.where(
-            User.email_key.like(pattern, escape="\\")
-            | User.name_key.like(pattern, escape="\\")
-        )
+    query = db.select(User).where(
+        search_condition(org_id, key) if key else User.organization_id == org_id
+    )
     if status in ("active", "inactive"):
         query = query.where(User.status == status)
     return query
