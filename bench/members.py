@@ -72,6 +72,7 @@ SEARCHES = (
     ("substring, few", RARE_SEARCH),
     ("substring, mid-word", RARE_NAME[3:10].lower()),
     ("substring, many", "hopper"),
+    ("substring, every member", "bigcorp"),
     ("email prefix", EMAIL_PREFIX),
     ("case", RARE_SEARCH.upper()),
     ("accent", "nunez"),

@@ -85,7 +85,9 @@ class User(UserMixin, Versioned, db.Model):
     # Lower-cased "display given family" for the members search.
     name_key: Mapped[str] = mapped_column(String(800), default="")
     # What the members search reads: email and names folded, without accents
-    # (core.models.search). Written with every insert and update of the row.
+    # (core.models.search). Written with every insert and update of the row
+    # (the events below, the default for a bulk insert); a bulk UPDATE of
+    # email_key or name_key, which skips the events, must set it too.
     search_text: Mapped[str] = mapped_column(
         Text, default=_search_text_default, server_default=text("''")
     )

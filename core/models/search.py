@@ -28,7 +28,6 @@ for bulk inserts), so no write path can forget it.
 
 from __future__ import annotations
 
-import re
 import unicodedata
 from collections.abc import Callable
 
@@ -63,7 +62,6 @@ _ACCENT_BLOCKS = (
 # Letters whose accent is part of the letter (no decomposition) that readers
 # still treat as accented: "Søren" is found by "soren", "Łukasz" by "lukasz".
 _STROKES = {"ø": "o", "ł": "l", "đ": "d", "ħ": "h", "ŧ": "t", "ı": "i"}
-_WORD_RUN = re.compile(r"[^\W_]+")
 
 
 def _is_accent(ch: str) -> bool:
@@ -132,7 +130,7 @@ def search_needle(key: str) -> str | None:
     plain = unaccent(key)
     if len(plain) >= TRIGRAM:
         return plain
-    if not plain or len(_words(plain)) != 1 or _words(plain)[0] != plain:
+    if not plain or _words(plain) != [plain]:
         return None
     return WORD * 2 + plain
 
