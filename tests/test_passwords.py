@@ -59,6 +59,7 @@ LINK = re.compile(r"(https?://[^/\s]+)(/password/reset/[A-Za-z0-9_-]+)")
 # sign-in through it).
 pytestmark = pytest.mark.filterwarnings("ignore:get_jwt_config:DeprecationWarning")
 
+
 def forgot(client: FlaskClient, email: str, **options: object) -> TestResponse:
     """Post "Forgot your password?" and close the response (the emails go then)."""
     response = client.post("/password/forgot", data={"email": email}, **options)

@@ -1,8 +1,9 @@
 """Read-side queries of the members pages, kept out of the views.
 
 At 100k users a page must stay a few index lookups: the list is ordered by the
-(organization_id, email_key) unique index, and the extras (groups, Okta links)
-are fetched for the page's ids only.
+(organization_id, email_key) unique index, a search asks the search index
+(`core.models.search`: FTS5 on SQLite, pg_trgm on PostgreSQL) which users
+match, and the extras (groups, Okta links) are fetched for the page's ids only.
 """
 
 from __future__ import annotations
@@ -10,7 +11,11 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 
+from sqlalchemy import ColumnElement
 from sqlalchemy import Select
+from sqlalchemy import column
+from sqlalchemy import false
+from sqlalchemy import table
 
 from core import linking
 from core.extensions import db
@@ -20,6 +25,18 @@ from core.models import OktaIdentity
 from core.models import Organization
 from core.models import User
 from core.models import fold
+from core.models import search as search_index
+
+# Up to this many matching rows (of every organization), SQLite reads a search's
+# hits by id and sorts them; more, and it walks the organization's email index.
+FEW_MATCHES = 1_000
+# When more match: if the page lies among this many first members in page
+# order, SQLite tests their text instead of reading every hit from the index.
+WINDOW = 500
+# The FTS5 table of SQLite (its hidden column of the table's name takes MATCH).
+_FTS = table(
+    search_index.SEARCH_TABLE, column("rowid"), column(search_index.SEARCH_TABLE)
+)
 
 
 @dataclass
@@ -27,7 +44,7 @@ class MemberPage:
     """One page of the members list with what each row shows."""
 
     users: list[User]
-    total: int | None  # None for searches: counting every match costs a full scan
+    total: int | None  # None for searches: counting would read every match
     page: int
     pages: int | None
     has_next: bool
@@ -40,19 +57,97 @@ def like_escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def member_query(org_id: int, search: str, status: str) -> Select:
-    """The filtered members of an organization (not yet ordered or paged)."""
-    query = db.select(User).where(User.organization_id == org_id)
+def search_condition(
+    org_id: int, key: str, status: str = "", rows: int | None = None
+) -> ColumnElement[bool]:
+    """Members of `org_id` whose email or name holds the folded search `key`.
+
+    Answered by the search index (`core.models.search`): on PostgreSQL, LIKE on
+    the trigram-indexed `search_text`, wildcards escaped; on SQLite, the FTS5
+    table (`sqlite_condition`). `rows`: how many rows of the result the caller
+    reads in page order (None: all), which lets SQLite choose how to read them.
+    """
+    needle = search_index.search_needle(key)
+    if needle is None:
+        return false()
+    pattern = f"%{like_escape(needle)}%"
+    if db.session.get_bind().dialect.name == "sqlite":
+        return sqlite_condition(org_id, needle, pattern, status, rows)
+    return (User.organization_id == org_id) & User.search_text.like(
+        pattern, escape="\\"
+    )
+
+
+def sqlite_condition(
+    org_id: int, needle: str, pattern: str, status: str, rows: int | None
+) -> ColumnElement[bool]:
+    """The search on SQLite: the FTS5 table says which rows match, the search
+    quoted as one string (so `"`, `*`, `OR`, `NEAR`, `-` or `email:` are text,
+    never query syntax). Then:
+
+    - at most FEW_MATCHES matching rows (in every organization): they are read
+      by id and sorted;
+    - else, when the `rows` asked for lie among the organization's first
+      WINDOW members in page order (a text most members hold): the email index
+      is walked in page order, testing each member's text, and stops there;
+    - else, the email index is walked in page order keeping the matching ids.
+    """
+    tenant = User.organization_id == org_id
+    fts = _FTS.c[search_index.SEARCH_TABLE]
+    hits = db.select(_FTS.c.rowid).where(fts.match(search_index.fts_phrase(needle)))
+    if _count(hits.limit(FEW_MATCHES + 1)) <= FEW_MATCHES:
+        # SQLite would otherwise walk the organization's (organization_id,
+        # email_key) index for the order and test each id: `+ 0` makes the
+        # term one that no index answers, so it looks the hits up by id.
+        return ((User.organization_id + 0) == org_id) & User.id.in_(hits)
+    if rows is not None and _window_holds(org_id, pattern, status, rows):
+        return tenant & User.search_text.like(pattern, escape="\\")
+    return tenant & User.id.in_(hits)
+
+
+def _window_holds(org_id: int, pattern: str, status: str, rows: int) -> bool:
+    """Whether the organization's first WINDOW members in page order hold the
+    `rows` matches a page needs: reading them costs at most WINDOW rows."""
+    if rows > WINDOW:
+        return False
+    first = (
+        db.select(User.search_text)
+        .where(User.organization_id == org_id, *_status_terms(status))
+        .order_by(User.email_key)
+        .limit(WINDOW)
+        .subquery()
+    )
+    text = first.c.search_text
+    matching = db.select(text).where(text.like(pattern, escape="\\")).limit(rows)
+    return _count(matching) >= rows
+
+
+def _count(query: Select) -> int:
+    """How many rows `query` gives."""
+    return db.session.execute(
+        db.select(db.func.count()).select_from(query.subquery())
+    ).scalar_one()
+
+
+def _status_terms(status: str) -> list[ColumnElement[bool]]:
+    """The status filter of the list ("" or anything else: every status)."""
+    return [User.status == status] if status in ("active", "inactive") else []
+
+
+def member_query(
+    org_id: int, search: str, status: str, *, rows: int | None = None
+) -> Select:
+    """The filtered members of an organization (not yet ordered or paged).
+
+    `rows`: how many rows the caller reads in page order, if it knows.
+    """
     key = fold(search)
-    if key:
-        pattern = f"%{like_escape(key)}%"
-        query = query.where(
-            User.email_key.like(pattern, escape="\\")
-            | User.name_key.like(pattern, escape="\\")
-        )
-    if status in ("active", "inactive"):
-        query = query.where(User.status == status)
-    return query
+    return db.select(User).where(
+        search_condition(org_id, key, status, rows)
+        if key
+        else User.organization_id == org_id,
+        *_status_terms(status),
+    )
 
 
 def member_page(
@@ -61,11 +156,11 @@ def member_page(
     """Load one page of members, with their group names and Okta link flags.
 
     A plain listing counts its rows (an index-only count); a search does not,
-    since a substring match cannot use an index: it reads one row more than a
-    page to know whether there is a next page.
+    since counting would read every match: it reads one row more than a page to
+    know whether there is a next page.
     """
-    query = member_query(org_id, search, status)
     page = max(1, page)
+    query = member_query(org_id, search, status, rows=page * per_page + 1)
     total: int | None = None
     pages: int | None = None
     if not fold(search):

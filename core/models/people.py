@@ -5,19 +5,25 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import TYPE_CHECKING
+from typing import Any
 
 from flask_login import UserMixin
+from sqlalchemy import DDL
 from sqlalchemy import Boolean
 from sqlalchemy import ForeignKey
 from sqlalchemy import Index
 from sqlalchemy import String
+from sqlalchemy import Text
 from sqlalchemy import UniqueConstraint
+from sqlalchemy import event
+from sqlalchemy import text
 from sqlalchemy.orm import Mapped
 from sqlalchemy.orm import declared_attr
 from sqlalchemy.orm import mapped_column
 from sqlalchemy.orm import relationship
 
 from core.extensions import db
+from core.models import search
 from core.models.values import UTCDateTime
 from core.models.values import Versioned
 from core.models.values import fold
@@ -30,6 +36,12 @@ if TYPE_CHECKING:
 ROLES = ("owner", "admin", "member")
 STATUSES = ("active", "inactive")
 SOURCES = ("local", "sso", "scim")
+
+
+def _search_text_default(context: Any) -> str:
+    """`search_text` of a row inserted without one (a bulk `insert(User)`)."""
+    row = context.get_current_parameters()
+    return search.search_text(row.get("email_key") or "", row.get("name_key") or "")
 
 
 class User(UserMixin, Versioned, db.Model):
@@ -49,6 +61,13 @@ class User(UserMixin, Versioned, db.Model):
         Index("ix_user_org_name_key", "organization_id", "name_key"),
         Index("ix_user_org_status", "organization_id", "status"),
         Index("ix_user_email_key", "email_key"),
+        # The members search on PostgreSQL (SQLite has its FTS5 table instead).
+        Index(
+            search.TRIGRAM_INDEX,
+            "search_text",
+            postgresql_using="gin",
+            postgresql_ops={"search_text": "gin_trgm_ops"},
+        ).ddl_if(dialect="postgresql"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -66,6 +85,13 @@ class User(UserMixin, Versioned, db.Model):
     display_name: Mapped[str] = mapped_column(String(400), default="")
     # Lower-cased "display given family" for the members search.
     name_key: Mapped[str] = mapped_column(String(800), default="")
+    # What the members search reads: email and names folded, without accents
+    # (core.models.search). Written with every insert and update of the row
+    # (the events below, the default for a bulk insert); a bulk UPDATE of
+    # email_key or name_key, which skips the events, must set it too.
+    search_text: Mapped[str] = mapped_column(
+        Text, default=_search_text_default, server_default=text("''")
+    )
     role: Mapped[str] = mapped_column(String(20), default="member")
     status: Mapped[str] = mapped_column(String(20), default="active")
     source: Mapped[str] = mapped_column(String(20), default="local")
@@ -120,6 +146,27 @@ class User(UserMixin, Versioned, db.Model):
         self.name_key = fold(
             f"{self.display_name} {self.given_name} {self.family_name}"
         )
+
+
+@event.listens_for(User, "before_insert")
+@event.listens_for(User, "before_update")
+def _keep_search_text(_mapper: Any, _connection: Any, user: User) -> None:
+    """Every write of a user through the ORM stores its search text."""
+    user.search_text = search.search_text(user.email_key or "", user.name_key or "")
+
+
+for _statement in search.sqlite_ddl():
+    event.listen(User.__table__, "after_create", _statement)
+event.listen(
+    User.__table__,
+    "before_create",
+    DDL(search.POSTGRES_EXTENSION).execute_if(dialect="postgresql"),
+)
+event.listen(
+    User.__table__,
+    "before_drop",
+    DDL(search.SQLITE_DROP).execute_if(dialect="sqlite"),
+)
 
 
 class UserSession(db.Model):

@@ -1,7 +1,7 @@
 """safe SSO rollout: each protocol keeps its own settings; test sign-ins
 
 Revision ID: 0011
-Revises: 0009
+Revises: 0010
 Create Date: 2026-12-03 10:00:00
 
 Saving Okta settings no longer turns Okta sign-in on: an owner saves, tests
@@ -28,7 +28,7 @@ from alembic import op
 import core.models
 
 revision = "0011"
-down_revision = "0009"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
