@@ -216,9 +216,7 @@ def turn_on(
         raise OktaError(problem)
     config = organizations.sso_config_for(org)
     previous = config.protocol if config.okta_enabled else None
-    config.protocol = protocol
-    config.provider = "okta"
-    config.version = (config.version or 0) + 1
+    _switch_on_unchanged(config, protocol)
     audit.record(
         "settings.okta_turned_on",
         org,
@@ -230,6 +228,32 @@ def turn_on(
     )
     db.session.commit()
     return linking.invite_everyone(org, actor=actor) if send_links else None
+
+
+def _switch_on_unchanged(config: SsoConfig, protocol: str) -> None:
+    """Turn `protocol` on, if the settings are still those just checked.
+
+    A compare-and-set on the versions read: a save that lands between the
+    check and this write (another owner, another tab, the CLI) would otherwise
+    go live untested. Not committed.
+    :raise OktaError: when the settings changed meanwhile (nothing changes).
+    """
+    settings_version = getattr(SsoConfig, f"{protocol}_version")
+    changed = db.session.execute(
+        db.update(SsoConfig)
+        .where(
+            SsoConfig.id == config.id,
+            SsoConfig.version == config.version,
+            settings_version == config.settings_version(protocol),
+        )
+        .values(provider="okta", protocol=protocol, version=SsoConfig.version + 1)
+    )
+    if changed.rowcount != 1:
+        db.session.rollback()
+        raise OktaError(
+            "The Okta settings changed while turning sign-in on. Test them again."
+        )
+    db.session.expire(config)
 
 
 # -- turning off, moving ------------------------------------------------------

@@ -40,7 +40,8 @@ save_only_option = click.option(
     "--save-only",
     is_flag=True,
     help="Only save the settings; Okta sign-in stays as it is for members (test "
-    "and turn it on from Settings, Okta authentication).",
+    "and turn it on from Settings, Okta authentication). Refused when the settings "
+    "would move live sign-in to another Okta.",
 )
 no_email_option = click.option(
     "--no-email",
@@ -95,8 +96,9 @@ def sso_set_oidc(
             metadata_url=metadata_url,
             default_role=default_role,
             actor="cli",
-            confirmed=True,
-            send_links=not no_email,
+            # --save-only never moves live sign-in to another Okta, nor emails.
+            confirmed=not save_only,
+            send_links=not (no_email or save_only),
         )
     except OktaError as exc:
         fail(str(exc))
@@ -131,8 +133,9 @@ def sso_set_saml(
             metadata_url=metadata_url,
             default_role=default_role,
             actor="cli",
-            confirmed=True,
-            send_links=not no_email,
+            # --save-only never moves live sign-in to another Okta, nor emails.
+            confirmed=not save_only,
+            send_links=not (no_email or save_only),
         )
     except OktaError as exc:
         fail(str(exc))

@@ -96,6 +96,9 @@ def upgrade():
 
 def downgrade():
     op.drop_table("sso_test_result")
+    # A test sign-in still waiting for its answer would become a real sign-in
+    # request once the column that marks it is gone.
+    op.execute("DELETE FROM saml_request WHERE test_user_id IS NOT NULL")
     with op.batch_alter_table("saml_request", schema=None) as batch_op:
         batch_op.drop_constraint("fk_saml_request_test_user_id_user", type_="foreignkey")
         batch_op.drop_column("test_user_id")
