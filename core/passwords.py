@@ -301,9 +301,10 @@ def claim_reset_mail(user: User) -> bool:
             index_elements=[table.c.user_id],
             set_={"sent_at": now},
             where=table.c.sent_at <= now - interval,
-        )
+        ).returning(table.c.user_id)
     )
-    return claimed.rowcount == 1
+    # RETURNING, not rowcount: drivers need not count an upsert's rows.
+    return claimed.first() is not None
 
 
 # -- invitations ----------------------------------------------------------------
