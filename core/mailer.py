@@ -9,10 +9,18 @@ from __future__ import annotations
 import smtplib
 import ssl
 import uuid
+from datetime import UTC
+from datetime import datetime
 from email.message import EmailMessage
+from email.utils import format_datetime
+from email.utils import make_msgid
+from email.utils import parseaddr
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from flask import current_app
+
+from core.urls import public_base_url
 
 
 def build_message(
@@ -23,11 +31,23 @@ def build_message(
     message["From"] = current_app.config["MAIL_FROM"]
     message["To"] = to
     message["Subject"] = subject
-    message["Message-ID"] = f"<{uuid.uuid4().hex}@gatehouse>"
+    message["Date"] = format_datetime(datetime.now(UTC))
+    message["Message-ID"] = make_msgid(domain=message_id_domain())
     message.set_content(text)
     if html is not None:
         message.add_alternative(html, subtype="html")
     return message
+
+
+def message_id_domain() -> str:
+    """The install's own domain, for Message-IDs: the public address's host,
+    else the sender's domain. Mail systems and spam filters expect the ID to
+    name the sending site, not a made-up "@gatehouse"."""
+    base = public_base_url()
+    if base and urlsplit(base).hostname:
+        return str(urlsplit(base).hostname)
+    _name, sender = parseaddr(current_app.config["MAIL_FROM"])
+    return sender.rpartition("@")[2] or "localhost"
 
 
 def checked_message(

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import email
 import email.policy
+import re
 import smtplib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from dataclasses import field
+from datetime import UTC
+from datetime import datetime
 from email.message import EmailMessage
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 
@@ -144,7 +148,6 @@ def test_message_arrives_with_subject_sender_recipient_and_body(
     assert message["Subject"] == "Welcome to Gatehouse"
     assert message["To"] == "ann@example.test"
     assert message["From"] == MAIL_FROM
-    assert message["Message-ID"]
     assert message.get_content_type() == "text/plain"
     assert text_of(message) == (
         "Hello Ann,\nyour account is ready: https://gatehouse.test/login\n"
@@ -319,3 +322,19 @@ def test_outbox_write_is_logged_with_its_path(
     [path] = outbox(outbox_app)
     assert str(path) in caplog.text
     assert "SMTP_HOST" in caplog.text
+
+
+def test_a_message_carries_its_date_and_an_id_on_the_install_s_domain(
+    smtp_app: Flask, mailbox: tuple[Mailbox, int]
+) -> None:
+    """RFC 5322 wants a Date; a Message-ID names the sending site (the public
+    address's host), not a made-up domain."""
+    handler, _ = mailbox
+    smtp_app.config["PUBLIC_BASE_URL"] = "https://sso.acme.test"
+    before = datetime.now(UTC).replace(microsecond=0)
+    with smtp_app.app_context():
+        send_email("ann@example.test", "Hello", "Hi Ann\n")
+    [received] = handler.received
+    sent = parsedate_to_datetime(received.message["Date"])
+    assert before <= sent <= datetime.now(UTC)
+    assert re.fullmatch(r"<[^@<>]+@sso\.acme\.test>", received.message["Message-ID"])
