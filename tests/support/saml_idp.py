@@ -40,28 +40,7 @@ from tests.support.saml_idp_response import AuthnResponseOverrides
 from tests.support.saml_idp_response import ResponseContext
 from tests.support.saml_idp_response import ResponseOverrides
 from tests.support.saml_idp_response import signed_response
-from tests.support.saml_keys import KeyPair
 from tests.support.saml_xml import BINDING_HTTP_REDIRECT
-from tests.support.saml_xml import DIGEST_SHA1
-from tests.support.saml_xml import NAMEID_EMAIL
-from tests.support.saml_xml import SIG_RSA_SHA1
-from tests.support.saml_xml import STATUS_REQUEST_DENIED
-from tests.support.saml_xml import STATUS_RESPONDER
-
-# Until #12 split this module, these names were all defined here, and test
-# modules on branches of that time import them from here.
-__all__ = [
-    "DIGEST_SHA1",
-    "NAMEID_EMAIL",
-    "SIG_RSA_SHA1",
-    "STATUS_REQUEST_DENIED",
-    "STATUS_RESPONDER",
-    "KeyPair",
-    "MetadataOptions",
-    "ResponseOverrides",
-    "SamlIdp",
-    "SamlIdpError",
-]
 
 
 class SamlIdp(IdpIdentity):
