@@ -25,10 +25,15 @@ from core.models import utcnow
 from core.security import hash_token
 
 
-def start_session(user: User) -> None:
-    """Sign `user` in with a fresh session (nothing of the previous one survives)."""
-    _open_session(user)
+def start_session(user: User, method: str) -> None:
+    """Sign `user` in with a fresh session (nothing of the previous one survives).
+
+    `method` says how they proved who they are ("password", "okta-oidc",
+    "okta-saml", "setup", "backup"); the session row and the user keep it.
+    """
+    _open_session(user, method)
     user.last_sign_in_at = utcnow()
+    user.last_sign_in_method = method
     db.session.commit()
     login_user(user)
 
@@ -38,14 +43,27 @@ def restart_session(user: User) -> None:
 
     After a password change: the caller has revoked every session of `user`
     (this browser's too), and this one carries on under a new token, so a
-    copy of the old cookie is dead. Not a sign-in (`last_sign_in_at` stays).
+    copy of the old cookie is dead. Not a sign-in (`last_sign_in_at` stays);
+    the new session keeps the method of the one it replaces.
     """
-    _open_session(user)
+    _open_session(user, _current_method(user))
     db.session.commit()
     login_user(user)
 
 
-def _open_session(user: User) -> None:
+def _current_method(user: User) -> str:
+    """How the browser's current session of `user` was started ("" if unknown)."""
+    if not user.session_token:
+        return ""
+    method = db.session.scalar(
+        db.select(UserSession.method).filter_by(
+            token_hash=hash_token(user.session_token)
+        )
+    )
+    return method or ""
+
+
+def _open_session(user: User, method: str) -> None:
     """Clear the browser's session and add a new session row for `user`
     (not committed); `user.session_token` becomes its token."""
     session.clear()
@@ -60,6 +78,7 @@ def _open_session(user: User) -> None:
             + timedelta(seconds=current_app.config["SESSION_MAX_AGE_SECONDS"]),
             ip=request.remote_addr or "",
             user_agent=(request.user_agent.string or "")[:300],
+            method=method,
         )
     )
     user.session_token = token

@@ -380,3 +380,30 @@ def test_setup_rejects_a_weak_password(app: Flask, client: FlaskClient) -> None:
     assert "at least 10 characters" in response.text
     with app.app_context():
         assert first_run.setup_needed()
+
+
+def test_a_session_keeps_how_it_was_started(app: Flask, org: OrgInfo) -> None:
+    with app.app_context():
+        assert db.session.get(User, org.owner_id).last_sign_in_method is None
+    client = app.test_client()
+
+    sign_in(client, org.owner_email)
+
+    with app.app_context():
+        owner = db.session.get(User, org.owner_id)
+        assert owner.last_sign_in_method == "password"
+        methods = db.session.scalars(
+            db.select(UserSession.method).filter_by(user_id=org.owner_id)
+        ).all()
+    assert methods == ["password"]
+
+
+def test_setting_up_signs_the_owner_in_as_setup(
+    app: Flask, client: FlaskClient
+) -> None:
+    client.post("/setup", data=setup_form(first_run.setup_code(app)))
+    with app.app_context():
+        owner = db.session.scalars(db.select(User)).one()
+        session_row = db.session.scalars(db.select(UserSession)).one()
+    assert owner.last_sign_in_method == "setup"
+    assert session_row.method == "setup"

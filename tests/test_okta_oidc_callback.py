@@ -367,3 +367,23 @@ def test_nav_shows_who_is_signed_in(app: Flask, org: OrgInfo) -> None:
     client = app.test_client()
     sign_in(client, org.owner_email)
     assert 'class="whoami"' in client.get("/members").text
+
+
+def test_an_okta_sign_in_records_how_the_session_started(
+    app: Flask, org: OrgInfo, provider: str
+) -> None:
+    connect_okta(app, org, provider)
+    okta_user(provider, "00u-alice", "alice@acme.test")
+    browser = app.test_client()
+
+    assert okta_sign_in(browser, provider, "00u-alice").status_code == 302
+
+    user_id = signed_in_user_id(app, browser)
+    alice = user_row(app, org.id, "alice@acme.test")
+    assert alice is not None and alice["id"] == user_id
+    assert alice["last_sign_in_method"] == "okta-oidc"
+    with app.app_context():
+        methods = db.session.scalars(
+            db.select(UserSession.method).filter_by(user_id=user_id)
+        ).all()
+    assert methods == ["okta-oidc"]

@@ -209,6 +209,6 @@ def setup() -> Response | str | tuple[str, int]:
         "organization.created", org, actor=owner, target=org.name, plan=org.plan
     )
     audit.record("sign_in.succeeded", org, actor=owner, method="setup")
-    start_session(owner)
+    start_session(owner, "setup")
     flash(f"Welcome! {org.name} is ready.", "success")
     return redirect(url_for("members.index"))

@@ -155,7 +155,7 @@ def start_password_session(user: User) -> None:
     audit.record(
         "sign_in.succeeded", user.organization_id, actor=user, method="password"
     )
-    start_session(user)
+    start_session(user, "password")
 
 
 def sign_out(user: User) -> None:

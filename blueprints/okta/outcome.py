@@ -134,7 +134,7 @@ def _sign_in(
         outcome=outcome.kind,
         subject=profile.subject,
     )
-    start_session(outcome.user)
+    start_session(outcome.user, method)
     if outcome.kind == "linked":
         flash(
             "Your Okta account is now linked. Next time, sign in with Okta.",

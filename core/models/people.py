@@ -112,6 +112,9 @@ class User(UserMixin, Versioned, db.Model):
         UTCDateTime, default=utcnow, onupdate=utcnow
     )
     last_sign_in_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # How that sign-in went: "password", "okta-oidc", "okta-saml", "setup" (the
+    # owner who created the organization) or "backup" (a recovery code).
+    last_sign_in_method: Mapped[str | None] = mapped_column(String(20))
 
     organization: Mapped[Organization] = relationship()
 
@@ -188,6 +191,9 @@ class UserSession(db.Model):
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     ip: Mapped[str] = mapped_column(String(64), default="")
     user_agent: Mapped[str] = mapped_column(String(300), default="")
+    # How the session was started: the same words as `User.last_sign_in_method`
+    # (NULL for sessions older than migration 0012).
+    method: Mapped[str | None] = mapped_column(String(20))
 
     user: Mapped[User] = relationship()
 
