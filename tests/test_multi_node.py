@@ -81,6 +81,13 @@ def flask(environment: dict[str, str], *args: str) -> str:
 
 
 def wait_for(url: str, server: subprocess.Popen, log: Path) -> None:
+    """Wait until gunicorn answers /healthz.
+
+    The listening socket is bound before gunicorn starts, so a connection is
+    accepted at once and its answer waits for a worker to boot: on a loaded
+    machine that read can outlast a short timeout, which means "not ready yet"
+    like a refused connection does, not a failure.
+    """
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if server.poll() is not None:
@@ -88,7 +95,7 @@ def wait_for(url: str, server: subprocess.Popen, log: Path) -> None:
         try:
             requests.get(url + "/healthz", timeout=2)
             return
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):
             time.sleep(0.2)
     raise RuntimeError("gunicorn did not start")
 
