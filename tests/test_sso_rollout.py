@@ -563,6 +563,21 @@ def test_turning_off_shows_who_loses_their_way_in_first(
     assert app.test_client().get("/sso/okta?org=Acme").status_code == 404
 
 
+def test_the_settings_drop_down_s_turn_off_page_confirms_when_clicked(
+    app: Flask, org: OrgInfo, provider: str
+) -> None:
+    """Settings' drop-down form posts an empty `confirm` (its hidden field): the
+    page it gets must still carry confirm=yes, or its button never turns off."""
+    connect_okta(app, org, provider, send_links=False)
+    owner = owner_of(app, org)
+
+    impact = owner.post("/settings/sso", data={"provider": "none", "confirm": ""})
+
+    assert impact.status_code == 200
+    assert re.search(r'name="confirm"[^>]*value="yes"', impact.text), impact.text
+    assert sso_config(app, org.id)["provider"] == "okta"  # type: ignore[index]
+
+
 def test_switching_protocol_keeps_the_other_protocols_settings(
     saml_app: Flask, idp: SamlIdp, provider: str
 ) -> None:

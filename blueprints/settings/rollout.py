@@ -106,7 +106,9 @@ def choose_sso() -> Response | tuple[str, int]:
         return render_template(
             "settings/okta_turn_off.html",
             org=org,
-            form=SsoProviderForm(provider="none", confirm="yes"),
+            # Not bound to this request (which has no confirm): the button
+            # must post confirm=yes.
+            form=SsoProviderForm(formdata=None, provider="none", confirm="yes"),
             impact=turn_off_impact(org),
             name=PROTOCOL_NAMES.get(config.protocol, config.protocol),
         ), 200
