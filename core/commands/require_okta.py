@@ -10,6 +10,7 @@ the settings page only; the command line turns it off.
 from __future__ import annotations
 
 import click
+from flask.cli import with_appcontext
 
 from core import recovery_codes
 from core import require_okta
@@ -36,6 +37,7 @@ from core.models import email_fold
     is_flag=True,
     help="Stop requiring Okta sign-in (required: the only change made here).",
 )
+@with_appcontext
 def require_command(org_name: str, off: bool) -> None:
     """Turn "Require Okta sign-in" off."""
     if not off:
@@ -61,6 +63,7 @@ def require_command(org_name: str, off: bool) -> None:
 )
 @click.option("--org", "org_name", required=True, help="The organization's name.")
 @click.option("--owner", "owner_email", required=True, help="The owner's email.")
+@with_appcontext
 def recovery_codes_command(org_name: str, owner_email: str) -> None:
     """Print new recovery codes for an owner."""
     org = organization_named(org_name)
