@@ -30,6 +30,8 @@ from tests.support.oidc import okta_user
 from tests.support.require_okta import OWNER_SUB
 from tests.support.require_okta import PAGE
 from tests.support.require_okta import age_sessions
+from tests.support.require_okta import backup_sign_in
+from tests.support.require_okta import exempt
 from tests.support.require_okta import link_identity
 from tests.support.require_okta import new_codes
 from tests.support.require_okta import okta_client
@@ -167,7 +169,7 @@ def test_no_recovery_path_is_refused_until_codes_are_confirmed_or_someone_exempt
     assert snapshot(app) == before
 
     make_user(app, org.id, "breakglass@acme.test", role="admin")
-    assert owner.post(PAGE + "/exempt", data={"exempt": "breakglass@acme.test"}).status_code == 302
+    assert exempt(owner, "breakglass@acme.test").status_code == 302
     assert turn_on(owner).status_code == 302
 
 
@@ -185,7 +187,7 @@ def test_the_preview_lists_who_is_affected(
     set_user(app, scimmy, scim_managed=True)
     make_user(app, org.id, "gail@acme.test", role="admin")
     make_user(app, org.id, "ivy@acme.test", status="inactive")
-    assert owner.post(PAGE + "/exempt", data={"exempt": "gail@acme.test"}).status_code == 302
+    assert exempt(owner, "gail@acme.test").status_code == 302
     bob_client = app.test_client()
     assert sign_in(bob_client, "bob@acme.test").status_code == 302
     hank = make_user(app, org.id, "hank@acme.test", role="admin")
@@ -198,7 +200,11 @@ def test_the_preview_lists_who_is_affected(
 
     assert snapshot(app) == before
     assert ids_in(page, "linked") == ["dana@acme.test", org.owner_email]
-    assert ids_in(page, "unlinked") == ["bob@acme.test", "hank@acme.test", "sam@acme.test"]
+    assert ids_in(page, "unlinked") == [
+        "bob@acme.test",
+        "hank@acme.test",
+        "sam@acme.test",
+    ]
     assert ids_in(page, "scim-never") == ["sam@acme.test"]
     assert ids_in(page, "exempt-members") == ["gail@acme.test"]
     # Bob's password session, and the owner's that set Okta up with a password.
@@ -270,7 +276,7 @@ def test_turning_on_ends_password_sessions_and_keeps_okta_sessions(
     dana = make_user(app, org.id, "dana@acme.test", password=None, source="sso")
     link_identity(app, org.id, dana, provider, "00u-dana")
     make_user(app, org.id, "gail@acme.test", role="admin")
-    assert owner.post(PAGE + "/exempt", data={"exempt": "gail@acme.test"}).status_code == 302
+    assert exempt(owner, "gail@acme.test").status_code == 302
     bob, carl_client, gail = (app.test_client() for _ in range(3))
     assert sign_in(bob, "bob@acme.test").status_code == 302
     assert sign_in(carl_client, "carl@acme.test").status_code == 302
@@ -320,7 +326,7 @@ def test_exempt_accounts_sign_in_with_their_password(
 ) -> None:
     owner, _codes = ready(app, org, provider)
     gail = make_user(app, org.id, "gail@acme.test", role="admin")
-    assert owner.post(PAGE + "/exempt", data={"exempt": "gail@acme.test"}).status_code == 302
+    assert exempt(owner, "gail@acme.test").status_code == 302
     assert turn_on(owner).status_code == 302
 
     at_backup = app.test_client()
@@ -356,15 +362,19 @@ def test_reset_is_off_for_covered_members_with_the_same_public_answer(
     owner, _codes = ready(app, org, provider)
     make_user(app, org.id, "bob@acme.test")
     make_user(app, org.id, "gail@acme.test", role="admin")
-    assert owner.post(PAGE + "/exempt", data={"exempt": "gail@acme.test"}).status_code == 302
+    assert exempt(owner, "gail@acme.test").status_code == 302
     assert turn_on(owner).status_code == 302
 
-    answers = {forgot(app.test_client(), e) for e in ("bob@acme.test", "gail@acme.test")}
+    answers = {
+        forgot(app.test_client(), e) for e in ("bob@acme.test", "gail@acme.test")
+    }
 
     assert len(answers) == 1
     inbox.wait_for("gail@acme.test")
     assert inbox.to("bob@acme.test") == []
-    results = {e["target"]: e["result"] for e in events(app, "password.reset_requested")}
+    results = {
+        e["target"]: e["result"] for e in events(app, "password.reset_requested")
+    }
     assert results == {
         "bob@acme.test": "not sent: Okta sign-in required",
         "gail@acme.test": "link",
@@ -391,10 +401,6 @@ def test_turning_off_shows_its_effect_then_lets_passwords_in(
 
 
 # -- recovery codes -------------------------------------------------------------------
-
-
-def backup_sign_in(client: FlaskClient, email: str, code: str):  # type: ignore[no-untyped-def]
-    return client.post("/login/backup", data={"code-email": email, "code-code": code})
 
 
 def test_a_recovery_code_works_once_for_4_hours_and_tells_every_owner(
@@ -440,15 +446,15 @@ def test_regenerating_voids_the_old_codes(
 # -- the command line -----------------------------------------------------------------
 
 
-def test_cli_turns_the_requirement_off(
-    app: Flask, org: OrgInfo, provider: str
-) -> None:
+def test_cli_turns_the_requirement_off(app: Flask, org: OrgInfo, provider: str) -> None:
     owner, _codes = ready(app, org, provider)
     make_user(app, org.id, "bob@acme.test")
     assert turn_on(owner).status_code == 302
     assert sign_in(app.test_client(), "bob@acme.test").status_code == 403
 
-    result = app.test_cli_runner().invoke(args=["sso", "require", "--org", "acme", "--off"])
+    result = app.test_cli_runner().invoke(
+        args=["sso", "require", "--org", "acme", "--off"]
+    )
 
     assert result.exit_code == 0, result.output
     assert "no longer required" in result.output
@@ -471,7 +477,9 @@ def test_cli_prints_new_recovery_codes_that_work(
     codes = re.findall(r"[0-9A-Z]{5}(?:-[0-9A-Z]{5}){3}", result.output)
     assert len(codes) == 10
     assert backup_sign_in(app.test_client(), org.owner_email, old[0]).status_code == 401
-    assert backup_sign_in(app.test_client(), org.owner_email, codes[0]).status_code == 302
+    assert (
+        backup_sign_in(app.test_client(), org.owner_email, codes[0]).status_code == 302
+    )
 
 
 def test_cli_commands_explain_themselves(app: Flask) -> None:

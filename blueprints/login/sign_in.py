@@ -56,8 +56,9 @@ def check_password(email: str, password: str, address: str) -> PasswordCheck:
         return PasswordCheck(THROTTLED)
     # Accounts whose organization requires Okta are never checked: the answer
     # for them is the same whether the password is right or wrong (no oracle).
-    candidates = [user for user in everyone if password_allowed(user)]
-    covered = sorted({u.organization_id for u in everyone if u not in candidates})
+    allowed = {user.id: password_allowed(user) for user in everyone}
+    candidates = [user for user in everyone if allowed[user.id]]
+    covered = sorted({u.organization_id for u in everyone if not allowed[u.id]})
     if not candidates:
         spend_password_check(password)
     matched = [

@@ -86,6 +86,16 @@ def ready(app: Flask, org: OrgInfo, base: str) -> tuple[FlaskClient, list[str]]:
     return owner, save_codes(owner)
 
 
+def exempt(client: FlaskClient, *emails: str) -> Any:
+    """Save the exempt accounts on the page (the answer)."""
+    return client.post(PAGE + "/exempt", data={"exempt": list(emails)})
+
+
+def backup_sign_in(client: FlaskClient, email: str, code: str) -> Any:
+    """Sign in at /login/backup with a recovery code (the answer)."""
+    return client.post("/login/backup", data={"code-email": email, "code-code": code})
+
+
 def turn_on(client: FlaskClient) -> Any:
     """Press Require Okta sign-in."""
     return client.post(PAGE + "/on")
@@ -118,7 +128,10 @@ def code_rows(app: Flask, user_id: int) -> list[dict[str, Any]]:
         rows = db.session.execute(
             db.select(RecoveryCode).filter_by(user_id=user_id).order_by(RecoveryCode.id)
         ).scalars()
-        return [{c.key: getattr(row, c.key) for c in RecoveryCode.__table__.c} for row in rows]
+        return [
+            {c.key: getattr(row, c.key) for c in RecoveryCode.__table__.c}
+            for row in rows
+        ]
 
 
 def set_user(app: Flask, user_id: int, **values: Any) -> None:
