@@ -14,6 +14,7 @@ from core.extensions import db
 from core.models import PasswordToken
 from core.recovery_codes import normalize
 from core.security import hash_token
+from tests.support.builders import AppMaker
 from tests.support.builders import OrgInfo
 from tests.support.builders import make_org
 from tests.support.builders import make_user
@@ -320,3 +321,41 @@ def test_a_code_session_stays_short_after_a_password_change(
     assert after["method"] == "backup"
     assert after["expires_at"] - before["expires_at"] < timedelta(seconds=2)
     assert after["created_at"] == before["created_at"]
+
+
+def test_every_change_and_the_backup_sign_in_need_the_csrf_token(
+    new_app: AppMaker,
+) -> None:
+    app = new_app(WTF_CSRF_ENABLED=True)
+    org = make_org(app)
+    make_user(app, org.id, "gail@acme.test", role="admin")
+    client = app.test_client()
+    page = client.get("/login")
+    token = page.text.split('name="csrf_token" type="hidden" value="')[1].split('"')[0]
+    signed_in = client.post(
+        "/login",
+        data={"email": org.owner_email, "password": PASSWORD, "csrf_token": token},
+    )
+    assert signed_in.status_code == 302
+    before = snapshot(app)
+
+    answers = {
+        path: client.post(PAGE + path, data=data)
+        for path, data in [
+            ("/on", {}),
+            ("/off", {"confirm": "yes"}),
+            ("/exempt", {"exempt": "gail@acme.test"}),
+            ("/codes", {}),
+            ("/codes/saved", {}),
+            ("/links", {}),
+        ]
+    }
+    stranger = app.test_client().post(
+        "/login/backup", data={"code-email": org.owner_email, "code-code": "X"}
+    )
+
+    assert {path: a.status_code for path, a in answers.items()} == dict.fromkeys(
+        answers, 400
+    )
+    assert stranger.status_code == 400
+    assert snapshot(app) == before
