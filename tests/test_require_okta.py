@@ -15,8 +15,10 @@ from datetime import timedelta
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import event
 
 from core.extensions import db
+from core.models import OktaIdentity
 from core.models import SsoTestResult
 from core.models import UserSession
 from tests.support.builders import OrgInfo
@@ -26,8 +28,6 @@ from tests.support.builders import scim_key
 from tests.support.builders import sign_in
 from tests.support.constants import PASSWORD
 from tests.support.mail import Mailbox
-from tests.support.oidc import okta_user
-from tests.support.require_okta import OWNER_SUB
 from tests.support.require_okta import PAGE
 from tests.support.require_okta import age_sessions
 from tests.support.require_okta import backup_sign_in
@@ -76,6 +76,7 @@ def test_all_preconditions_met_turns_it_on(
     app: Flask, org: OrgInfo, provider: str
 ) -> None:
     owner, _codes = ready(app, org, provider)
+    assert session_row(app, owner)["method"] == "okta-oidc"  # the real provider's
     page = owner.get(PAGE).text
     assert page.count('class="met"') == 4
     assert 'class="unmet"' not in page
@@ -140,8 +141,6 @@ def test_no_owner_linked_to_okta_is_refused(
 ) -> None:
     owner, _codes = ready(app, org, provider)
     with app.app_context():
-        from core.models import OktaIdentity
-
         db.session.execute(db.delete(OktaIdentity).filter_by(user_id=org.owner_id))
         db.session.commit()
     before = snapshot(app)
@@ -219,8 +218,6 @@ def test_the_preview_lists_who_is_affected(
 def test_the_preview_costs_the_same_queries_whatever_the_size(
     app: Flask, org: OrgInfo, provider: str
 ) -> None:
-    from sqlalchemy import event
-
     owner, _codes = ready(app, org, provider)
 
     def queries() -> int:
@@ -237,10 +234,9 @@ def test_the_preview_costs_the_same_queries_whatever_the_size(
 
     small = queries()
     for n in range(60):
-        member = make_user(app, org.id, f"m{n}@acme.test")
+        make_user(app, org.id, f"m{n}@acme.test")
         client = app.test_client()
         assert sign_in(client, f"m{n}@acme.test").status_code == 302
-        del member
     big = queries()
 
     assert big == small
@@ -507,12 +503,3 @@ def test_cli_refuses_without_off_and_for_a_non_owner(app: Flask, org: OrgInfo) -
     assert "settings page" in no_off.output
     assert "active owners" in member.output
     assert snapshot(app) == before
-
-
-# Keep the module's helpers honest: the owner's Okta subject is the provider's.
-def test_the_owner_signs_in_through_the_real_provider(
-    app: Flask, org: OrgInfo, provider: str
-) -> None:
-    owner = okta_org(app, org, provider)
-    assert session_row(app, owner)["method"] == "okta-oidc"
-    okta_user(provider, OWNER_SUB, org.owner_email)

@@ -10,8 +10,10 @@ from datetime import timedelta
 import pytest
 from flask import Flask
 
+import core.security
 from core.extensions import db
 from core.models import PasswordToken
+from core.models import User
 from core.recovery_codes import normalize
 from core.security import hash_token
 from tests.support.builders import AppMaker
@@ -152,11 +154,7 @@ def test_a_covered_account_s_password_is_never_checked(
     bob = make_user(app, org.id, "bob@acme.test")
     assert turn_on(owner).status_code == 302
     with app.app_context():
-        from core.models import User
-
         bob_hash = db.session.get(User, bob).password_hash
-    import core.security
-
     checked: list[str] = []
     real = core.security._safe_verify
     monkeypatch.setattr(
