@@ -371,3 +371,20 @@ def sso_test_problem(actor: Actor) -> str | None:
     if actor.is_server:
         return "A test sign-in needs a browser: sign in as an owner or admin."
     return "Only owners and admins can test Okta sign-in."
+
+
+def require_okta_problem(actor: Actor) -> str | None:
+    """Why `actor` may not require Okta sign-in (or stop requiring it, or choose
+    its exempt accounts), or None.
+
+    Owners only (and the command line, the way back in when Okta is lost):
+    requiring Okta decides whether anyone, owners included, can still sign in
+    with a password, and the exempt accounts are the way around it; an admin
+    who could choose them could lock the owners out or exempt themselves.
+    """
+    if actor.at_least("owner"):
+        return None
+    return (
+        "Only an owner can require Okta sign-in or change who is exempt: it decides "
+        "whether anyone, owners included, can still sign in with a password."
+    )

@@ -45,12 +45,12 @@ from core.models import User
 from core.models import email_fold
 from core.models import utcnow
 from core.provisioning.users import email_in_other_organizations
+from core.require_okta import reset_refusal
 from core.security import hash_password
 from core.security import password_problem
 from core.security import verify_password
 from core.sessions import restart_session
 from core.sessions import revoke_all_sessions
-from core.sso import sso_available
 from core.urls import public_base_url
 
 RESET = "reset"
@@ -268,14 +268,14 @@ def _reset_account(user: User, address: str) -> None:
 def _reset_decision(user: User) -> str:
     """Whether `user` gets a reset link ("link") or, in words, why not.
 
-    No link for a deactivated account, an account without a password whose
-    organization signs in with Okta (it has no password to forget), or one
-    emailed within PASSWORD_RESET_EMAIL_INTERVAL_SECONDS (no mailbombing).
+    No link for a deactivated account, one Okta signs in (`reset_refusal`:
+    no password to forget, or Okta sign-in required), or one emailed
+    within PASSWORD_RESET_EMAIL_INTERVAL_SECONDS (no mailbombing).
     """
     if not user.is_active:
         return "not sent: deactivated"
-    if user.password_hash is None and sso_available(user.organization):
-        return "not sent: signs in with Okta"
+    if refusal := reset_refusal(user):
+        return refusal
     if not public_base_url():
         return "not sent: no public address"
     if not claim_reset_mail(user):

@@ -25,13 +25,15 @@ from core.models import utcnow
 from core.security import hash_token
 
 
-def start_session(user: User, method: str) -> None:
+def start_session(user: User, method: str, *, max_age: int | None = None) -> None:
     """Sign `user` in with a fresh session (nothing of the previous one survives).
 
     `method` says how they proved who they are ("password", "okta-oidc",
     "okta-saml", "setup", "backup"); the session row and the user keep it.
+    `max_age` (seconds) shortens the session below SESSION_MAX_AGE_SECONDS
+    (a recovery code's lasts 4 hours).
     """
-    _open_session(user, method)
+    _open_session(user, method, max_age)
     user.last_sign_in_at = utcnow()
     user.last_sign_in_method = method
     db.session.commit()
@@ -44,44 +46,51 @@ def restart_session(user: User) -> None:
     After a password change: the caller has revoked every session of `user`
     (this browser's too), and this one carries on under a new token, so a
     copy of the old cookie is dead. Not a sign-in (`last_sign_in_at` stays);
-    the new session keeps the method of the one it replaces.
+    the new session keeps the method and the expiry of the one it replaces
+    (a 4-hour recovery-code session stays one) and its start (what "signed in
+    through Okta in the last 10 minutes" reads).
     """
-    _open_session(user, _current_method(user))
+    current = current_session(user)
+    if current is None:
+        _open_session(user, "")
+    else:
+        remaining = (current.expires_at - utcnow()).total_seconds()
+        row = _open_session(user, current.method or "", max(0, int(remaining)))
+        row.created_at = current.created_at
     db.session.commit()
     login_user(user)
 
 
-def _current_method(user: User) -> str:
-    """How the browser's current session of `user` was started ("" if unknown)."""
+def current_session(user: User) -> UserSession | None:
+    """The row of the browser's current session of `user`, if any."""
     if not user.session_token:
-        return ""
-    method = db.session.scalar(
-        db.select(UserSession.method).filter_by(
-            token_hash=hash_token(user.session_token)
-        )
+        return None
+    return db.session.scalar(
+        db.select(UserSession).filter_by(token_hash=hash_token(user.session_token))
     )
-    return method or ""
 
 
-def _open_session(user: User, method: str) -> None:
+def _open_session(user: User, method: str, max_age: int | None = None) -> UserSession:
     """Clear the browser's session and add a new session row for `user`
-    (not committed); `user.session_token` becomes its token."""
+    (not committed) and return it; `user.session_token` becomes its token."""
     session.clear()
     token = secrets.token_urlsafe(32)
     now = utcnow()
-    db.session.add(
-        UserSession(
-            token_hash=hash_token(token),
-            user_id=user.id,
-            created_at=now,
-            expires_at=now
-            + timedelta(seconds=current_app.config["SESSION_MAX_AGE_SECONDS"]),
-            ip=request.remote_addr or "",
-            user_agent=(request.user_agent.string or "")[:300],
-            method=method,
-        )
+    seconds = current_app.config["SESSION_MAX_AGE_SECONDS"]
+    if max_age is not None:
+        seconds = min(seconds, max_age)
+    row = UserSession(
+        token_hash=hash_token(token),
+        user_id=user.id,
+        created_at=now,
+        expires_at=now + timedelta(seconds=seconds),
+        ip=request.remote_addr or "",
+        user_agent=(request.user_agent.string or "")[:300],
+        method=method,
     )
+    db.session.add(row)
     user.session_token = token
+    return row
 
 
 def end_session(user: User) -> None:

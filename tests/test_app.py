@@ -446,6 +446,8 @@ PUBLIC_ENDPOINTS = {
     # "Forgot your password?" and the emailed link that chooses a password.
     "passwords.forgot",
     "passwords.reset",
+    # The backup sign-in (recovery codes, exempt accounts) when Okta is required.
+    "login.backup",
 }
 # Endpoints of the sign-in flow that send a signed-out visitor to /login (no `next`).
 SIGN_IN_FLOW = {

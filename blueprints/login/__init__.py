@@ -4,4 +4,5 @@ from flask import Blueprint
 
 bp = Blueprint("login", __name__)
 
+from blueprints.login import backup  # noqa: E402,F401
 from blueprints.login import routes  # noqa: E402,F401

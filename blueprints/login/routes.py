@@ -29,6 +29,7 @@ from core.authority import AccountError
 from core.extensions import db
 from core.models import User
 from core.provisioning import organizations
+from core.require_okta import password_allowed
 from core.security import safe_next_url
 from core.sessions import start_session
 from core.urls import base_url_problem
@@ -75,6 +76,8 @@ def login() -> Response | str | tuple[str, int]:
     if attempt.outcome == sign_in.OKTA_ONLY:
         form.password.errors.append("This account signs in with Okta.")
         return render_template("login/login.html", form=form, okta_only=True), 401
+    if attempt.outcome == sign_in.OKTA_REQUIRED:
+        return render_template("login/okta_required.html", next=form.next.data), 403
     if attempt.outcome == sign_in.WRONG_PASSWORD:
         form.password.errors.append("Wrong email or password.")
         return render_template("login/login.html", form=form), 401
@@ -142,6 +145,7 @@ def choose() -> Response | str:
         user
         for user in users
         if user.is_active
+        and password_allowed(user)
         and hmac.compare_digest(marks.get(str(user.id), ""), password_mark(user))
     ]
     form = ChooseOrganizationForm()

@@ -14,6 +14,7 @@ from core import throttle
 from core.extensions import db
 from core.models import User
 from core.models import email_fold
+from core.require_okta import password_allowed
 from core.security import spend_password_check
 from core.security import verify_password
 from core.sessions import end_session
@@ -23,6 +24,7 @@ from core.sso import sso_available
 THROTTLED = "throttled"
 WRONG_PASSWORD = "wrong password"
 OKTA_ONLY = "okta only"
+OKTA_REQUIRED = "okta required"
 MATCHED = "matched"
 
 
@@ -31,7 +33,9 @@ class PasswordCheck:
     """What a password sign-in attempt came to.
 
     outcome: THROTTLED, WRONG_PASSWORD, OKTA_ONLY (no account of this email has
-    a password, and one signs in with Okta) or MATCHED.
+    a password, and one signs in with Okta), OKTA_REQUIRED (the password opened
+    none of the accounts allowed a password, and an account of this email is
+    in an organization that requires Okta) or MATCHED.
     active: the active accounts the password opened (MATCHED only; may be empty
     when every matching account is deactivated).
     """
@@ -45,24 +49,32 @@ def check_password(email: str, password: str, address: str) -> PasswordCheck:
 
     One email may have an account (with a password) in several organizations.
     """
-    candidates = accounts_with_password(email)
-    org_ids = sorted({user.organization_id for user in candidates})
+    everyone = accounts_with_password(email)
+    org_ids = sorted({user.organization_id for user in everyone})
     if throttle.is_throttled(email, address):
         _refuse_throttled(email, address, org_ids)
         return PasswordCheck(THROTTLED)
+    # Accounts whose organization requires Okta are never checked: the answer
+    # for them is the same whether the password is right or wrong (no oracle).
+    allowed = {user.id: password_allowed(user) for user in everyone}
+    candidates = [user for user in everyone if allowed[user.id]]
+    covered = sorted({u.organization_id for u in everyone if not allowed[u.id]})
     if not candidates:
         spend_password_check(password)
     matched = [
         user for user in candidates if verify_password(user.password_hash, password)
     ]
-    okta_org_ids = [] if candidates else okta_only_organizations(email)
+    okta_org_ids = [] if everyone else okta_only_organizations(email)
     if okta_org_ids:
         _refuse_wrong_password(email, address, okta_org_ids, reason=OKTA_ONLY)
         return PasswordCheck(OKTA_ONLY)
+    if not matched and covered:
+        _refuse_wrong_password(email, address, covered, reason=OKTA_REQUIRED)
+        return PasswordCheck(OKTA_REQUIRED)
     if not matched:
         _refuse_wrong_password(email, address, org_ids)
         return PasswordCheck(WRONG_PASSWORD)
-    return PasswordCheck(MATCHED, _accept(email, candidates, matched))
+    return PasswordCheck(MATCHED, _accept(email, everyone, matched))
 
 
 def accounts_with_password(email: str) -> list[User]:

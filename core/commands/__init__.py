@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from flask import Flask
 
+from core.commands import require_okta  # noqa: F401 (adds its commands to sso_cli)
 from core.commands.api_keys import apikey_cli
 from core.commands.housekeeping import prune_command
 from core.commands.members import member_cli

@@ -32,6 +32,9 @@ from core.models.people import PasswordResetMail
 from core.models.people import PasswordToken
 from core.models.people import User
 from core.models.people import UserSession
+from core.models.require_okta import OktaExemption
+from core.models.require_okta import OktaRequirement
+from core.models.require_okta import RecoveryCode
 from core.models.signin import SamlAssertionSeen
 from core.models.signin import SamlRequest
 from core.models.signin import SignInFailure
@@ -57,10 +60,13 @@ __all__ = [
     "Group",
     "GroupMember",
     "LinkToken",
+    "OktaExemption",
     "OktaIdentity",
+    "OktaRequirement",
     "Organization",
     "PasswordResetMail",
     "PasswordToken",
+    "RecoveryCode",
     "SamlAssertionSeen",
     "SamlRequest",
     "ScimRequest",

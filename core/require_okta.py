@@ -1,0 +1,371 @@
+"""Requiring Okta sign-in, with a way back in.
+
+An organization's Okta sign-in is *optional* (no row, or `required` False) or
+*required*: then no member may sign in with a password, nor reset one, except
+the (at most three) exempt accounts. `password_allowed` is the one place that
+decides "may this person sign in with a password here": the login page, the
+backup page and "Forgot your password?" ask it.
+
+The requirement counts only while Okta sign-in is on for the organization
+(`sso_available`): with Okta turned off or a Free plan nobody could sign in
+at all. Turning it on is refused, with the reason, until every precondition
+holds (`preconditions`); it ends the password-started sessions of everyone it
+covers. Owners' recovery codes (`core.recovery_codes`) and exempt accounts are
+the way back in, at `/login/backup`; `flask sso require --org NAME --off` is
+the operator's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from core import audit
+from core import recovery_codes
+from core.authority import Actor
+from core.authority import require_okta_problem
+from core.extensions import db
+from core.linking import current_identity
+from core.models import OktaExemption
+from core.models import OktaIdentity
+from core.models import OktaRequirement
+from core.models import Organization
+from core.models import PasswordToken
+from core.models import User
+from core.models import UserSession
+from core.models import email_fold
+from core.models import utcnow
+from core.sessions import current_session
+from core.sso import sso_available
+from core.sso_rollout import sign_in_test_status
+
+MAX_EXEMPT = 3
+# How recently the owner turning it on must have signed in through Okta.
+RECENT_OKTA = timedelta(minutes=10)
+OKTA_METHODS = ("okta-oidc", "okta-saml")
+# Sessions a password started ("setup" is the first owner's password at
+# setup); NULL, sessions from before migration 0012, counts as one too.
+PASSWORD_METHODS = ("password", "setup")
+
+
+class Refused(ValueError):
+    """A change of the requirement that is not allowed; the message says why.
+
+    `status`: 403 (not an owner) or 409 (a precondition is not met, or the
+    input is wrong: 400).
+    """
+
+    def __init__(self, message: str, status: int = 409) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+# -- the one decision -------------------------------------------------------------
+
+
+def requirement(org: Organization) -> OktaRequirement | None:
+    """The organization's requirement row, if it was ever set."""
+    return db.session.get(OktaRequirement, org.id)
+
+
+def is_required(org: Organization) -> bool:
+    """Whether the organization requires Okta sign-in right now."""
+    row = requirement(org)
+    return bool(row and row.required and sso_available(org))
+
+
+def exempt_members(org: Organization) -> list[User]:
+    """The organization's exempt accounts, oldest exemption first."""
+    return list(
+        db.session.execute(
+            db.select(User)
+            .join(OktaExemption, OktaExemption.user_id == User.id)
+            .where(OktaExemption.organization_id == org.id)
+            .order_by(OktaExemption.id)
+        ).scalars()
+    )
+
+
+def is_exempt(user: User) -> bool:
+    """Whether `user` is one of their organization's exempt accounts."""
+    return (
+        db.session.execute(
+            db.select(OktaExemption.id).filter_by(
+                organization_id=user.organization_id, user_id=user.id
+            )
+        ).first()
+        is not None
+    )
+
+
+def password_allowed(user: User) -> bool:
+    """May `user` sign in with a password (or reset it) here?
+
+    No while their organization requires Okta sign-in, unless they are one of
+    its exempt accounts. (Whether the account is active, and the password
+    right, is asked elsewhere.)
+    """
+    return not is_required(user.organization) or is_exempt(user)
+
+
+# -- preconditions ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Precondition:
+    """One item of the checklist: `met`, what it is, and how to meet it."""
+
+    key: str
+    met: bool
+    label: str
+    how: str
+
+
+def preconditions(org: Organization, owner: User) -> list[Precondition]:
+    """The checklist for `owner` turning the requirement on, in order."""
+    config = org.sso_config
+    live = bool(config and sso_available(org))
+    tested = bool(live and config and sign_in_test_status(org, config.protocol).passed)
+    return [
+        Precondition(
+            "tested",
+            tested,
+            "Okta sign-in is on and its settings passed a test sign-in",
+            "On Okta authentication, turn Okta sign-in on for everyone and pass "
+            "Test sign-in with Okta with the settings members use now.",
+        ),
+        Precondition(
+            "recent_okta",
+            signed_in_through_okta_recently(owner),
+            "You signed in through Okta in the last 10 minutes",
+            "Sign out, sign in again with Single Sign On (SSO), and come back "
+            "here within 10 minutes: this proves Okta lets you in.",
+        ),
+        Precondition(
+            "owner_linked",
+            live and _owner_linked(org),
+            "At least one owner is linked to Okta",
+            "An owner links their Okta account: Link my Okta account, or the "
+            "emailed link.",
+        ),
+        Precondition(
+            "recovery",
+            _recovery_path(org),
+            "A way back in if Okta fails",
+            "Generate recovery codes below and confirm you saved them, or name "
+            "an exempt account that has a password.",
+        ),
+    ]
+
+
+def signed_in_through_okta_recently(user: User) -> bool:
+    """The browser's current session of `user` was started by Okta, lately."""
+    row = current_session(user)
+    return bool(
+        row is not None
+        and row.method in OKTA_METHODS
+        and row.created_at >= utcnow() - RECENT_OKTA
+    )
+
+
+def _owner_linked(org: Organization) -> bool:
+    """An active owner has an identity at the organization's current Okta."""
+    config = org.sso_config
+    assert config is not None
+    found = db.session.execute(
+        db.select(OktaIdentity.id)
+        .join(User, User.id == OktaIdentity.user_id)
+        .where(current_identity(config), User.role == "owner", User.status == "active")
+        .limit(1)
+    ).first()
+    return found is not None
+
+
+def _recovery_path(org: Organization) -> bool:
+    """An owner holds saved recovery codes, or an exempt account can sign in
+    with its password."""
+    if recovery_codes.owners_with_saved_codes(org):
+        return True
+    return any(user.is_active and user.password_hash for user in exempt_members(org))
+
+
+def turn_on_problem(org: Organization, owner: User) -> str | None:
+    """Why `owner` may not turn the requirement on now, or None."""
+    try:
+        _check_turn_on(org, owner)
+    except Refused as exc:
+        return str(exc)
+    return None
+
+
+def _check_turn_on(org: Organization, owner: User) -> None:
+    """:raise Refused: the first reason `owner` may not turn it on."""
+    problem = require_okta_problem(Actor.of_user(owner))
+    if problem:
+        raise Refused(problem, 403)
+    if is_required(org):
+        raise Refused("Okta sign-in is required already.")
+    for item in preconditions(org, owner):
+        if not item.met:
+            raise Refused(f"{item.label}: not yet. {item.how}")
+
+
+# -- turning on and off -------------------------------------------------------------
+
+
+def turn_on(org: Organization, owner: User) -> int:
+    """Require Okta sign-in; end the password-started sessions it covers; audit,
+    commit. Returns how many sessions ended.
+
+    :raise Refused: why not (nothing changes then).
+    """
+    _check_turn_on(org, owner)
+    row = requirement(org)
+    if row is None:
+        row = OktaRequirement(organization_id=org.id)
+        db.session.add(row)
+    row.required = True
+    row.changed_at = utcnow()
+    row.changed_by = owner.email
+    ended = end_password_sessions(org)
+    _void_password_links(org)
+    audit.record(
+        "settings.okta_required",
+        org,
+        actor=owner,
+        sessions_ended=ended,
+        exempt=[user.email for user in exempt_members(org)],
+    )
+    db.session.commit()
+    return ended
+
+
+def end_password_sessions(org: Organization) -> int:
+    """Revoke every live password-started session of the members the
+    requirement covers (not committed); return how many."""
+    result = db.session.execute(
+        db.update(UserSession)
+        .where(
+            UserSession.user_id.in_(covered_ids(org)),
+            UserSession.revoked_at.is_(None),
+            password_started(),
+        )
+        .values(revoked_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount
+
+
+def _void_password_links(org: Organization) -> None:
+    """Spend the unused password links (resets, invitations) of the members the
+    requirement covers (not committed): one emailed earlier must not outlive it."""
+    db.session.execute(
+        db.update(PasswordToken)
+        .where(
+            PasswordToken.user_id.in_(covered_ids(org)), PasswordToken.used_at.is_(None)
+        )
+        .values(used_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+
+
+def covered_ids(org: Organization):  # type: ignore[no-untyped-def]
+    """A subquery: ids of the organization's members that are not exempt."""
+    exempt = db.select(OktaExemption.user_id).where(
+        OktaExemption.organization_id == org.id
+    )
+    return db.select(User.id).where(
+        User.organization_id == org.id, User.id.not_in(exempt)
+    )
+
+
+def password_started():  # type: ignore[no-untyped-def]
+    """A where-clause: sessions a password started (or of unknown origin)."""
+    return UserSession.method.in_(PASSWORD_METHODS) | UserSession.method.is_(None)
+
+
+def turn_off(org: Organization, actor: User | Actor) -> bool:
+    """Stop requiring Okta sign-in (members may use passwords again); audit,
+    commit. False when it was not required.
+
+    :raise Refused: when `actor` is not an owner (nor the command line).
+    """
+    problem = require_okta_problem(Actor.of(actor))
+    if problem:
+        raise Refused(problem, 403)
+    row = requirement(org)
+    if row is None or not row.required:
+        return False
+    row.required = False
+    row.changed_at = utcnow()
+    row.changed_by = Actor.of(actor).label
+    audit.record("settings.okta_not_required", org, actor=actor)
+    db.session.commit()
+    return True
+
+
+def set_exemptions(org: Organization, emails: list[str], actor: User | Actor) -> None:
+    """Make exactly these accounts (by email) the exempt ones; audit, commit.
+
+    Each must be an active member of `org`; at most MAX_EXEMPT. While Okta is
+    required, an account that stops being exempt loses its password sessions.
+    :raise Refused: why not (nothing changes then).
+    """
+    problem = require_okta_problem(Actor.of(actor))
+    if problem:
+        raise Refused(problem, 403)
+    users = _exempt_candidates(org, emails)
+    db.session.execute(db.delete(OktaExemption).filter_by(organization_id=org.id))
+    db.session.add_all(
+        OktaExemption(organization_id=org.id, user_id=user.id) for user in users
+    )
+    db.session.flush()
+    ended = end_password_sessions(org) if is_required(org) else 0
+    audit.record(
+        "settings.okta_exemptions_changed",
+        org,
+        actor=actor,
+        exempt=[user.email for user in users],
+        sessions_ended=ended,
+    )
+    db.session.commit()
+
+
+def _exempt_candidates(org: Organization, emails: list[str]) -> list[User]:
+    """The active members of `org` with these emails, in order, without repeats.
+
+    :raise Refused: too many, or one is not an active member of `org` (the
+        same words whether the email has an account elsewhere or nowhere).
+    """
+    wanted: dict[str, str] = {}
+    for email in (email.strip() for email in emails):
+        if email and len(email) <= 320:
+            wanted.setdefault(email_fold(email), email)
+    if len(wanted) > MAX_EXEMPT:
+        raise Refused(f"At most {MAX_EXEMPT} exempt accounts.", 400)
+    found = {
+        user.email_key: user
+        for user in db.session.execute(
+            db.select(User).where(
+                User.organization_id == org.id, User.email_key.in_(list(wanted))
+            )
+        ).scalars()
+    }
+    for key, email in wanted.items():
+        user = found.get(key)
+        if user is None or not user.is_active:
+            raise Refused(f"{email} is not an active member of {org.name}.", 400)
+    return [found[key] for key in wanted]
+
+
+def reset_refusal(user: User) -> str | None:
+    """Why `user` gets no password reset link because of Okta, in words, or None.
+
+    An account without a password whose organization signs in with Okta has no
+    password to forget; a member covered by the requirement may not use one.
+    """
+    if user.password_hash is None and sso_available(user.organization):
+        return "not sent: signs in with Okta"
+    if not password_allowed(user):
+        return "not sent: Okta sign-in required"
+    return None
