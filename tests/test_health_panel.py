@@ -15,6 +15,7 @@ import base64
 import datetime
 import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -41,6 +42,7 @@ from core.models import utcnow
 from core.provisioning import api_keys
 from core.provisioning import users
 from tests.support.builders import OrgInfo
+from tests.support.builders import make_app
 from tests.support.builders import make_org
 from tests.support.builders import make_user
 from tests.support.builders import scim_key
@@ -52,6 +54,13 @@ from tests.support.oidc import connect_okta
 from tests.support.oidc import okta_user
 from tests.support.oidc import start
 from tests.support.rows import events
+from tests.support.saml import ACS_URL
+from tests.support.saml import PUBLIC_BASE_URL as SAML_BASE_URL
+from tests.support.saml import connected
+from tests.support.saml import saml_sign_in
+from tests.support.saml_idp import SamlIdp
+from tests.support.saml_xml import STATUS_REQUEST_DENIED
+from tests.support.saml_xml import STATUS_RESPONDER
 from tests.support.scim import SCIM
 from tests.support.sql import statements
 
@@ -165,6 +174,30 @@ def test_a_verified_refusal_gets_its_own_reference(
     assert events(app, "sign_in.refused")[-1]["reference"] == reference
     html = panel(owner_of(app, org), "/settings/okta")
     assert "email unverified" in html and reference in html
+
+
+def test_a_refused_saml_sign_in_has_a_reference_naming_its_failure(
+    tmp_path: Path,
+) -> None:
+    app = make_app(tmp_path, PUBLIC_BASE_URL=SAML_BASE_URL)
+    org = make_org(app)
+    with SamlIdp(SAML_BASE_URL, ACS_URL, tmp_dir=tmp_path / "idp") as idp:
+        connected(app, org, idp)
+        person = app.test_client()
+        page = saml_sign_in(
+            person, idp, status=STATUS_RESPONDER, sub_status=STATUS_REQUEST_DENIED
+        )
+
+    assert page.status_code == 403
+    reference = reference_on(page.text)
+    assert re.fullmatch(r"\d{4}-denied-[2-9a-z]{4}", reference)
+    assert events(app, "sign_in.refused")[-1]["reference"] == reference
+    html = panel(owner_of(app, org), "/settings/okta")
+    assert f'<code id="health-reference">{reference}</code>' in html
+    assert "(SAML)" in html and '<span class="badge ok">on · SAML</span>' in html
+    assert "valid</span>" in html and "days left" in html
+    with app.app_context():
+        db.engine.dispose()
 
 
 def test_an_okta_sign_in_shows_in_the_panel_with_its_protocol(
