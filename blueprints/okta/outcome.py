@@ -3,6 +3,11 @@
 A test sign-in (an owner's or admin's round trip that proves the settings)
 ends elsewhere: in `record_test_result`, which stores what Okta sent and never
 signs anyone in, creates or links an account, or touches the session.
+
+Every audited refusal gets a reference a person can read out on the phone,
+`HHMM-<failure kind>-<4 letters>` (UTC time), shown on the refusal page and kept
+in the audit row's details as `reference`, where the audit log's search finds
+it (`blueprints/okta/references.py`).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from flask import request
 from flask import session
 from flask import url_for
 
+from blueprints.okta import references
 from blueprints.okta.forms import ContinueForm
 from blueprints.okta.rules import OktaProfile
 from blueprints.okta.rules import Outcome
@@ -50,8 +56,11 @@ REFUSALS = {
 
 
 def refuse(message: str, status: int = 403) -> Any:
-    """The page that tells a person why Okta sign-in did not work."""
-    return render_template("okta/refused.html", message=message), status
+    """The page that tells a person why Okta sign-in did not work (with the
+    reference of its audit row, when the refusal was audited)."""
+    return render_template(
+        "okta/refused.html", message=message, reference=references.current()
+    ), status
 
 
 def audit_refusal(
@@ -62,9 +71,16 @@ def audit_refusal(
     actor: str = "anonymous",
     **details: Any,
 ) -> None:
-    """Audit a refused Okta sign-in and commit."""
+    """Audit a refused Okta sign-in with its reference, and commit."""
+    reference = references.remember(references.new_reference(reason, details))
     audit.record(
-        "sign_in.refused", org, actor=actor, method=method, reason=reason, **details
+        "sign_in.refused",
+        org,
+        actor=actor,
+        method=method,
+        reason=reason,
+        reference=reference.code,
+        **details,
     )
     db.session.commit()
 
@@ -86,14 +102,21 @@ def audit_repeated_refusal(
     (core.audit.record_repeated).
     """
     address = request.remote_addr or ""
+    row_key = f"{method}|{key if key is not None else reason}|{address}"
+    candidate = references.new_reference(reason, details)
     audit.record_repeated(
         "sign_in.refused",
         org,
-        key=f"{method}|{key if key is not None else reason}|{address}",
+        key=row_key,
         actor="anonymous",
         method=method,
         reason=reason,
+        reference=candidate.code,
         **details,
+    )
+    org_id = org.id if org is not None else None
+    references.remember(
+        references.stored_reference("sign_in.refused", org_id, row_key, candidate)
     )
     db.session.commit()
 
@@ -156,6 +179,7 @@ def _audit_refused(
         actor: User | str = outcome.user
     else:
         actor = profile.email or profile.subject
+    reference = references.remember(references.new_reference(outcome.kind, {}))
     audit.record(
         "sign_in.refused",
         org,
@@ -164,6 +188,7 @@ def _audit_refused(
         method=method,
         reason=outcome.kind,
         subject=profile.subject,
+        reference=reference.code,
     )
     db.session.commit()
 
@@ -171,7 +196,9 @@ def _audit_refused(
 def _refusal_page(outcome: Outcome) -> Any:
     """The page that explains a refused sign-in (and offers the emailed link)."""
     if outcome.kind == "inactive":
-        return render_template("login/inactive.html"), 403
+        return render_template(
+            "login/inactive.html", reference=references.current()
+        ), 403
     if outcome.kind == "needs_confirmation":
         assert outcome.user is not None
         session[PENDING_KEY] = {"user_id": outcome.user.id, "at": time.time()}

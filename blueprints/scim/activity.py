@@ -1,6 +1,13 @@
 """The provisioning activity log: one row per SCIM request, and an audit event
 for each change to a user or group.
 
+A 401 (no key, an unknown, revoked or deactivated member's key, the wrong
+scheme) gets no activity row: anyone can send millions. It is counted instead
+(`record_unauthorized`): one `scim.unauthorized` audit row per key, reason and
+window, attributed to an organization only when the secret matched one of its
+keys. Unknown keys and missing keys name no organization, so they are counted
+on install-wide rows (no organization) that no organization's pages show.
+
 One transaction per request: views change and flush, `finish_request` adds the
 activity row (and the audit event) and commits once. A failure rolls everything
 back first and then records the failed request alone, so nothing is ever
@@ -18,14 +25,17 @@ from flask import request
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.exc import SQLAlchemyError
 
+from blueprints.scim.auth import Unauthorized
 from blueprints.scim.errors import ScimError
 from blueprints.scim.http import error_response
 from blueprints.scim.results import Outcome
 from blueprints.scim.results import what_happened
 from core import audit
 from core.extensions import db
+from core.health import SCIM_UNAUTHORIZED
 from core.models import ScimRequest
 from core.models import utcnow
+from core.security import note_api_key_use_by_id
 
 
 def finish_request(response: Response) -> Response:
@@ -34,6 +44,10 @@ def finish_request(response: Response) -> Response:
     What the request did comes with the response its view (or error handler)
     returned: see `results.ScimResponse`.
     """
+    unauthorized = g.get("scim_unauthorized")
+    if unauthorized is not None:
+        record_unauthorized(unauthorized)
+        return response
     if g.get("org_id") is None:
         return response  # refused before we knew the organization: nothing to log
     outcome, error = what_happened(response)
@@ -44,6 +58,7 @@ def finish_request(response: Response) -> Response:
         response = error_response(error)
     db.session.rollback()
     try:
+        note_key_use()
         _record_activity(response.status_code, outcome, error)
         db.session.commit()
     except (SQLAlchemyError, UnicodeError):
@@ -55,6 +70,7 @@ def finish_request(response: Response) -> Response:
 def _commit_with_activity(status: int, outcome: Outcome | None) -> ScimError | None:
     """Commit the request's work with its activity row; the error if that failed."""
     try:
+        note_key_use()
         _record_activity(status, outcome, None)
         _audit_change(outcome)
         db.session.commit()
@@ -70,6 +86,44 @@ def _commit_with_activity(status: int, outcome: Outcome | None) -> ScimError | N
         db.session.rollback()
         current_app.logger.exception("SCIM commit failed")
         return ScimError(503, "The database is busy; retry the request.")
+
+
+def note_key_use() -> None:
+    """Note the use of the key whose secret the request presented, if any.
+
+    Written with the request's activity (a failed request's rollback would
+    lose it otherwise) and also for refused keys: a revoked key that Okta
+    still sends is in use, and its "last used" says so.
+    """
+    seen = g.get("scim_key_seen")
+    if seen is not None:
+        note_api_key_use_by_id(*seen)
+
+
+def record_unauthorized(refusal: Unauthorized) -> None:
+    """Count a 401 on its window's row (core.audit.record_repeated) and commit.
+
+    One row per (organization, key, reason) and window, whatever the request
+    rate; the method and path are the window's first request's. The client's
+    address is not in the key, so many addresses cannot open many rows.
+    """
+    try:
+        note_key_use()
+        audit.record_repeated(
+            SCIM_UNAUTHORIZED,
+            refusal.organization_id,
+            key=f"{refusal.key_id or ''}|{refusal.reason}",
+            actor=f"api key {refusal.prefix}…" if refusal.prefix else "unknown caller",
+            reason=refusal.reason,
+            key_id=refusal.key_id,
+            status=401,
+            method=request.method,
+            path=request.path[:200],
+        )
+        db.session.commit()
+    except (SQLAlchemyError, UnicodeError):
+        db.session.rollback()
+        current_app.logger.exception("Could not count a refused SCIM request")
 
 
 _ACTIVITY_INSERT = ScimRequest.__table__.insert()

@@ -3,11 +3,16 @@
 Every request: the API key decides the organization (`g.org_id`); the key must
 have the scim scope and the authority it needs, and the organization must be on
 a paid plan with sync switched on. Otherwise the answer says what to fix.
+
+A 401 is left on `g.scim_unauthorized` for `activity.record_unauthorized`,
+which counts it (bounded); a key whose secret matched is left on
+`g.scim_key_seen`, whose use `activity.note_key_use` writes.
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 from flask import Response
 from flask import current_app
@@ -26,7 +31,6 @@ from core.models import SsoConfig
 from core.models import User
 from core.security import hash_token
 from core.security import key_problem
-from core.security import note_api_key_use_by_id
 
 NO_KEY = (
     "Send the API key as 'Authorization: Bearer <key>'. Create a key with "
@@ -41,37 +45,76 @@ SYNC_OFF = (
 )
 
 
+@dataclass(frozen=True)
+class Unauthorized:
+    """A 401, for the counted record of refusals (`activity.record_unauthorized`).
+
+    `organization_id` and `key_id` are set only when the secret matched a key
+    (revoked, its holder deactivated, or sent with the wrong scheme).
+    """
+
+    organization_id: int | None
+    key_id: int | None
+    prefix: str
+    reason: str
+
+
 def authenticate() -> Response | None:
     """Resolve the API key to the organization, or refuse with what to fix."""
     g.scim_started = time.perf_counter()
     request.max_content_length = current_app.config["SCIM_MAX_BODY_BYTES"]
-    secret = bearer_secret()
-    if secret is None:
+    scheme_ok, secret = presented_secret()
+    key = load_key(secret) if secret else None
+    if key is not None:
+        # Its secret matched: a use of the key, whatever the answer (written
+        # once, with the request's activity: activity.note_key_use).
+        g.scim_key_seen = (key.id, key.last_used_at)
+    if not scheme_ok:
+        g.scim_unauthorized = unauthorized(key, "wrong_scheme" if secret else "no_key")
         return error_response(ScimError(401, NO_KEY))
-    key = load_key(secret)
     refusal = key_refusal(key)
     if refusal is not None:
-        if key is not None and refusal.status == 403:
+        if refusal.status == 401:
+            g.scim_unauthorized = unauthorized(key, refusal_reason(key))
+        elif key is not None:
             # A real key without the authority: show it on the activity page.
             g.api_key_id, g.org_id = key.id, key.organization_id
         return error_response(refusal)
     assert key is not None
     remember(key)
-    refusal = organization_refusal(key)
-    if refusal is not None:
-        return error_response(refusal)
-    note_api_key_use_by_id(key.id, key.last_used_at)
-    return None
+    return error_response(refusal) if (refusal := organization_refusal(key)) else None
 
 
-def bearer_secret() -> str | None:
-    """The key sent as `Authorization: Bearer <key>` (or `API-Key <key>`)."""
-    scheme, _, secret = (
-        (request.headers.get("Authorization") or "").strip().partition(" ")
-    )
-    if scheme.lower() not in ("bearer", "api-key") or not secret.strip():
-        return None
-    return secret.strip()
+def presented_secret() -> tuple[bool, str | None]:
+    """Whether the scheme is right, and the key the header carries.
+
+    `Authorization: Bearer <key>` (or `API-Key <key>`) is right. Any other
+    scheme, or a bare key, is refused, but the key it carries is still looked
+    up, so a real key sent the wrong way is counted against its organization.
+    """
+    header = (request.headers.get("Authorization") or "").strip()
+    scheme, _, rest = header.partition(" ")
+    if scheme.lower() in ("bearer", "api-key"):
+        return bool(rest.strip()), rest.strip() or None
+    return False, (rest.strip() or scheme) or None
+
+
+def refusal_reason(key: Row | None) -> str:
+    """Why a presented key is a 401: unknown, revoked, or its holder left."""
+    if key is None:
+        return "unknown_key"
+    return "revoked" if key.revoked_at is not None else "holder_inactive"
+
+
+def unauthorized(key: Row | None, reason: str) -> Unauthorized:
+    """What a 401 leaves for `activity.record_unauthorized`.
+
+    Attributed to an organization only when the secret matched one of its
+    keys; a key nobody has, or no key, names no organization.
+    """
+    if key is None:
+        return Unauthorized(None, None, "", reason)
+    return Unauthorized(key.organization_id, key.id, key.prefix, reason)
 
 
 def key_refusal(key: Row | None) -> ScimError | None:

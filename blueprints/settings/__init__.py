@@ -4,6 +4,7 @@ from flask import Blueprint
 
 bp = Blueprint("settings", __name__)
 
+from blueprints.settings import health  # noqa: E402,F401
 from blueprints.settings import okta  # noqa: E402,F401
 from blueprints.settings import require_okta  # noqa: E402,F401
 from blueprints.settings import rollout  # noqa: E402,F401

@@ -1,6 +1,6 @@
 """require Okta sign-in: the setting, exempt accounts, owners' recovery codes
 
-Revision ID: 0017
+Revision ID: 0013
 Revises: 0012
 Create Date: 2026-12-01 17:30:00
 
@@ -15,7 +15,7 @@ from alembic import op
 
 from core.models.values import UTCDateTime
 
-revision = "0017"
+revision = "0013"
 down_revision = "0012"
 branch_labels = None
 depends_on = None
