@@ -371,3 +371,17 @@ def sso_test_problem(actor: Actor) -> str | None:
     if actor.is_server:
         return "A test sign-in needs a browser: sign in as an owner or admin."
     return "Only owners and admins can test Okta sign-in."
+
+
+def universal_logout_problem(actor: Actor, *, addressing: bool = False) -> str | None:
+    """Why `actor` may not change Universal Logout, or None.
+
+    Owners and admins (and the command line) turn it on and off. What decides
+    whose tokens are believed (a SAML organization's Okta URL and app id) is
+    the Okta connection's business: owners only, like `sso_settings_problem`.
+    """
+    if addressing:
+        return sso_settings_problem(actor)
+    if actor.at_least("admin"):
+        return None
+    return "Only owners and admins can change Universal Logout."

@@ -34,6 +34,8 @@ def start_session(user: User, method: str) -> None:
     _open_session(user, method)
     user.last_sign_in_at = utcnow()
     user.last_sign_in_method = method
+    if method.startswith("okta-"):
+        user.okta_required_after_logout = False  # Universal Logout's demand met
     db.session.commit()
     login_user(user)
 
