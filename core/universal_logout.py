@@ -67,8 +67,10 @@ class Refused(Exception):
         *,
         verified: Verified | None = None,
         subject: str = "",
+        signed: bool = False,
     ) -> None:
         super().__init__(reason)
+        self.signed = signed or verified is not None
         self.status = status
         self.reason = reason
         self.organization = organization
@@ -172,7 +174,7 @@ def _verified_token(authorization: str, body: bytes | None) -> Verified:
         audience = endpoint_url()
         verified = verify(unverified, audience)
     except TokenRefused as exc:
-        raise Refused(401, exc.reason, exc.organization) from exc
+        raise Refused(401, exc.reason, exc.organization, signed=exc.signed) from exc
     except PublicUrlMissing as exc:
         raise Refused(401, "Gatehouse's public address is not configured.") from exc
     except OktaError as exc:
@@ -330,14 +332,15 @@ def _note_attempt(
     ended: int = 0,
 ) -> None:
     """Write the organization's last attempt (an upsert: workers may race)."""
+    signed = verified is not None
     if refused is not None:
-        verified, subject = refused.verified, refused.subject
+        verified, subject, signed = refused.verified, refused.subject, refused.signed
     values: dict[str, Any] = {
         "organization_id": org.id,
         "received_at": utcnow(),
         "status": status,
         "reason": reason[:300],
-        "verified": verified is not None,
+        "verified": signed,
         "jti": verified.jti if verified is not None else "",
         "subject": subject,
         "sessions_ended": ended,

@@ -39,10 +39,18 @@ OKTA_KEYS_PATH = "/oauth2/v1/keys"
 class TokenRefused(Exception):
     """A token Gatehouse does not accept; the message says why (for the admin)."""
 
-    def __init__(self, reason: str, organization: Organization | None = None) -> None:
+    def __init__(
+        self,
+        reason: str,
+        organization: Organization | None = None,
+        *,
+        signed: bool = False,
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.organization = organization
+        # Okta's signature checked out (only a claim was wrong).
+        self.signed = signed
 
 
 @dataclass(frozen=True)
@@ -177,10 +185,12 @@ def verify(unverified: Unverified, audience: str) -> Verified:
         claims = token.claims
         _registry(unverified).validate(claims)
     except ExpiredTokenError as exc:
-        raise TokenRefused("The token has expired.", organization) from exc
+        raise TokenRefused("The token has expired.", organization, signed=True) from exc
     except (InvalidClaimError, MissingClaimError) as exc:
         raise TokenRefused(
-            f"The token's claims are wrong: {exc.description}", organization
+            f"The token's claims are wrong: {exc.description}",
+            organization,
+            signed=True,
         ) from exc
     except (JoseError, ValueError, TypeError) as exc:
         raise TokenRefused(
@@ -208,6 +218,7 @@ def _check_audience(aud: Any, audience: str, organization: Organization) -> None
         raise TokenRefused(
             f"The token is addressed to {str(aud)[:200]!r}, not to {audience}.",
             organization,
+            signed=True,
         )
 
 
@@ -220,8 +231,12 @@ def _expiry(claims: dict[str, Any], organization: Organization) -> int:
     exp, iat, jti = claims["exp"], claims["iat"], claims["jti"]
     if exp - now > longest or exp - iat > longest + skew or now - iat > longest + skew:
         raise TokenRefused(
-            "The token lives too long or was issued too long ago.", organization
+            "The token lives too long or was issued too long ago.",
+            organization,
+            signed=True,
         )
     if not isinstance(jti, str) or not 0 < len(jti) <= 200:
-        raise TokenRefused("The token's jti is missing or too long.", organization)
+        raise TokenRefused(
+            "The token's jti is missing or too long.", organization, signed=True
+        )
     return int(exp)

@@ -103,7 +103,7 @@ def render_page(org: Organization, form: UniversalLogoutForm) -> str:
         org=org,
         form=form,
         config=config,
-        endpoint=endpoint,
+        ulo_url=endpoint,
         missing_help=MISSING_HELP,
         saml=uses_saml(org),
         off_problem=universal_logout.off_problem(org, config),

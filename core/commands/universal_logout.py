@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import click
+from flask.cli import with_appcontext
 
 from core.authority import Actor
 from core.commands.common import fail
@@ -13,6 +14,7 @@ from core.universal_logout_settings import update
 
 
 @click.command("universal-logout")
+@with_appcontext
 @click.option("--org", "org_name", required=True, help="Organization name.")
 @click.option(
     "--on/--off",
