@@ -29,6 +29,7 @@ from core.extensions import db
 from core.models import Organization
 from core.models import SsoConfig
 from core.models import UniversalLogoutConfig
+from core.okta import OktaError
 
 ALGORITHMS = ("RS256", "ES256")
 MAX_TOKEN_CHARS = 8 * 1024
@@ -51,6 +52,10 @@ class TokenRefused(Exception):
         self.organization = organization
         # Okta's signature checked out (only a claim was wrong).
         self.signed = signed
+
+
+class KeysUnavailable(TokenRefused):
+    """Okta's keys could not be fetched (Okta down, or its settings wrong)."""
 
 
 @dataclass(frozen=True)
@@ -170,10 +175,14 @@ def verify(unverified: Unverified, audience: str) -> Verified:
     """Check the signature and every claim of an addressed token.
 
     :raise TokenRefused: with the organization, when anything does not check
-        out; OktaError when Okta's keys cannot be fetched.
+        out (KeysUnavailable when Okta's keys cannot be fetched).
     """
     organization, source = addressed_organization(unverified)
-    key = jwks.signing_key(source, unverified.kid)
+    try:
+        key = jwks.signing_key(source, unverified.kid)
+    except OktaError as exc:
+        reason = f"Okta's keys could not be fetched: {exc}"[:300]
+        raise KeysUnavailable(reason, organization) from exc
     if key is None:
         raise TokenRefused(
             f"Okta does not publish the key {unverified.kid[:60]!r} that signed "

@@ -56,6 +56,8 @@ class OktaOrg(HostileProvider):
         self.extra_keys: list[Key] = []
         self.key_fetches = 0
         self.discovery_fetches = 0
+        # Okta's keys answer 500 (Okta down).
+        self.keys_down = False
 
     def _build(self) -> Flask:
         okta = super()._build()
@@ -69,6 +71,8 @@ class OktaOrg(HostileProvider):
     def _jwks(self) -> Response:
         """The ID token key, the logout keys and any `extra_keys` (rotation)."""
         self.key_fetches += 1
+        if self.keys_down:
+            return Response("down", status=500)
         keys = (PUBLISHED_KEY, self.rsa_key, self.ec_key, *self.extra_keys)
         return jsonify(keys=[key.as_dict(private=False) for key in keys])
 
