@@ -432,3 +432,61 @@ def test_a_saml_organization_names_its_okta_and_app_and_uses_okta_s_org_keys(
     page = owner.get("/settings/okta/universal-logout").text
     assert 'name="okta_url"' in page
     assert f'value="{SAML_APP_ID}"' in page
+
+
+def test_okta_s_post_needs_no_csrf_token_where_forms_do(
+    new_app: Any, okta: OktaOrg
+) -> None:
+    app = new_app(WTF_CSRF_ENABLED=True)
+    org = make_org(app)
+    connect_without_csrf(app, org, okta)
+    make_user(app, org.id, "ana@acme.test")
+
+    token = okta.logout_token(endpoint(app))
+    answer = post_logout(app.test_client(), token, email_subject("ana@acme.test"))
+
+    assert answer.status_code == 204, answer.text
+    owner = app.test_client()
+    assert owner.post("/settings/okta/universal-logout", data={}).status_code == 400
+
+
+def connect_without_csrf(app: Flask, org: OrgInfo, okta: OktaOrg) -> None:
+    """Okta OIDC and Universal Logout on, with CSRF off only meanwhile."""
+    app.config["WTF_CSRF_ENABLED"] = False
+    try:
+        oidc_ready(app, org, okta)
+    finally:
+        app.config["WTF_CSRF_ENABLED"] = True
+
+
+def test_only_an_owner_names_a_saml_organization_s_okta_and_app(
+    saml_app: Flask, idp: SamlIdp, okta: OktaOrg
+) -> None:
+    app = saml_app
+    org = make_org(app)
+    connected(app, org, idp, send_links=False)
+    make_user(app, org.id, "adam@acme.test", role="admin")
+    admin = app.test_client()
+    assert sign_in(admin, "adam@acme.test").status_code == 302
+    form = {"enabled": "y", "okta_url": okta.base, "app_id": SAML_APP_ID}
+
+    refused = admin.post("/settings/okta/universal-logout", data=form)
+
+    assert refused.status_code == 403
+    assert "Only an owner" in refused.text
+    owner = app.test_client()
+    assert sign_in(owner, org.owner_email).status_code == 302
+    bad = owner.post(
+        "/settings/okta/universal-logout",
+        data={**form, "okta_url": "https://acme.okta.com/app/x"},
+    )
+    assert bad.status_code == 400
+    assert "Enter only your Okta address" in bad.text
+    assert events(app, "universal_logout.settings_changed") == []
+    saved = owner.post("/settings/okta/universal-logout", data=form)
+    assert saved.status_code == 302, saved.text
+    # The admin may switch it off and on, leaving the owner's addressing alone.
+    assert admin.post("/settings/okta/universal-logout", data={}).status_code == 302
+    [_, switched] = events(app, "universal_logout.settings_changed")
+    assert switched["enabled"] is False
+    assert "saml_okta_url" not in switched

@@ -71,8 +71,9 @@ def save() -> Response | tuple[str, int]:
     change = Change(
         enabled=form.enabled.data,
         revoke_personal_keys=form.revoke_personal_keys.data,
-        okta_url=(form.okta_url.data or "") if saml else None,
-        app_id=(form.app_id.data or "") if saml else None,
+        # Left empty: unchanged (turning on without them says what is missing).
+        okta_url=(form.okta_url.data or "").strip() or None if saml else None,
+        app_id=(form.app_id.data or "").strip() or None if saml else None,
     )
     try:
         changed = update(org, change, current_user)
