@@ -130,6 +130,10 @@ HOSTILE_TOKENS: dict[str, Forge] = {
     "nbf-in-the-future": with_claims(nbf=now(600)),
     "issued-in-the-future": with_claims(iat=now(600), exp=now(900)),
     "lives-a-day": with_claims(exp=now(86400)),
+    "exp-nan": with_claims(exp=float("nan")),
+    "iat-nan": with_claims(iat=float("nan")),
+    "exp-infinite": with_claims(exp=float("inf")),
+    "exp-a-string": with_claims(exp=str(now(300))),
     "no-exp": with_claims(exp=None),
     "no-iat": with_claims(iat=None),
     "no-jti": with_claims(jti=None),
@@ -443,9 +447,10 @@ def test_a_refused_request_costs_a_bounded_number_of_statements(
         )
         assert answer.status_code == 204
 
-    assert len(bad) <= 6, bad
-    assert len(forged) <= 12, forged
-    assert len(good) <= 25, good
+    # Measured: 2, 7 and 14 (SQLite).
+    assert len(bad) <= 3, bad
+    assert len(forged) <= 9, forged
+    assert len(good) <= 18, good
 
 
 def test_a_get_or_a_form_post_is_refused_as_json_not_500(
