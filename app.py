@@ -166,6 +166,7 @@ def register_blueprints(app: Flask) -> None:
     from blueprints.passwords import bp as passwords_bp
     from blueprints.scim import bp as scim_bp
     from blueprints.settings import bp as settings_bp
+    from blueprints.universal_logout import bp as universal_logout_bp
 
     for blueprint in (
         login_bp,
@@ -180,5 +181,6 @@ def register_blueprints(app: Flask) -> None:
         okta_oidc_bp,
         okta_saml_bp,
         health_bp,
+        universal_logout_bp,
     ):
         app.register_blueprint(blueprint)

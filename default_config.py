@@ -75,3 +75,15 @@ HOUSEKEEPING_AUTOMATIC = True
 # Largest request body outside SCIM and the SAML ACS (which set their own caps):
 # forms are small, so a 50 MB POST /login is refused (413) before it is parsed.
 MAX_CONTENT_LENGTH = 256 * 1024
+
+# Okta Universal Logout (POST /api/v1/okta/universal-logout): the tokens' clock
+# skew, their longest accepted lifetime, how long Okta's keys are cached, how
+# soon an unknown key id may make Gatehouse fetch them again, the largest body,
+# and failed requests per client address within SIGNIN_FAILURE_WINDOW_SECONDS
+# before the endpoint answers 429 without reading them.
+ULO_CLOCK_SKEW_SECONDS = 60
+ULO_MAX_TOKEN_LIFETIME_SECONDS = 3600
+ULO_KEYS_TTL_SECONDS = 3600
+ULO_KEYS_REFETCH_SECONDS = 60
+ULO_MAX_BODY_BYTES = 8 * 1024
+ULO_MAX_FAILURES_PER_ADDRESS = 20

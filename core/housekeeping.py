@@ -30,6 +30,7 @@ from core.extensions import db
 from core.models import AuditEvent
 from core.models import ScimRequest
 from core.models import SiteSetting
+from core.models import UniversalLogoutJti
 from core.models import utcnow
 
 # Rows per DELETE (and per transaction).
@@ -101,7 +102,18 @@ def prune(
             deleted[table] += result.rowcount
             if result.rowcount < BATCH_SIZE:
                 break
+    deleted["universal_logout_jti"] = prune_spent_logout_tokens(now or utcnow())
     return deleted
+
+
+def prune_spent_logout_tokens(now: datetime) -> int:
+    """Forget Universal Logout tokens past their expiry (they can no longer be
+    replayed: an expired token is refused anyway); commit."""
+    result = db.session.execute(
+        db.delete(UniversalLogoutJti).where(UniversalLogoutJti.expires_at < now)
+    )
+    db.session.commit()
+    return result.rowcount
 
 
 def last_pruned() -> datetime | None:

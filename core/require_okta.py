@@ -23,7 +23,6 @@ from datetime import timedelta
 from core import audit
 from core import recovery_codes
 from core.authority import Actor
-from core.authority import require_okta_problem
 from core.extensions import db
 from core.linking import current_identity
 from core.models import OktaExemption
@@ -37,6 +36,7 @@ from core.models import email_fold
 from core.models import utcnow
 from core.sessions import current_session
 from core.sso import sso_available
+from core.sso_authority import require_okta_problem
 from core.sso_rollout import sign_in_test_status
 
 MAX_EXEMPT = 3

@@ -36,6 +36,8 @@ def start_session(user: User, method: str, *, max_age: int | None = None) -> Non
     _open_session(user, method, max_age)
     user.last_sign_in_at = utcnow()
     user.last_sign_in_method = method
+    if method.startswith("okta-"):
+        user.okta_required_after_logout = False  # Universal Logout's demand met
     db.session.commit()
     login_user(user)
 

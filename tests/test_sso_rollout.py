@@ -23,11 +23,11 @@ from playwright.sync_api import Browser
 from playwright.sync_api import expect
 
 from core.authority import Actor
-from core.authority import sso_test_problem
 from core.extensions import db
 from core.models import OktaIdentity
 from core.models import SamlRequest
 from core.security import decrypt_secret
+from core.sso_authority import sso_test_problem
 from tests.support.builders import AppMaker
 from tests.support.builders import OrgInfo
 from tests.support.builders import make_app

@@ -23,6 +23,7 @@ from blueprints.login.forms import ChooseOrganizationForm
 from blueprints.login.forms import LoginForm
 from blueprints.login.forms import LogoutForm
 from blueprints.login.forms import SetupForm
+from blueprints.universal_logout.pages import okta_required_page
 from core import audit
 from core import first_run
 from core.authority import AccountError
@@ -119,14 +120,19 @@ def password_mark(user: User) -> str:
     return digest.hexdigest()[:32]
 
 
-def finish_password_sign_in(user: User, next_url: str | None) -> Response:
-    """Start the session of `user`, audit it, and redirect."""
+def finish_password_sign_in(
+    user: User, next_url: str | None
+) -> Response | tuple[str, int]:
+    """Start the session of `user`, audit it, and redirect (unless Okta
+    Universal Logout signed them out: then only Okta lets them in)."""
+    if user.okta_required_after_logout:
+        return okta_required_page(user)
     sign_in.start_password_session(user)
     return after_sign_in(next_url)
 
 
 @bp.route("/login/choose", methods=("GET", "POST"))
-def choose() -> Response | str:
+def choose() -> Response | str | tuple[str, int]:
     """Choose among the organizations whose account the password opened."""
     pending = session.get("choose")
     if not pending or time.time() - pending.get("at", 0) > CHOICE_SECONDS:

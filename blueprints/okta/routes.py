@@ -31,12 +31,12 @@ from blueprints.okta.start import start_flow
 from blueprints.okta.start import start_test
 from core import linking
 from core.authority import Actor
-from core.authority import sso_test_problem
 from core.extensions import db
 from core.models import User
 from core.provisioning import organizations
 from core.security import safe_next_url
 from core.sso import sso_available
+from core.sso_authority import sso_test_problem
 
 
 @bp.route("/sso", methods=("GET", "POST"))

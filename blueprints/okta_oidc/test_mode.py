@@ -30,11 +30,11 @@ from blueprints.okta_oidc.flow import FLOW_KEY
 from blueprints.okta_oidc.flow import state_matches
 from blueprints.okta_oidc.flow import tester_of
 from core.authority import Actor
-from core.authority import sso_test_problem
 from core.extensions import db
 from core.models import Organization
 from core.models import SsoConfig
 from core.models import User
+from core.sso_authority import sso_test_problem
 
 
 def answer_test_sign_in(flow: dict[str, Any]) -> Any:

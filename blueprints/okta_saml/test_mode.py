@@ -27,13 +27,13 @@ from blueprints.okta_saml.messages import message
 from blueprints.okta_saml.verify import verify_response
 from core import throttle
 from core.authority import Actor
-from core.authority import sso_test_problem
 from core.extensions import db
 from core.models import Organization
 from core.models import SamlRequest
 from core.models import SsoConfig
 from core.models import User
 from core.security import hash_token
+from core.sso_authority import sso_test_problem
 
 
 def check_test_answer(

@@ -27,8 +27,6 @@ from blueprints.settings.forms import OktaForm
 from blueprints.settings.forms import RefreshMetadataForm
 from blueprints.settings.forms import TurnOnForm
 from core.authority import Actor
-from core.authority import sso_settings_problem
-from core.authority import sso_test_problem
 from core.extensions import db
 from core.linking import members_to_relink
 from core.models import PROTOCOLS
@@ -48,6 +46,8 @@ from core.sso import configure_saml
 from core.sso import is_live
 from core.sso import refresh_saml_metadata
 from core.sso import set_idp_initiated
+from core.sso_authority import sso_settings_problem
+from core.sso_authority import sso_test_problem
 from core.sso_rollout import MoveImpact
 from core.sso_rollout import move_impact
 from core.sso_rollout import okta_origin

@@ -2,7 +2,7 @@
 
 The page shows the preconditions as a checklist, the exempt accounts, the
 owner's recovery codes and who turning it on affects; owners change it
-(`core.authority.require_okta_problem`), admins see it. Every change is a
+(`core.sso_authority.require_okta_problem`), admins see it. Every change is a
 service of `core.require_okta` or `core.recovery_codes`, which audit and commit.
 """
 
@@ -25,7 +25,6 @@ from core import recovery_codes
 from core import require_okta
 from core.authority import AccountError
 from core.authority import Actor
-from core.authority import require_okta_problem
 from core.extensions import db
 from core.models import Organization
 from core.models import User
@@ -33,6 +32,7 @@ from core.require_okta_preview import preview
 from core.require_okta_preview import turn_off_effect
 from core.security import admin_required
 from core.sso import sso_available
+from core.sso_authority import require_okta_problem
 
 Page = str | tuple[str, int] | Response
 

@@ -23,10 +23,10 @@ from blueprints.settings.forms import TurnOnForm
 from blueprints.settings.okta import chosen_protocol
 from blueprints.settings.okta import render_okta
 from core.authority import Actor
-from core.authority import sso_settings_problem
 from core.extensions import db
 from core.okta import OktaError
 from core.security import admin_required
+from core.sso_authority import sso_settings_problem
 from core.sso_rollout import PROTOCOL_NAMES
 from core.sso_rollout import turn_off
 from core.sso_rollout import turn_off_impact

@@ -17,6 +17,7 @@ from core.commands.organizations import org_cli
 from core.commands.scim import scim_cli
 from core.commands.site import site_cli
 from core.commands.sso import sso_cli
+from core.commands.universal_logout import universal_logout_command
 
 
 def register_commands(app: Flask) -> None:
@@ -28,3 +29,4 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(apikey_cli)
     app.cli.add_command(scim_cli)
     app.cli.add_command(sso_cli)
+    sso_cli.add_command(universal_logout_command)

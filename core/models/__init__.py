@@ -38,6 +38,9 @@ from core.models.require_okta import RecoveryCode
 from core.models.signin import SamlAssertionSeen
 from core.models.signin import SamlRequest
 from core.models.signin import SignInFailure
+from core.models.universal_logout import UniversalLogoutAttempt
+from core.models.universal_logout import UniversalLogoutConfig
+from core.models.universal_logout import UniversalLogoutJti
 from core.models.values import UTCDateTime
 from core.models.values import email_fold
 from core.models.values import fold
@@ -75,6 +78,9 @@ __all__ = [
     "SsoConfig",
     "SsoTestResult",
     "UTCDateTime",
+    "UniversalLogoutAttempt",
+    "UniversalLogoutConfig",
+    "UniversalLogoutJti",
     "User",
     "UserSession",
     "email_fold",

@@ -115,6 +115,11 @@ class User(UserMixin, Versioned, db.Model):
     # How that sign-in went: "password", "okta-oidc", "okta-saml", "setup" (the
     # owner who created the organization) or "backup" (a recovery code).
     last_sign_in_method: Mapped[str | None] = mapped_column(String(20))
+    # Set by Okta Universal Logout: the next sign-in must go through Okta (a
+    # password is refused until then); an Okta sign-in clears it.
+    okta_required_after_logout: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=db.false()
+    )
 
     organization: Mapped[Organization] = relationship()
 
