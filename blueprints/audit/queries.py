@@ -56,8 +56,7 @@ def actor_condition(org_id: int, text: str) -> ColumnElement[bool]:
             or_(
                 contains(User.email, text),
                 contains(User.display_name, text),
-                contains(User.given_name, text),
-                contains(User.family_name, text),
+                contains(User.given_name + " " + User.family_name, text),
             ),
         )
         .limit(MAX_NAMED)
