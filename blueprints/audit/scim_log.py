@@ -191,13 +191,12 @@ def present(
         ids |= member_ids(row.changes if isinstance(row.changes, dict) else {})
     emails: dict[int, str] = {}
     if ids:
-        emails = dict(
-            db.session.execute(
-                db.select(User.id, User.email).where(
-                    User.organization_id == org_id, User.id.in_(ids)
-                )
-            ).tuples()
+        found = db.session.execute(
+            db.select(User.id, User.email).where(
+                User.organization_id == org_id, User.id.in_(ids)
+            )
         )
+        emails = {user_id: email for user_id, email in found}
     return [view(row, keys, emails) for row in rows]
 
 
