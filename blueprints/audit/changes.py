@@ -26,7 +26,11 @@ FLAG_WORDS: dict[tuple[str, object], str] = {
     ("scim_managed", True): "Now managed by Okta (SCIM)",
     ("scim_managed", False): "No longer managed by Okta (SCIM)",
     ("adopted", True): "Existing account taken over by Okta",
+    ("email_primary", True): "Email marked primary",
+    ("email_primary", False): "Email no longer primary",
 }
+# What goes without saying when an account is created ([None, after]).
+OBVIOUS_AT_CREATION = {("active", True), ("email_primary", True)}
 
 
 def member_ids(changes: Mapping[str, Any] | None) -> set[int]:
@@ -61,6 +65,10 @@ def change_lines(
             lines += [f"+ {who(i, members)} to {group}" for i in _ids(after)]
         elif field == REMOVED:
             lines += [f"− {who(i, members)} from {group}" for i in _ids(before)]
+        elif before is None and (field, after) in OBVIOUS_AT_CREATION:
+            continue
+        elif field == "active" and before is None:
+            lines.append("Created deactivated")
         elif (field, after) in FLAG_WORDS:
             lines.append(FLAG_WORDS[(field, after)])
         else:
