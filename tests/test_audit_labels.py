@@ -14,6 +14,7 @@ from blueprints.audit.labels import KIND_LABELS
 from blueprints.audit.labels import field_words
 from blueprints.audit.labels import kind_label
 from blueprints.audit.labels import value_words
+from blueprints.audit.text import soft_breaks
 from tests.support.constants import REPO
 
 AUDIT_FUNCTIONS = {"record", "record_repeated", "record_now"}
@@ -147,3 +148,11 @@ def test_fields_and_values_read_as_words() -> None:
     assert value_words(["scim", "admin"]) == "scim, admin"
     assert value_words({"a_b": 1}) == "A b: 1"
     assert value_words("okta-saml") == "Okta (SAML)"
+
+
+def test_long_tokens_may_break_after_at_and_slash_only() -> None:
+    assert soft_breaks("dana@acme.test") == "dana@acme.test"
+    assert soft_breaks("alexandria.konstantinopoulou@engineering.acme.test") == (
+        "alexandria.konstantinopoulou@<wbr>engineering.acme.test"
+    )
+    assert soft_breaks("<script>/" + "x" * 30) == "&lt;script&gt;/<wbr>" + "x" * 30
