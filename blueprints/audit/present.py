@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 from blueprints.audit.changes import change_lines
@@ -68,6 +69,7 @@ class Names:
     people: Mapping[int, tuple[str, str]]
     keys: Mapping[str, str]
 
+    @cached_property
     def emails(self) -> dict[int, str]:
         """Member ids to emails, for group membership changes."""
         return {user_id: email for user_id, (_name, email) in self.people.items()}
@@ -159,7 +161,7 @@ def detail_lines(
     rest = dict(details)
     lines: list[str] = []
     if "changes" in rest:
-        lines += change_lines(_changes(rest), group=target, members=names.emails())
+        lines += change_lines(_changes(rest), group=target, members=names.emails)
         rest.pop("changes")
     if kind in BEFORE_AFTER and {"before", "after"} <= rest.keys():
         before, after = rest.pop("before"), rest.pop("after")
