@@ -85,6 +85,10 @@ def test_actors_are_people_keys_okta_and_the_cli(
     assert by_event["SCIM sync switched"]["Actor"] == "CLI"
     assert by_event["SCIM sync switched"]["What happened"] == "Turned on"
     assert by_event["Okta link email sent"]["Actor"] == "Okta"
+    # The actor filter finds a key by its name (the row stores its prefix).
+    keyed = table_rows(owner_client.get("/audit?actor=OKTA+prov").text, "audit")
+    assert len(keyed) == 6  # 2 users made, a group made and changed twice, 1 off
+    assert all(row["Actor"].startswith("Key “Okta provisioning”") for row in keyed)
     # A person with a name: the name, then the email.
     admin = signed_in(app, "ann@acme.test")
     rows = table_rows(admin.get("/audit").text, "audit")
