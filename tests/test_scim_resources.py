@@ -256,7 +256,7 @@ def test_every_request_is_in_the_activity_log_without_secrets(
     owner = app.test_client()
     sign_in(owner, org.owner_email)
     page = owner.get("/settings/provisioning").text
-    assert "uniqueness" in page and "name.givenName" in page
+    assert "uniqueness" in page and "First name set to Ann" in page
     assert "1mz050nq" not in page
     errors = owner.get("/settings/provisioning?errors=1").text
     assert "409" in errors and "201</span>" not in errors

@@ -5,16 +5,15 @@ from __future__ import annotations
 from datetime import timedelta
 
 from flask import abort
-from flask import current_app
 from flask import flash
 from flask import redirect
 from flask import render_template
-from flask import request
 from flask import url_for
 from flask_login import current_user
 from flask_login import login_required
 from werkzeug.wrappers import Response
 
+from blueprints.audit import scim_log
 from blueprints.scim.http import SCIM_PATH
 from blueprints.settings import bp
 from blueprints.settings.forms import RenameForm
@@ -30,7 +29,6 @@ from core.models import Organization
 from core.models import ScimRequest
 from core.models import User
 from core.models import utcnow
-from core.params import query_row_id
 from core.provisioning import organizations
 from core.saml_metadata import CertificateFacts
 from core.saml_metadata import certificate_facts
@@ -134,35 +132,19 @@ def scim_sync() -> Response:
 
 @bp.get("/settings/provisioning")
 @admin_required
-def provisioning_activity() -> str:
-    """Every SCIM request of the organization, newest first, with a summary."""
+def provisioning_activity() -> tuple[str, int]:
+    """Every SCIM request of the organization, newest first, filtered, with a
+    summary (the filters and the rows' words: blueprints/audit/scim_log.py)."""
     org = current_user.organization
-    errors_only = request.args.get("errors") == "1"
-    before = query_row_id("before")
-    per_page = current_app.config["AUDIT_PER_PAGE"]
-    query = db.select(ScimRequest).where(ScimRequest.organization_id == org.id)
-    if errors_only:
-        query = query.where(ScimRequest.status >= 400)
-    if before:
-        query = query.where(ScimRequest.id < before)
-    rows = (
-        db.session.execute(query.order_by(ScimRequest.id.desc()).limit(per_page + 1))
-        .scalars()
-        .all()
-    )
-    more = len(rows) > per_page
-    rows = rows[:per_page]
+    page, status = scim_log.activity_page(org.id)
     return render_template(
         "settings/provisioning.html",
         org=org,
-        rows=rows,
         summary=activity_summary(org.id),
-        errors_only=errors_only,
-        next_before=rows[-1].id if more else None,
-        first_page=before is None,
         scim_url=optional_url(SCIM_PATH),
         missing_url_help=MISSING_HELP,
-    )
+        **page,
+    ), status
 
 
 def activity_summary(org_id: int) -> dict[str, object]:
