@@ -73,8 +73,21 @@ def current_session(user: User) -> UserSession | None:
 
 
 def _open_session(user: User, method: str, max_age: int | None = None) -> UserSession:
-    """Clear the browser's session and add a new session row for `user`
-    (not committed) and return it; `user.session_token` becomes its token."""
+    """Revoke the session this browser held (if any), clear it and add a new
+    session row for `user` (not committed) and return it; `user.session_token`
+    becomes its token.
+
+    The old row is revoked whoever it belonged to: a sign-in while signed in
+    ("Link my Okta account", another account in the same browser) replaces
+    the browser's session, and a copy of the old cookie must not outlive it.
+    """
+    previous = session.get("_user_id")
+    if isinstance(previous, str) and previous:
+        db.session.execute(
+            db.update(UserSession)
+            .filter_by(token_hash=hash_token(previous), revoked_at=None)
+            .values(revoked_at=utcnow())
+        )
     session.clear()
     token = secrets.token_urlsafe(32)
     now = utcnow()

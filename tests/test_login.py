@@ -407,3 +407,16 @@ def test_setting_up_signs_the_owner_in_as_setup(
         session_row = db.session.scalars(db.select(UserSession)).one()
     assert owner.last_sign_in_method == "setup"
     assert session_row.method == "setup"
+
+
+def test_two_members_are_never_equal(app: Flask, org: OrgInfo) -> None:
+    """Flask-Login compares users by their session token (None here)."""
+    other_id = make_user(app, org.id, "mia@acme.test")
+    with app.app_context():
+        owner = db.session.get(User, org.owner_id)
+        other = db.session.get(User, other_id)
+        assert owner is not None and other is not None
+        assert owner != other
+        assert other not in [owner]
+        assert owner == db.session.get(User, org.owner_id)
+        assert len({owner, other}) == 2

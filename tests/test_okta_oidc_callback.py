@@ -21,6 +21,7 @@ from core.models import AuditEvent
 from core.models import Organization
 from core.models import SsoConfig
 from core.models import UserSession
+from core.security import hash_token
 from tests.support.builders import OrgInfo
 from tests.support.builders import make_org
 from tests.support.builders import sign_in
@@ -387,3 +388,29 @@ def test_an_okta_sign_in_records_how_the_session_started(
             db.select(UserSession.method).filter_by(user_id=user_id)
         ).all()
     assert methods == ["okta-oidc"]
+
+
+def test_signing_in_again_in_a_signed_in_browser_ends_its_old_session(
+    app: Flask, org: OrgInfo, provider: str
+) -> None:
+    """An Okta sign-in in a browser signed in with a password (here as another
+    person) replaces its session: a copy of the old cookie is dead."""
+    connect_okta(app, org, provider)
+    okta_user(provider, "00u-alice", "alice@acme.test")
+    browser = app.test_client()
+    assert sign_in(browser, org.owner_email).status_code == 302
+    with browser.session_transaction() as session:
+        old_token = session["_user_id"]
+
+    assert okta_sign_in(browser, provider, "00u-alice").status_code == 302
+
+    copy = app.test_client()
+    with copy.session_transaction() as session:
+        session["_user_id"] = old_token
+    assert_nobody_signed_in(app, copy)
+    assert signed_in_user_id(app, browser) not in (None, org.owner_id)
+    with app.app_context():
+        old = db.session.scalars(
+            db.select(UserSession).filter_by(token_hash=hash_token(old_token))
+        ).one()
+    assert old.revoked_at is not None

@@ -131,6 +131,14 @@ class User(UserMixin, Versioned, db.Model):
         """Return the token of the browser session this user object was loaded for."""
         return self.session_token
 
+    # Flask-Login's UserMixin compares users by get_id(), which here is the
+    # session token: None for every user not loaded for a browser, so any two
+    # members would be "equal" (`user in owners` true for a stranger). A user
+    # is equal to itself only; compare `.id` to compare rows.
+    __eq__ = object.__eq__
+    __ne__ = object.__ne__
+    __hash__ = object.__hash__
+
     @property
     def is_active(self) -> bool:
         """Inactive users keep their data but cannot sign in by any means."""
