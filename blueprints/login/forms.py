@@ -14,6 +14,12 @@ from wtforms.validators import Length
 
 from core.models import PLANS
 
+PLAN_LABELS = {
+    "free": "Free: password sign-in only",
+    "pro": "Pro: Okta single sign-on and SCIM provisioning",
+    "enterprise": "Enterprise: Okta single sign-on and SCIM provisioning",
+}
+
 
 class LoginForm(FlaskForm):
     """Email and password."""
@@ -57,11 +63,18 @@ class SetupForm(FlaskForm):
         validators=[DataRequired(), Length(max=100)],
         description="People type this name to sign in with SSO.",
     )
+    # A self-hosted install is set up to use what it was installed for: Okta
+    # sign-in and SCIM. Free is for trying the app without them.
     plan = SelectField(
         "Plan",
-        choices=[SelectChoice(plan, plan.capitalize()) for plan in PLANS],
-        default="free",
-        description="Okta SSO and SCIM provisioning need Pro or Enterprise.",
+        choices=[SelectChoice(plan, PLAN_LABELS[plan]) for plan in PLANS],
+        default="pro",
+        description=(
+            "Pro and Enterprise include Okta single sign-on and SCIM provisioning "
+            "(the same features on a self-hosted install); Free has password "
+            "sign-in only. Whoever runs the server can change it later with "
+            ".venv/bin/flask org set-plan."
+        ),
     )
     # The owner is usually the first user Okta reads (GET /Users?count=1): a
     # real name there, not one made up from the email.
