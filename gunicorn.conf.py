@@ -16,6 +16,9 @@ GATEHOUSE_WORKERS (two per core) and GATEHOUSE_THREADS (2).
 - No control socket: gunicorn 27 would put one at ~/.gunicorn/gunicorn.ctl, the
   same path for every instance on the machine (two instances would fight over
   it). Nothing of Gatehouse uses it.
+- The setup code of an empty install is printed once, by the master before it
+  starts the workers (`when_ready`): each worker builds its own app, and
+  without this each would print it.
 - Proxies: Gatehouse itself decides which X-Forwarded-* headers to trust
   (TRUST_PROXY), so gunicorn trusts none of them.
 """
@@ -40,3 +43,16 @@ forwarded_allow_ips = ""
 accesslog = "-"
 logger_class = "core.access_log.MaskedSecretsLogger"
 errorlog = "-"
+
+
+def when_ready(server: object) -> None:
+    """In the master, before the first worker: build the app once so that an
+    empty install prints its setup code once (core.first_run marks it printed
+    in the environment the workers inherit); drop its database connections,
+    which must not be shared with forked workers."""
+    from app import create_app
+    from core.extensions import db
+
+    app = create_app()
+    with app.app_context():
+        db.engine.dispose()
