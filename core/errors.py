@@ -41,9 +41,7 @@ FORBIDDEN_BY_AREA = {
     "api_keys": "Your role cannot do this with API keys.",
 }
 FORBIDDEN_DEFAULT = "Your role in this organization does not allow this."
-NOT_FOUND = (
-    "There is no page at this address, or it belongs to another organization."
-)
+NOT_FOUND = "There is no page at this address, or it belongs to another organization."
 
 
 def render_errors_under(app: Flask, prefix: str, renderer: ErrorRenderer) -> None:

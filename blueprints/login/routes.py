@@ -26,7 +26,6 @@ from core import first_run
 from core.extensions import db
 from core.models import User
 from core.security import safe_next_url
-from core.sessions import start_session
 
 # How long the "choose your organization" step stays open after the password.
 CHOICE_SECONDS = 300

@@ -12,6 +12,7 @@ from flask import redirect
 from flask import render_template
 from flask import request
 from flask import url_for
+from flask_login import current_user
 from werkzeug.wrappers import Response
 
 from blueprints.login import bp
@@ -19,6 +20,8 @@ from blueprints.login.forms import SetupForm
 from core import audit
 from core import first_run
 from core.authority import AccountError
+from core.next_steps import Step
+from core.next_steps import next_steps
 from core.provisioning import organizations
 from core.provisioning import users
 from core.security import password_problem
@@ -111,3 +114,11 @@ def email_problem(email: str) -> str | None:
     except AccountError as exc:
         return str(exc)
     return None
+
+
+@bp.app_template_global("setup_next_steps")
+def open_next_steps() -> list[Step]:
+    """The setup steps still open, for an owner or admin (members/_next_steps.html)."""
+    if not current_user.is_authenticated or not current_user.is_admin:
+        return []
+    return [step for step in next_steps(current_user.organization) if not step.done]
