@@ -100,7 +100,8 @@ ACTIVE_JS = """
   let el = document.activeElement;
   if (!el || el === document.body) return 'body';
   if (el.type === 'radio') {
-    el = document.querySelector(`input[type=radio][name="${el.name}"][data-focus-index]`) || el;
+    const group = `input[type=radio][name="${el.name}"][data-focus-index]`;
+    el = document.querySelector(group) || el;
   }
   return el.dataset.focusIndex ?? ('other:' + el.outerHTML.slice(0, 120));
 }
