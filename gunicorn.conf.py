@@ -16,9 +16,9 @@ GATEHOUSE_WORKERS (two per core) and GATEHOUSE_THREADS (2).
 - No control socket: gunicorn 27 would put one at ~/.gunicorn/gunicorn.ctl, the
   same path for every instance on the machine (two instances would fight over
   it). Nothing of Gatehouse uses it.
-- The setup code of an empty install is printed once, by the master before it
-  starts the workers (`when_ready`): each worker builds its own app, and
-  without this each would print it.
+- The setup code of an empty install is printed once per start, by the first
+  worker (`post_fork`): each worker builds its own app, and without this each
+  would print it.
 - Proxies: Gatehouse itself decides which X-Forwarded-* headers to trust
   (TRUST_PROXY), so gunicorn trusts none of them.
 """
@@ -45,14 +45,11 @@ logger_class = "core.access_log.MaskedSecretsLogger"
 errorlog = "-"
 
 
-def when_ready(server: object) -> None:
-    """In the master, before the first worker: build the app once so that an
-    empty install prints its setup code once (core.first_run marks it printed
-    in the environment the workers inherit); drop its database connections,
-    which must not be shared with forked workers."""
-    from app import create_app
-    from core.extensions import db
+def post_fork(server: object, worker: object) -> None:
+    """Let only the first worker of this start print an empty install's setup
+    code: each worker builds its own app, and each would print it. A worker
+    started later (a replacement, a reload) stays quiet too."""
+    from core.first_run import ANNOUNCED_ENV
 
-    app = create_app()
-    with app.app_context():
-        db.engine.dispose()
+    if getattr(worker, "age", 1) > 1:
+        os.environ[ANNOUNCED_ENV] = "1"

@@ -27,8 +27,8 @@ from core.models import SiteSetting
 
 CODE_KEY = "setup_code"
 # Set in the environment once the code is printed, so the processes this one
-# starts afterwards (gunicorn's workers, forked by the master that printed it;
-# `flask run`'s reloaded server) do not print it again.
+# starts afterwards (`flask run`'s reloaded server) do not print it again; set
+# by gunicorn.conf.py in every worker but the first of a start.
 ANNOUNCED_ENV = "GATEHOUSE_SETUP_CODE_SHOWN"
 
 
@@ -75,8 +75,8 @@ def announce_setup_code(app: Flask) -> None:
     """Print the setup code at start when the database is migrated but empty.
 
     Only when serving (gunicorn, `flask run`): other `flask` commands stay quiet.
-    Once per start of the server: gunicorn's master prints it before forking
-    its workers (gunicorn.conf.py, `when_ready`), which then stay quiet.
+    Once per start of the server: only gunicorn's first worker prints it
+    (gunicorn.conf.py, `post_fork`).
     """
     ctx = click.get_current_context(silent=True)
     if ctx is not None and ctx.info_name != "run":

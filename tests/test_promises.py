@@ -210,8 +210,8 @@ def start_server(
     capsys: pytest.CaptureFixture[str], command: str | None, *, fresh: bool = True
 ) -> str:
     """`create_app()` as gunicorn (no command) or `flask <command>` calls it, in
-    a process of its own (`fresh`) or in one forked after the code was printed
-    (a gunicorn worker); returns what it printed to stderr."""
+    a process of its own (`fresh`) or in one marked as printed (a gunicorn
+    worker after the first); returns what it printed to stderr."""
     capsys.readouterr()
     if fresh:
         os.environ[first_run.ANNOUNCED_ENV] = "0"
@@ -235,8 +235,8 @@ def test_a_fresh_install_prints_the_setup_code_that_opens_setup(
     [code] = CODE.findall(banner)
     assert stored_code(tmp_path) == code
     assert not (empty_install / "setup_code").exists()
-    # A worker forked after the print stays quiet (gunicorn's master prints it
-    # once: tests/test_setup_code_once.py). Another start, another app server
+    # A process marked as printed stays quiet (gunicorn's workers after the
+    # first: tests/test_setup_code_once.py). Another start, another app server
     # (its own instance folder), and `flask run` print the same code; other
     # commands stay quiet.
     assert start_server(capsys, None, fresh=False) == ""
