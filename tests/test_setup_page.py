@@ -119,14 +119,19 @@ def test_a_wrong_code_is_said_with_the_other_problems(
     errors = field_errors(response.text)
     assert "not the setup code" in errors["setup_code"][0]
     assert "email" in errors
+    blank = post(client, setup_code="", email="", password="", confirm="")
+    assert blank.status_code == 400
+    assert field_errors(blank.text)["setup_code"] == ["Enter the setup code."]
+    assert field_errors(blank.text)["email"] == ["Enter your email."]
     assert snapshot(app) == before
 
 
 def test_the_plan_defaults_to_pro_and_is_explained(client: FlaskClient) -> None:
     page = client.get("/setup").text
     assert re.search(r'<option selected value="pro">Pro: Okta single sign-on', page)
-    assert 'id="plan-explained"' in page
-    assert ".venv/bin/flask org set-plan" in page
+    help_text = re.search(r'<small id="plan-help" class="help">([^<]*)</small>', page)
+    assert help_text and "Okta single sign-on and SCIM" in help_text.group(1)
+    assert ".venv/bin/flask org set-plan" in help_text.group(1)
 
 
 def test_setup_lands_on_members_with_the_next_steps(

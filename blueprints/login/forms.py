@@ -44,7 +44,7 @@ class SetupForm(FlaskForm):
 
     setup_code = StringField(
         "Setup code",
-        validators=[DataRequired(), Length(max=100)],
+        validators=[DataRequired("Enter the setup code."), Length(max=100)],
         description="Printed in the server's output when it started.",
     )
     public_url = StringField(
@@ -60,7 +60,7 @@ class SetupForm(FlaskForm):
     )
     organization = StringField(
         "Organization name",
-        validators=[DataRequired(), Length(max=100)],
+        validators=[DataRequired("Enter your organization's name."), Length(max=100)],
         description="People type this name to sign in with SSO.",
     )
     # A self-hosted install is set up to use what it was installed for: Okta
@@ -70,9 +70,9 @@ class SetupForm(FlaskForm):
         choices=[SelectChoice(plan, PLAN_LABELS[plan]) for plan in PLANS],
         default="pro",
         description=(
-            "Pro and Enterprise include Okta single sign-on and SCIM provisioning "
-            "(the same features on a self-hosted install); Free has password "
-            "sign-in only. Whoever runs the server can change it later with "
+            "Choose Pro (or Enterprise: the same features on your own install) "
+            "to use Okta single sign-on and SCIM provisioning. Free has password "
+            "sign-in only; whoever runs the server can switch it later with "
             ".venv/bin/flask org set-plan."
         ),
     )
@@ -86,9 +86,17 @@ class SetupForm(FlaskForm):
         "Your last name",
         validators=[DataRequired("Enter your last name."), Length(max=200)],
     )
-    email = EmailField("Your email", validators=[DataRequired(), Length(max=320)])
-    password = PasswordField("Password", validators=[DataRequired(), Length(max=1000)])
+    email = EmailField(
+        "Your email", validators=[DataRequired("Enter your email."), Length(max=320)]
+    )
+    password = PasswordField(
+        "Password",
+        validators=[DataRequired("Choose a password."), Length(max=1000)],
+    )
     confirm = PasswordField(
         "Repeat the password",
-        validators=[DataRequired(), EqualTo("password", "The passwords differ.")],
+        validators=[
+            DataRequired("Repeat the password."),
+            EqualTo("password", "The passwords differ."),
+        ],
     )

@@ -76,10 +76,11 @@ def setup() -> Response | str | tuple[str, int]:
 
 
 def check_code(form: SetupForm) -> bool:
-    """Check the setup code (a missing one is the form's own error)."""
+    """False when a code was typed and is not the install's (a missing code
+    is the form's own error: 400, not 403)."""
     code = form.setup_code.data or ""
     if not code or first_run.check_setup_code(code):
-        return bool(code)
+        return True
     current_app.logger.warning("Wrong setup code from %s", request.remote_addr)
     form.setup_code.errors = [*form.setup_code.errors, WRONG_CODE]
     return False
