@@ -62,6 +62,9 @@ def test_every_problem_is_shown_at_its_field_at_once(new_app: AppMaker) -> None:
         "confirm",
     }, errors
     assert errors["given_name"] == ["Enter your first name."]
+    # The first field with an error has the focus, and only it.
+    assert response.text.count("autofocus") == 1
+    assert "autofocus" in input_tag(response.text, "public_url")
     assert errors["confirm"] == ["The passwords differ."]
     assert "characters" in errors["password"][0]
     assert snapshot(app) == before
