@@ -43,8 +43,8 @@ def environment(root: Path) -> dict[str, str]:
 
 
 def serve_and_stop(env: dict[str, str], log: Path) -> str:
-    """Start gunicorn with two workers, wait until both booted and it answers,
-    then stop it; return everything it printed."""
+    """Start gunicorn with two workers, wait until both booted and one
+    answers, then stop it; return everything it printed."""
     sock = listening_socket()
     url = f"http://127.0.0.1:{sock.getsockname()[1]}"
     env = {**env, "GATEHOUSE_BIND": f"fd://{sock.fileno()}"}
@@ -64,7 +64,7 @@ def serve_and_stop(env: dict[str, str], log: Path) -> str:
             assert server.poll() is None, log.read_text()
             booted = log.read_text().count("Booting worker")
             try:
-                answered = requests.get(url + "/setup", timeout=5).status_code == 200
+                answered = requests.get(url + "/setup", timeout=30).status_code == 200
             except requests.ConnectionError:
                 answered = False
             if answered and booted == WORKERS:
@@ -72,11 +72,10 @@ def serve_and_stop(env: dict[str, str], log: Path) -> str:
             time.sleep(0.2)
         else:
             raise AssertionError(f"gunicorn did not start: {log.read_text()}")
-        # Several fresh connections, so both workers have served (and built
-        # their app) before the server stops.
-        for _ in range(10):
-            requests.get(url + "/healthz", timeout=5)
     finally:
+        # A worker that booted builds its app even when told to stop meanwhile
+        # (gunicorn lets it finish loading), so each one that would print the
+        # code has printed it once the server has stopped.
         server.terminate()
         server.wait(timeout=30)
         sock.close()
