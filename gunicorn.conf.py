@@ -16,6 +16,9 @@ GATEHOUSE_WORKERS (two per core) and GATEHOUSE_THREADS (2).
 - No control socket: gunicorn 27 would put one at ~/.gunicorn/gunicorn.ctl, the
   same path for every instance on the machine (two instances would fight over
   it). Nothing of Gatehouse uses it.
+- The setup code of an empty install is printed once per start, by the first
+  worker (`post_fork`): each worker builds its own app, and without this each
+  would print it.
 - Proxies: Gatehouse itself decides which X-Forwarded-* headers to trust
   (TRUST_PROXY), so gunicorn trusts none of them.
 """
@@ -40,3 +43,13 @@ forwarded_allow_ips = ""
 accesslog = "-"
 logger_class = "core.access_log.MaskedSecretsLogger"
 errorlog = "-"
+
+
+def post_fork(server: object, worker: object) -> None:
+    """Let only the first worker of this start print an empty install's setup
+    code: each worker builds its own app, and each would print it. A worker
+    started later (a replacement, a reload) stays quiet too."""
+    from core.first_run import ANNOUNCED_ENV
+
+    if getattr(worker, "age", 1) > 1:
+        os.environ[ANNOUNCED_ENV] = "1"

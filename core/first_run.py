@@ -10,6 +10,7 @@ prints and accepts the same code, and deleted once setup is done.
 from __future__ import annotations
 
 import hmac
+import os
 import secrets
 import sys
 from contextlib import nullcontext
@@ -25,6 +26,10 @@ from core.models import Organization
 from core.models import SiteSetting
 
 CODE_KEY = "setup_code"
+# Set in the environment once the code is printed, so the processes this one
+# starts afterwards (`flask run`'s reloaded server) do not print it again; set
+# by gunicorn.conf.py in every worker but the first of a start.
+ANNOUNCED_ENV = "GATEHOUSE_SETUP_CODE_SHOWN"
 
 
 def setup_needed() -> bool:
@@ -70,9 +75,13 @@ def announce_setup_code(app: Flask) -> None:
     """Print the setup code at start when the database is migrated but empty.
 
     Only when serving (gunicorn, `flask run`): other `flask` commands stay quiet.
+    Once per start of the server: only gunicorn's first worker prints it
+    (gunicorn.conf.py, `post_fork`).
     """
     ctx = click.get_current_context(silent=True)
     if ctx is not None and ctx.info_name != "run":
+        return
+    if os.environ.get(ANNOUNCED_ENV) == "1":
         return
     with app.app_context():
         try:
@@ -93,3 +102,4 @@ def announce_setup_code(app: Flask) -> None:
         file=sys.stderr,
         flush=True,
     )
+    os.environ[ANNOUNCED_ENV] = "1"

@@ -6,6 +6,7 @@ message is written as an .eml file and its path logged.
 
 from __future__ import annotations
 
+import re
 import smtplib
 import ssl
 import uuid
@@ -22,6 +23,12 @@ from flask import current_app
 
 from core.urls import public_base_url
 
+# Plain-text lines stay within 78 characters (RFC 5322's advice) so no mail client
+# wraps them in odd places; a URL stands on a line of its own, whole, however
+# long, so that every client can make it a link.
+TEXT_WIDTH = 78
+URL_WORD = re.compile(r"^[a-z][a-z0-9+.-]*://\S+$", re.IGNORECASE)
+
 
 def build_message(
     to: str, subject: str, text: str, html: str | None = None
@@ -33,10 +40,40 @@ def build_message(
     message["Subject"] = subject
     message["Date"] = format_datetime(datetime.now(UTC))
     message["Message-ID"] = make_msgid(domain=message_id_domain())
-    message.set_content(text)
+    message.set_content(wrap_plain_text(text))
     if html is not None:
         message.add_alternative(html, subtype="html")
     return message
+
+
+def wrap_plain_text(text: str, width: int = TEXT_WIDTH) -> str:
+    """Wrap each line longer than `width` characters at spaces.
+
+    The template's own line breaks stay; names or addresses put into a line
+    can make it any length, so such a line is wrapped, never inside a word,
+    and a URL in it gets a line of its own.
+    """
+    lines = text.split("\n")
+    return "\n".join(
+        line if len(line) <= width else _wrap_line(line, width) for line in lines
+    )
+
+
+def _wrap_line(line: str, width: int) -> str:
+    lines: list[str] = []
+    current = ""
+    for word in line.split():
+        if URL_WORD.match(word):
+            lines.extend([current] if current else [])
+            lines.append(word)
+            current = ""
+        elif current and len(current) + 1 + len(word) > width:
+            lines.append(current)
+            current = word
+        else:
+            current = f"{current} {word}" if current else word
+    lines.extend([current] if current else [])
+    return "\n".join(lines)
 
 
 def message_id_domain() -> str:

@@ -10,6 +10,7 @@ server it needs.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable
 from collections.abc import Iterator
@@ -200,13 +201,20 @@ def empty_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("GATEHOUSE_INSTANCE", str(instance))
     monkeypatch.setenv("DATABASE_URL", database)
     monkeypatch.setenv("PUBLIC_BASE_URL", "https://gatehouse.test")
+    # Not printed yet in this process (and cleaned up after the test).
+    monkeypatch.setenv(first_run.ANNOUNCED_ENV, "0")
     return instance
 
 
-def start_server(capsys: pytest.CaptureFixture[str], command: str | None) -> str:
-    """`create_app()` as gunicorn (no command) or `flask <command>` calls it;
-    returns what it printed to stderr."""
+def start_server(
+    capsys: pytest.CaptureFixture[str], command: str | None, *, fresh: bool = True
+) -> str:
+    """`create_app()` as gunicorn (no command) or `flask <command>` calls it, in
+    a process of its own (`fresh`) or in one marked as printed (a gunicorn
+    worker after the first); returns what it printed to stderr."""
     capsys.readouterr()
+    if fresh:
+        os.environ[first_run.ANNOUNCED_ENV] = "0"
     if command is None:
         close(create_app())
     else:
@@ -227,8 +235,11 @@ def test_a_fresh_install_prints_the_setup_code_that_opens_setup(
     [code] = CODE.findall(banner)
     assert stored_code(tmp_path) == code
     assert not (empty_install / "setup_code").exists()
-    # A second worker, another app server (its own instance folder), and
-    # `flask run` print the same code; other commands stay quiet.
+    # A process marked as printed stays quiet (gunicorn's workers after the
+    # first: tests/test_setup_code_once.py). Another start, another app server
+    # (its own instance folder), and `flask run` print the same code; other
+    # commands stay quiet.
+    assert start_server(capsys, None, fresh=False) == ""
     assert CODE.findall(start_server(capsys, None)) == [code]
     with pytest.MonkeyPatch.context() as other_node:
         other_node.setenv("GATEHOUSE_INSTANCE", str(tmp_path / "another-node"))

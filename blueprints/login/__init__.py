@@ -6,3 +6,4 @@ bp = Blueprint("login", __name__)
 
 from blueprints.login import backup  # noqa: E402,F401
 from blueprints.login import routes  # noqa: E402,F401
+from blueprints.login import setup  # noqa: E402,F401

@@ -14,6 +14,12 @@ from wtforms.validators import Length
 
 from core.models import PLANS
 
+PLAN_LABELS = {
+    "free": "Free: password sign-in only",
+    "pro": "Pro: Okta single sign-on and SCIM provisioning",
+    "enterprise": "Enterprise: Okta single sign-on and SCIM provisioning",
+}
+
 
 class LoginForm(FlaskForm):
     """Email and password."""
@@ -38,7 +44,7 @@ class SetupForm(FlaskForm):
 
     setup_code = StringField(
         "Setup code",
-        validators=[DataRequired(), Length(max=100)],
+        validators=[DataRequired("Enter the setup code."), Length(max=100)],
         description="Printed in the server's output when it started.",
     )
     public_url = StringField(
@@ -54,14 +60,21 @@ class SetupForm(FlaskForm):
     )
     organization = StringField(
         "Organization name",
-        validators=[DataRequired(), Length(max=100)],
+        validators=[DataRequired("Enter your organization's name."), Length(max=100)],
         description="People type this name to sign in with SSO.",
     )
+    # A self-hosted install is set up to use what it was installed for: Okta
+    # sign-in and SCIM. Free is for trying the app without them.
     plan = SelectField(
         "Plan",
-        choices=[SelectChoice(plan, plan.capitalize()) for plan in PLANS],
-        default="free",
-        description="Okta SSO and SCIM provisioning need Pro or Enterprise.",
+        choices=[SelectChoice(plan, PLAN_LABELS[plan]) for plan in PLANS],
+        default="pro",
+        description=(
+            "Choose Pro (or Enterprise: the same features on your own install) "
+            "to use Okta single sign-on and SCIM provisioning. Free has password "
+            "sign-in only; whoever runs the server can switch it later with "
+            ".venv/bin/flask org set-plan."
+        ),
     )
     # The owner is usually the first user Okta reads (GET /Users?count=1): a
     # real name there, not one made up from the email.
@@ -73,9 +86,17 @@ class SetupForm(FlaskForm):
         "Your last name",
         validators=[DataRequired("Enter your last name."), Length(max=200)],
     )
-    email = EmailField("Your email", validators=[DataRequired(), Length(max=320)])
-    password = PasswordField("Password", validators=[DataRequired(), Length(max=1000)])
+    email = EmailField(
+        "Your email", validators=[DataRequired("Enter your email."), Length(max=320)]
+    )
+    password = PasswordField(
+        "Password",
+        validators=[DataRequired("Choose a password."), Length(max=1000)],
+    )
     confirm = PasswordField(
         "Repeat the password",
-        validators=[DataRequired(), EqualTo("password", "The passwords differ.")],
+        validators=[
+            DataRequired("Repeat the password."),
+            EqualTo("password", "The passwords differ."),
+        ],
     )

@@ -22,20 +22,12 @@ from blueprints.login import sign_in
 from blueprints.login.forms import ChooseOrganizationForm
 from blueprints.login.forms import LoginForm
 from blueprints.login.forms import LogoutForm
-from blueprints.login.forms import SetupForm
 from blueprints.universal_logout.pages import okta_required_page
-from core import audit
 from core import first_run
-from core.authority import AccountError
 from core.extensions import db
 from core.models import User
-from core.provisioning import organizations
 from core.require_okta import password_allowed
 from core.security import safe_next_url
-from core.sessions import start_session
-from core.urls import base_url_problem
-from core.urls import save_public_base_url
-from core.urls import stored_public_base_url
 
 # How long the "choose your organization" step stays open after the password.
 CHOICE_SECONDS = 300
@@ -175,50 +167,3 @@ def logout() -> Response | str:
         flash("You are signed out.", "success")
         return redirect(url_for("login.login"))
     return render_template("login/logout.html", form=form)
-
-
-@bp.route("/setup", methods=("GET", "POST"))
-def setup() -> Response | str | tuple[str, int]:
-    """First run: create the first organization and its owner."""
-    if not first_run.setup_needed():
-        return redirect(url_for("login.login"))
-    form = SetupForm()
-    configured = current_app.config.get("PUBLIC_BASE_URL") or None
-    page = {"form": form, "configured_url": configured}
-    if request.method == "GET":
-        # A suggestion only: the person setting up confirms or corrects it.
-        form.public_url.data = stored_public_base_url() or request.url_root.rstrip("/")
-    if not form.validate_on_submit():
-        return render_template("login/setup.html", **page)
-    if not first_run.check_setup_code(form.setup_code.data):
-        current_app.logger.warning("Wrong setup code from %s", request.remote_addr)
-        form.setup_code.errors.append(
-            "That is not the setup code. It is printed in the server's output "
-            "when it starts."
-        )
-        return render_template("login/setup.html", **page), 403
-    if not configured:
-        problem = base_url_problem(form.public_url.data or "")
-        if problem:
-            form.public_url.errors.append(problem)
-            return render_template("login/setup.html", **page), 400
-        save_public_base_url(form.public_url.data or "")
-    try:
-        org, owner = organizations.create_organization(
-            form.organization.data,
-            owner_email=form.email.data,
-            owner_password=form.password.data,
-            plan=form.plan.data,
-            owner_given_name=form.given_name.data or "",
-            owner_family_name=form.family_name.data or "",
-        )
-    except AccountError as exc:
-        form.form_errors.append(str(exc))
-        return render_template("login/setup.html", **page), 400
-    audit.record(
-        "organization.created", org, actor=owner, target=org.name, plan=org.plan
-    )
-    audit.record("sign_in.succeeded", org, actor=owner, method="setup")
-    start_session(owner, "setup")
-    flash(f"Welcome! {org.name} is ready.", "success")
-    return redirect(url_for("members.index"))
