@@ -7,11 +7,15 @@ Ends with a check in real chromium at 390 px: no horizontal overflow, rows as ca
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC
 from datetime import datetime
+from datetime import timedelta
 from typing import Any
 
 import pytest
+import requests
 from flask import Flask
 from flask.testing import FlaskClient
 from lxml import html
@@ -25,8 +29,10 @@ from core.models import Group
 from core.models import GroupMember
 from core.models import LinkToken
 from core.models import OktaIdentity
+from core.models import Organization
 from core.models import SsoConfig
 from core.models import User
+from core.models import utcnow
 from tests.support.builders import AppMaker
 from tests.support.builders import OrgInfo
 from tests.support.builders import make_org
@@ -816,3 +822,64 @@ def test_members_see_that_someone_is_deactivated_not_by_whom(
     said = notice(client_for(app, "max@acme.test"), bob)
     assert said == "Deactivated. They keep their data but cannot sign in."
     assert org.owner_email in notice(owner, bob)
+
+
+def test_a_click_while_another_is_sending_mails_nobody(
+    mailing: tuple[Flask, OrgInfo, Mailbox, dict[str, int]],
+) -> None:
+    app, org, mailbox, _people = mailing
+    with app.app_context():
+        db.session.execute(
+            db.update(Organization).values(link_emails_claimed_at=utcnow())
+        )
+        db.session.commit()
+    admin = client_for(app, "ada@acme.test")
+    before = snapshot(app)
+    assert admin.post("/members/okta-links").status_code == 302
+    assert flashes(admin)[-1].startswith("The links are being emailed by another click")
+    assert mailbox.messages == []
+    assert snapshot(app) == before
+    # A claim older than the resend interval is a click that died: it is taken over.
+    with app.app_context():
+        db.session.execute(
+            db.update(Organization).values(
+                link_emails_claimed_at=utcnow() - timedelta(minutes=3)
+            )
+        )
+        db.session.commit()
+    assert admin.post("/members/okta-links").status_code == 302
+    assert len(mailbox.messages) == 3
+    with app.app_context():
+        claim = db.session.get(Organization, org.id).link_emails_claimed_at
+        assert claim is None  # released when done
+
+
+def test_clicks_at_once_mail_each_member_once(
+    mailing: tuple[Flask, OrgInfo, Mailbox, dict[str, int]],
+) -> None:
+    app, org, mailbox, _people = mailing
+    with serve(app) as url:
+        sessions = []
+        for _ in range(4):
+            browser_session = requests.Session()
+            signed_in = browser_session.post(
+                url + "/login",
+                data={"email": "ada@acme.test", "password": PASSWORD},
+                allow_redirects=False,
+            )
+            assert signed_in.status_code == 302
+            sessions.append(browser_session)
+        start = threading.Barrier(len(sessions))
+
+        def click(browser_session: requests.Session) -> int:
+            start.wait()
+            return browser_session.post(
+                url + "/members/okta-links", allow_redirects=False
+            ).status_code
+
+        with ThreadPoolExecutor(len(sessions)) as pool:
+            assert list(pool.map(click, sessions)) == [302] * len(sessions)
+    addresses = [message["To"] for message in mailbox.messages]
+    assert sorted(addresses) == sorted(
+        {org.owner_email, "una@acme.test", "sam@acme.test"}
+    )

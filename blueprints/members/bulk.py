@@ -59,13 +59,67 @@ def _count(query) -> int:  # type: ignore[no-untyped-def]
     ).scalar_one()
 
 
+class AlreadySending(Exception):
+    """Another click of the organization's bulk link email is still sending."""
+
+
+def _claim(org: Organization) -> None:
+    """Claim the organization's bulk link email, by compare-and-set; commit.
+
+    Of two clicks at once (a double click), the second waits for the first's
+    row lock, then finds the claim taken: without this both would read the
+    same members as not yet emailed and mail each of them twice.
+    :raise AlreadySending: when another click holds a claim that is not stale.
+    """
+    now = utcnow()
+    stale = now - linking.RESEND_INTERVAL
+    claimed = db.session.execute(
+        db.update(Organization)
+        .where(
+            Organization.id == org.id,
+            (Organization.link_emails_claimed_at.is_(None))
+            | (Organization.link_emails_claimed_at < stale),
+        )
+        .values(link_emails_claimed_at=now)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    db.session.commit()
+    if claimed != 1:
+        raise AlreadySending
+
+
+def _release(org: Organization) -> None:
+    """End the claim (commit): the next click may send to whoever remains."""
+    db.session.execute(
+        db.update(Organization)
+        .where(Organization.id == org.id)
+        .values(link_emails_claimed_at=None)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
+
+
 def email_unlinked(org: Organization, *, actor: User) -> BulkLinks:
     """Email the link to up to BULK_LINK_LIMIT active unlinked members who were
     not emailed one within the resend interval; audit the click; commit.
 
     A second click right away finds everyone just emailed "recent" and sends
-    nothing to them. Deactivated members never get one.
+    nothing to them; one at the same moment finds the claim taken
+    (AlreadySending). Deactivated members never get one.
     """
+    _claim(org)
+    try:
+        result = _email_unlinked(org, actor)
+    except Exception:
+        db.session.rollback()
+        _release(org)
+        raise
+    _release(org)
+    return result
+
+
+def _email_unlinked(org: Organization, actor: User) -> BulkLinks:
+    """The work of `email_unlinked`, under its claim."""
     candidates = _unlinked_active(org)
     fresh = candidates.where(User.id.not_in(_recently_emailed()))
     recent = _count(candidates) - _count(fresh)

@@ -99,7 +99,14 @@ def email_unlinked() -> Response:
     elif public_base_url() is None:
         flash(f"Nothing was sent. {MISSING_HELP}", "error")
     else:
-        flash(*bulk.summary(bulk.email_unlinked(org, actor=current_user)))
+        try:
+            flash(*bulk.summary(bulk.email_unlinked(org, actor=current_user)))
+        except bulk.AlreadySending:
+            flash(
+                "The links are being emailed by another click right now: nobody "
+                "was emailed twice. Reload in a moment to see who is linked.",
+                "info",
+            )
     return redirect(url_for("members.index"))
 
 

@@ -1,4 +1,4 @@
-"""who deactivated each inactive member, and when
+"""who deactivated each inactive member, and when; the bulk link email's claim
 
 Revision ID: 0015
 Revises: 0012
@@ -11,6 +11,9 @@ reactivation. The member page shows them; audit rows say the same but are
 pruned after the retention period. Members deactivated before this migration
 keep NULL (the page says it was not recorded): the audit log may no longer
 hold the row that said who, so nothing is guessed from it.
+
+`organization.link_emails_claimed_at` is set while "Email the link to everyone
+not linked" sends (compare-and-set), so two clicks at once mail nobody twice.
 """
 
 import sqlalchemy as sa
@@ -25,6 +28,12 @@ depends_on = None
 
 
 def upgrade():
+    with op.batch_alter_table("organization", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column(
+                "link_emails_claimed_at", core.models.UTCDateTime(), nullable=True
+            )
+        )
     with op.batch_alter_table("user", schema=None) as batch_op:
         batch_op.add_column(
             sa.Column("deactivated_at", core.models.UTCDateTime(), nullable=True)
@@ -42,3 +51,5 @@ def downgrade():
         batch_op.drop_column("deactivated_via")
         batch_op.drop_column("deactivated_by")
         batch_op.drop_column("deactivated_at")
+    with op.batch_alter_table("organization", schema=None) as batch_op:
+        batch_op.drop_column("link_emails_claimed_at")
