@@ -57,7 +57,11 @@ class MemberPage:
     @property
     def linked(self) -> set[int]:
         """Ids of the page's members linked at the organization's current Okta."""
-        return {id for id, state in self.link_states.items() if state == filters.LINKED}
+        return {
+            user_id
+            for user_id, state in self.link_states.items()
+            if state == filters.LINKED
+        }
 
 
 def like_escape(text: str) -> str:
