@@ -315,6 +315,10 @@ def probes() -> list[Probe]:
         Probe("GET /members", "/members"),
         Probe("GET /members?page=1000", "/members?page=1000"),
         *(search_probe(kind, search) for kind, search in SEARCHES),
+        # The list's filters (issue #13): rare, common, and with a search.
+        Probe("filter role=admin (none)", "/members?role=admin"),
+        Probe("filter not linked", "/members?link=not_linked"),
+        Probe("filter scim=no + search", "/members?scim=no&q=hopper"),
         Probe("GET /organization", "/organization"),
         Probe("GET /groups", "/groups"),
     ]

@@ -10,6 +10,8 @@ role, or the server administrator at the command line. The rules:
   owner, change an admin's or owner's email, userName or externalId (what an
   Okta sign-in is matched on, so changing them is a way into the account), or
   remove an admin's Okta link. Only an owner changes the Okta connection.
+- Nobody unlinks their own last way in (the last Okta link of an account
+  without a password); another admin or the command line may.
 - Nobody changes their own role or status (ask another admin).
 - No change may leave an organization without an active owner, whoever asks;
   the command line may still *make* an owner when none is left.
@@ -38,6 +40,9 @@ IDENTIFYING_FIELDS = frozenset({"email", "user_name", "external_id"})
 # An externalId set where there was none (Okta creating or adopting the
 # account): a profile change, but not a change of identity.
 FIRST_EXTERNAL_ID = "external_id_first_set"
+# Unlinking an identity that leaves its person without a password and without
+# an identity at the organization's current Okta: their last way in.
+LAST_WAY_IN = "last_way_in"
 
 Action = Literal[
     "add_member",
@@ -249,6 +254,14 @@ RULES = (
         NotAllowed,
         "change an owner",
         owner_level=True,
+    ),
+    # Nobody locks themselves out (the command line or another admin may).
+    Rule(
+        frozenset({"remove_identity"}),
+        lambda ask: ask.is_self and LAST_WAY_IN in ask.fields,
+        NotAllowed,
+        "This Okta link is your only way to sign in (you have no password): set "
+        "a password first, or ask another owner or admin to unlink it.",
     ),
     # Without its identity an Okta-made admin account links by email again.
     Rule(

@@ -300,7 +300,7 @@ def test_connect_okta_then_sign_in_with_okta(
         row = page.locator("#members tr", has_text=claims["email"])
         expect(row).to_contain_text("Grace Hopper")
         expect(row).to_contain_text("member")
-        expect(row).to_contain_text("Sign-in")
+        expect(row).to_contain_text("Okta OIDC")  # how they last signed in
         expect(row).to_contain_text("linked")
         nav = page.get_by_role("navigation", name="Main")
         expect(nav.get_by_role("button", name="Sign out")).to_be_visible()

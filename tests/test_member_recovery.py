@@ -138,7 +138,7 @@ def identity_rows(text: str) -> list[list[str]]:
 
 
 def remove_identity(client: FlaskClient, user_id: int, identity_id: int) -> int:
-    """POST the Remove button of one identity; return the status."""
+    """POST the Unlink button of one identity; return the status."""
     return client.post(
         f"/members/{user_id}/identities/{identity_id}/remove"
     ).status_code
@@ -554,7 +554,7 @@ def test_identity_table_shows_protocol_subject_and_dates(
         "2024-03-01",
         "2024-05-02 10:30 UTC",
     ]
-    assert current[5] == "Remove"
+    assert current[5] == "Unlink"
     assert old[0] == "SAML not in use"
     assert old[1:5] == ["mia@acme.test", SAML_ISSUER, "2023-12-24", "never"]
     assert 'id="okta-status"' in page.text and "linked" in page.text
@@ -606,7 +606,7 @@ def test_admin_cannot_remove_an_owners_identity(app: Flask, org: OrgInfo) -> Non
     admin = client_for(app, "ada@acme.test")
     page = admin.get(f"/members/{org.owner_id}")
     [row] = identity_rows(page.text)
-    assert row[1] == "00u-owner" and row[5] == ""  # no Remove button
+    assert row[1] == "00u-owner" and row[5] == ""  # no Unlink button
     before = snapshot(app)
     assert remove_identity(admin, org.owner_id, identity) == 302
     assert flashes(admin) == ["Only an owner can change an owner."]
@@ -618,7 +618,7 @@ def test_owner_removes_another_owners_identity(app: Flask, org: OrgInfo) -> None
     olga = make_user(app, org.id, "olga@acme.test", role="owner")
     identity = add_identity(app, org.id, olga, "00u-olga")
     owner = client_for(app, org.owner_email)
-    assert "Remove" in identity_rows(owner.get(f"/members/{olga}").text)[0][5]
+    assert "Unlink" in identity_rows(owner.get(f"/members/{olga}").text)[0][5]
     assert remove_identity(owner, olga, identity) == 302
     assert identities(app) == []
 

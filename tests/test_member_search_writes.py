@@ -26,6 +26,7 @@ from tests.support.builders import make_org
 from tests.support.builders import make_user
 from tests.support.builders import scim_key
 from tests.support.constants import PASSWORD
+from tests.support.migrations import head_revision
 from tests.support.migrations import keep_logging  # noqa: F401 (autouse)
 from tests.support.oidc import connect_okta
 from tests.support.oidc import okta_sign_in
@@ -244,3 +245,69 @@ def test_the_migration_builds_the_index_the_models_build(
         }
         assert names == search.SQLITE_TABLES | triggers
     assert search_objects(migrated_app) == built
+
+
+def test_every_migration_after_0010_keeps_the_index_in_step(empty_app: Flask) -> None:
+    """A migration that rebuilds `user` on SQLite (Alembic's batch mode copies
+    the table) loses its triggers unless it makes them again: at each revision,
+    up and down, the index still has them and still follows a new member."""
+    runner = empty_app.test_cli_runner()
+    assert runner.invoke(args=["db", "upgrade", "0010"]).exit_code == 0
+    with empty_app.app_context():
+        db.session.execute(
+            sa.text(
+                "INSERT INTO organization (id, name, name_key, plan, created_at)"
+                " VALUES (1, 'Acme', 'acme', 'pro', '2026-01-01 00:00:00')"
+            )
+        )
+        db.session.commit()
+    at_0010 = search_objects(empty_app)
+    later = [f"{number:04d}" for number in range(11, int(head_revision(empty_app)) + 1)]
+    steps = [("upgrade", r) for r in later] + [
+        ("downgrade", r) for r in reversed(["0010", *later[:-1]])
+    ]
+    for count, (way, revision) in enumerate(steps):
+        assert runner.invoke(args=["db", way, revision]).exit_code == 0, revision
+        assert search_objects(empty_app) == at_0010, f"{way} {revision}"
+        searchable_user(empty_app, f"p{count}@acme.test", f"Given{count}")
+        assert indexed_emails(empty_app, f"given{count}") == [f"p{count}@acme.test"], (
+            f"{way} {revision}"
+        )
+
+
+def searchable_user(app: Flask, email: str, given: str) -> None:
+    """A user row with its search text, written in SQL (any revision's app)."""
+    names = fold(f" {given} Person")
+    with app.app_context():
+        db.session.execute(
+            sa.text(
+                RAW_USER.replace(", updated_at)", ", updated_at, search_text)").replace(
+                    ":now, :now)", ":now, :now, :text)"
+                )
+            ),
+            {
+                "email": email,
+                "given": given,
+                "family": "Person",
+                "names": names,
+                "now": "2026-01-01 00:00:00",
+                "text": search.search_text(email, names),
+            },
+        )
+        db.session.commit()
+
+
+def indexed_emails(app: Flask, text: str) -> list[str]:
+    """The emails SQLite's FTS5 index finds for `text` (in SQL: any revision);
+    on PostgreSQL the index is on the table itself, so what LIKE finds."""
+    with app.app_context():
+        if db.engine.dialect.name == "sqlite":
+            query = (
+                'SELECT u.email FROM "user" u JOIN user_search s ON s.rowid = u.id'
+                " WHERE user_search MATCH :needle"
+            )
+            needle = search.fts_phrase(text)
+        else:
+            query = 'SELECT email FROM "user" WHERE search_text LIKE :needle'
+            needle = f"%{text}%"
+        return list(db.session.scalars(sa.text(query), {"needle": needle}))

@@ -19,6 +19,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
+from core.authority import Actor
 from core.extensions import db
 from core.models import Organization
 from core.models import User
@@ -524,7 +525,7 @@ def refusal_cases(app: Flask, org_id: int, owner_id: int) -> dict[str, Refusal]:
         _personal, personal_secret = api_keys.create_api_key(
             org, name="mine", scopes=["scim"], user=member, actor=member
         )
-        users.deactivate_user(member)
+        users.deactivate_user(member, Actor.command_line())
         db.session.commit()
     basic = base64.b64encode(b"okta:secret").decode()
     return {

@@ -25,6 +25,7 @@ KIND_LABELS: dict[str, str] = {
     "password.invitation_failed": "Invitation email failed",
     "password.invitation_accepted": "Invitation accepted",
     # Members
+    "members.link_emails_sent": "Okta link emailed to unlinked members",
     "member.added": "Member added",
     "member.role_changed": "Role changed",
     "member.deactivated": "Member deactivated",

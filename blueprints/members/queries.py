@@ -9,6 +9,7 @@ match, and the extras (groups, Okta links) are fetched for the page's ids only.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement
@@ -17,6 +18,8 @@ from sqlalchemy import column
 from sqlalchemy import false
 from sqlalchemy import table
 
+from blueprints.members import filters
+from blueprints.members.filters import Filters
 from core import linking
 from core.extensions import db
 from core.models import Group
@@ -49,7 +52,16 @@ class MemberPage:
     pages: int | None
     has_next: bool
     groups: dict[int, list[str]]
-    linked: set[int]
+    link_states: dict[int, str]  # filters.LINKED, NOT_LINKED or RELINK
+
+    @property
+    def linked(self) -> set[int]:
+        """Ids of the page's members linked at the organization's current Okta."""
+        return {
+            user_id
+            for user_id, state in self.link_states.items()
+            if state == filters.LINKED
+        }
 
 
 def like_escape(text: str) -> str:
@@ -135,32 +147,46 @@ def _status_terms(status: str) -> list[ColumnElement[bool]]:
 
 
 def member_query(
-    org_id: int, search: str, status: str, *, rows: int | None = None
+    org_id: int,
+    search: str,
+    status: str,
+    *,
+    rows: int | None = None,
+    extra: Sequence[ColumnElement[bool]] = (),
 ) -> Select:
     """The filtered members of an organization (not yet ordered or paged).
 
     `rows`: how many rows the caller reads in page order, if it knows.
+    `extra`: the list's other filters (`filters.conditions`).
     """
     key = fold(search)
     return db.select(User).where(
-        search_condition(org_id, key, status, rows)
+        search_condition(org_id, key, status, None if extra else rows)
         if key
         else User.organization_id == org_id,
         *_status_terms(status),
+        *extra,
     )
 
 
 def member_page(
-    org_id: int, *, search: str, status: str, page: int, per_page: int
+    org: Organization, *, search: str, chosen: Filters, page: int, per_page: int
 ) -> MemberPage:
-    """Load one page of members, with their group names and Okta link flags.
+    """Load one page of members, with their group names and Okta link states.
 
     A plain listing counts its rows (an index-only count); a search does not,
     since counting would read every match: it reads one row more than a page to
-    know whether there is a next page.
+    know whether there is a next page. The extras are one query each for the
+    page's ids, whatever the page's size.
     """
     page = max(1, page)
-    query = member_query(org_id, search, status, rows=page * per_page + 1)
+    query = member_query(
+        org.id,
+        search,
+        chosen.status,
+        rows=page * per_page + 1,
+        extra=filters.conditions(org, chosen),
+    )
     total: int | None = None
     pages: int | None = None
     if not fold(search):
@@ -180,7 +206,6 @@ def member_page(
     users = users[:per_page]
     ids = [user.id for user in users]
     groups: dict[int, list[str]] = defaultdict(list)
-    linked: set[int] = set()
     if ids:
         for user_id, name in db.session.execute(
             db.select(GroupMember.user_id, Group.display_name)
@@ -189,10 +214,30 @@ def member_page(
             .order_by(Group.display_name_key)
         ):
             groups[user_id].append(name)
-        org = db.session.get(Organization, org_id)
-        assert org is not None
-        linked = linking.linked_user_ids(org, ids)
-    return MemberPage(users, total, page, pages, has_next, dict(groups), linked)
+    states = link_states(org, ids)
+    return MemberPage(users, total, page, pages, has_next, dict(groups), states)
+
+
+def link_states(org: Organization, ids: list[int]) -> dict[int, str]:
+    """The link state of each of these members, in one query: LINKED (an
+    identity at the organization's current Okta), RELINK (identities only at
+    another protocol or issuer: they confirm again) or NOT_LINKED."""
+    states = dict.fromkeys(ids, filters.NOT_LINKED)
+    if not ids:
+        return states
+    config = org.sso_config
+    current = linking.current_identity(config) if config is not None else db.false()
+    rows = db.session.execute(
+        db.select(
+            OktaIdentity.user_id,
+            db.func.max(db.case((current, 1), else_=0)),
+        )
+        .where(OktaIdentity.user_id.in_(ids))
+        .group_by(OktaIdentity.user_id)
+    )
+    for user_id, is_current in rows:
+        states[user_id] = filters.LINKED if is_current else filters.RELINK
+    return states
 
 
 def groups_of(user: User) -> list[Group]:

@@ -17,6 +17,11 @@ from flask_login import login_required
 from werkzeug.wrappers import Response
 
 from blueprints.members import bp
+from blueprints.members import bulk
+from blueprints.members.filters import CHOICES
+from blueprints.members.filters import LINK_LABELS
+from blueprints.members.filters import METHOD_LABELS
+from blueprints.members.filters import read_filters
 from blueprints.members.forms import INVITE
 from blueprints.members.forms import OWN_PASSWORD
 from blueprints.members.forms import AddMemberForm
@@ -26,20 +31,16 @@ from blueprints.members.forms import RemoveIdentityForm
 from blueprints.members.forms import RoleForm
 from blueprints.members.forms import StatusForm
 from blueprints.members.forms import UnlockForm
-from blueprints.members.queries import groups_of
-from blueprints.members.queries import identities_of
+from blueprints.members.member_view import member_page_parts
 from blueprints.members.queries import member_page
-from blueprints.okta.forms import ContinueForm
 from blueprints.okta.start import allow_form_to_okta
 from core import authority
 from core import linking
 from core import passwords
-from core import throttle
 from core.authority import AccountError
 from core.authority import Actor
 from core.extensions import db
 from core.models import OktaIdentity
-from core.models import Organization
 from core.models import User
 from core.params import query_page
 from core.provisioning import identities
@@ -53,20 +54,60 @@ from core.urls import public_base_url
 
 @bp.get("")
 @login_required
-def index() -> str:
-    """List the organization's members, with search and paging."""
+def index() -> tuple[str, int]:
+    """List the organization's members, with search, filters and paging.
+
+    A filter value outside its choices answers 400 with what to choose.
+    """
     search = request.args.get("q", "")[:200]
-    status = request.args.get("status", "")
-    result = member_page(
-        current_user.organization_id,
+    chosen, errors = read_filters(request.args)
+    org = current_user.organization
+    result = None
+    if not errors:
+        result = member_page(
+            org,
+            search=search,
+            chosen=chosen,
+            page=query_page(),
+            per_page=current_app.config["MEMBERS_PER_PAGE"],
+        )
+    page = render_template(
+        "members/index.html",
+        result=result,
         search=search,
-        status=status,
-        page=query_page(),
-        per_page=current_app.config["MEMBERS_PER_PAGE"],
+        chosen=chosen,
+        choices=CHOICES,
+        errors=errors,
+        link_labels=LINK_LABELS,
+        method_labels=METHOD_LABELS,
+        has_okta=org.sso_config is not None,
+        okta_on=sso_available(org),
+        bulk_form=LinkEmailForm(),
     )
-    return render_template(
-        "members/index.html", result=result, search=search, status=status
-    )
+    return page, 400 if errors else 200
+
+
+@bp.post("/okta-links")
+@admin_required
+def email_unlinked() -> Response:
+    """Email the link to every active member not linked (bounded, throttled)."""
+    if not LinkEmailForm().validate_on_submit():
+        abort(400)
+    org = current_user.organization
+    if not sso_available(org):
+        flash("Okta single sign-on is not turned on for this organization.", "error")
+    elif public_base_url() is None:
+        flash(f"Nothing was sent. {MISSING_HELP}", "error")
+    else:
+        try:
+            flash(*bulk.summary(bulk.email_unlinked(org, actor=current_user)))
+        except bulk.AlreadySending:
+            flash(
+                "The links are being emailed by another click right now: nobody "
+                "was emailed twice. Reload in a moment to see who is linked.",
+                "info",
+            )
+    return redirect(url_for("members.index"))
 
 
 @bp.route("/new", methods=("GET", "POST"))
@@ -156,47 +197,6 @@ def show(user_id: int) -> Response:
     if user.id == current_user.id and sso_available(org):
         allow_form_to_okta(response, org)  # "Link my Okta account" goes to Okta
     return response
-
-
-def identity_is_current(org: Organization) -> Callable[[OktaIdentity], bool]:
-    """Whether an identity is at the organization's current protocol and issuer."""
-    config = org.sso_config
-
-    def is_current(identity: OktaIdentity) -> bool:
-        return (
-            config is not None
-            and sso_available(org)
-            and identity.protocol == config.protocol
-            and identity.issuer == linking.current_issuer(config)
-        )
-
-    return is_current
-
-
-def member_page_parts(user: User, org: Organization) -> dict[str, object]:
-    """What the member's page shows of `user`, and the forms it offers."""
-    okta_on = sso_available(org)
-    actor = Actor.of_user(current_user)
-    return {
-        "user": user,
-        "groups": groups_of(user),
-        "identities": identities_of(user),
-        "is_current": identity_is_current(org),
-        "linked": okta_on and user.id in linking.linked_user_ids(org, [user.id]),
-        "role_form": RoleForm(role=user.role),
-        "status_form": StatusForm(status="inactive" if user.is_active else "active"),
-        "link_form": LinkEmailForm(),
-        "remove_form": RemoveIdentityForm(),
-        "unlock_form": UnlockForm(),
-        "invitation_form": InvitationForm(),
-        "continue_form": ContinueForm(),
-        "may_manage_identities": authority.refusal(actor, "remove_identity", user)
-        is None,
-        "may_unlock": authority.refusal(actor, "unlock", user) is None,
-        "locked": throttle.account_locked(user.email)
-        and not users.email_in_other_organizations(user),
-        "okta_on": okta_on,
-    }
 
 
 def _change(

@@ -40,6 +40,10 @@ class Organization(db.Model):
     name_key: Mapped[str] = mapped_column(String(100), unique=True)
     plan: Mapped[str] = mapped_column(String(20), default="free")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Set while a click of "Email the link to everyone not linked" is sending
+    # (a compare-and-set claim, so a double click mails nobody twice); a claim
+    # older than the resend interval is stale (a worker died mid-way).
+    link_emails_claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     sso_config: Mapped[SsoConfig | None] = relationship(
         back_populates="organization", uselist=False, cascade="all, delete-orphan"

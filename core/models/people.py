@@ -120,6 +120,13 @@ class User(UserMixin, Versioned, db.Model):
     okta_required_after_logout: Mapped[bool] = mapped_column(
         Boolean, default=False, server_default=db.false()
     )
+    # Who made the account inactive and when, cleared on reactivation: the
+    # actor's label (an admin's email, "api key gh_ab…" for Okta over SCIM,
+    # "cli") and the way ("page", "scim", "cli"). NULL for members deactivated
+    # before migration 0015. Kept on the row: audit events are pruned.
+    deactivated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    deactivated_by: Mapped[str | None] = mapped_column(String(400))
+    deactivated_via: Mapped[str | None] = mapped_column(String(10))
 
     organization: Mapped[Organization] = relationship()
 

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Callable
+from typing import Any
 
 from sqlalchemy import DDL
 
@@ -163,9 +164,28 @@ SQLITE_DDL = (
     " VALUES (new.id, new.search_text); END",
 )
 SQLITE_REBUILD = f"INSERT INTO {SEARCH_TABLE}({SEARCH_TABLE}) VALUES ('rebuild')"
+# What a migration that rebuilds `user` on SQLite (Alembic's batch mode copies
+# the table, and its triggers go with the old copy) runs afterwards.
+SQLITE_RESTORE = (
+    *(
+        f"DROP TRIGGER IF EXISTS {SEARCH_TABLE}_{name}"
+        for name in ("insert", "delete", "update")
+    ),
+    *SQLITE_DDL[1:],
+    SQLITE_REBUILD,
+)
 SQLITE_DROP = f"DROP TABLE IF EXISTS {SEARCH_TABLE}"
 # pg_trgm is a trusted extension (PostgreSQL 13+): the database owner may add it.
 POSTGRES_EXTENSION = "CREATE EXTENSION IF NOT EXISTS pg_trgm"
+
+
+def restore_sqlite_search(op: Any) -> None:
+    """After a migration rebuilt the `user` table on SQLite: its search
+    triggers again, and the index read afresh (nothing on PostgreSQL, whose
+    index lives on the table itself)."""
+    if op.get_bind().dialect.name == "sqlite":
+        for statement in SQLITE_RESTORE:
+            op.execute(statement)
 
 
 def sqlite_ddl() -> list[DDL]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from core import audit
 from core import authority
+from core import linking
 from core.authority import Actor
 from core.extensions import db
 from core.models import OktaIdentity
@@ -36,7 +37,8 @@ def remove_all_identities(actor: Actor | User, user: User) -> int:
 def _remove_identities(
     actor: Actor, user: User, identities: list[OktaIdentity]
 ) -> None:
-    authority.check(actor, "remove_identity", user)
+    fields = {authority.LAST_WAY_IN} if _last_way_in(user, identities) else set()
+    authority.check(actor, "remove_identity", user, fields=fields)
     for identity in identities:
         audit.record(
             "okta.identity_removed",
@@ -49,3 +51,20 @@ def _remove_identities(
         )
         db.session.delete(identity)
     db.session.commit()
+
+
+def _last_way_in(user: User, identities: list[OktaIdentity]) -> bool:
+    """Whether removing `identities` leaves `user` without a password and
+    without an identity at the organization's current Okta, having had one."""
+    config = user.organization.sso_config
+    if user.password_hash or config is None:
+        return False
+    current = set(
+        db.session.execute(
+            db.select(OktaIdentity.id).where(
+                linking.current_identity(config), OktaIdentity.user_id == user.id
+            )
+        ).scalars()
+    )
+    removed = {identity.id for identity in identities}
+    return bool(current & removed) and not current - removed

@@ -88,7 +88,7 @@ def check_profile_change(
         authority.check(actor, "set_status", user, status=status)
 
 
-def apply_profile(user: User, changes: dict[str, list[object]]) -> None:
+def apply_profile(user: User, changes: dict[str, list[object]], actor: Actor) -> None:
     """Apply changes planned by `plan_profile` (not committed).
 
     `active` False deactivates (all sessions end), True reactivates. An email
@@ -97,7 +97,10 @@ def apply_profile(user: User, changes: dict[str, list[object]]) -> None:
     """
     for field, (_before, after) in changes.items():
         if field == "active":
-            (users.reactivate_user if after else users.deactivate_user)(user)
+            if after:
+                users.reactivate_user(user)
+            else:
+                users.deactivate_user(user, actor)
             continue
         setattr(user, field, after)
         if field == "user_name":
@@ -126,7 +129,9 @@ def scim_update_user(
     check_profile_change(actor, user, changes)
     if "scim_managed" in changes:
         user.scim_managed = True
-    apply_profile(user, {k: v for k, v in changes.items() if k != "scim_managed"})
+    apply_profile(
+        user, {k: v for k, v in changes.items() if k != "scim_managed"}, actor
+    )
     return changes
 
 
@@ -148,7 +153,9 @@ def _account_okta_means(org_id: int, user_name: str, email: object) -> User | No
     return db.session.get(User, chosen.id) if chosen is not None else None
 
 
-def _new_scim_user(org_id: int, role: str, values: dict[str, object]) -> User:
+def _new_scim_user(
+    actor: Actor, org_id: int, role: str, values: dict[str, object]
+) -> User:
     """A new SCIM-managed user with Okta's values (not committed).
 
     :raise AccountError: when Okta sent no email.
@@ -170,7 +177,8 @@ def _new_scim_user(org_id: int, role: str, values: dict[str, object]) -> User:
     user.external_id = values.get("external_id")  # type: ignore[assignment]
     user.email_primary = values.get("email_primary")  # type: ignore[assignment]
     if values.get("active") is False:
-        user.status = "inactive"
+        # Created inactive: no session or link of theirs exists to end yet.
+        users.mark_deactivated(user, actor)
     return user
 
 
@@ -193,7 +201,7 @@ def scim_create_user(
         if existing.scim_managed:
             raise Conflict(f"userName {user_name} already exists.")
         return existing, True, scim_update_user(actor, existing, values)
-    user = _new_scim_user(org_id, role, values)
+    user = _new_scim_user(actor, org_id, role, values)
     changes: dict[str, list[object]] = {
         field: [None, values[field]]
         for field in PROFILE_FIELDS

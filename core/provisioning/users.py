@@ -28,6 +28,7 @@ from core.models import User
 from core.models import email_fold
 from core.models import fold
 from core.models import unsafe_characters
+from core.models import utcnow
 from core.security import hash_password
 from core.security import password_problem
 from core.sessions import revoke_all_sessions
@@ -185,16 +186,29 @@ def change_role(actor: Actor | User, user: User, role: str) -> None:
     db.session.commit()
 
 
-def deactivate_user(user: User) -> None:
+# How each kind of actor deactivates: `User.deactivated_via`.
+DEACTIVATED_VIA = {"user": "page", "key": "scim", "cli": "cli"}
+
+
+def deactivate_user(user: User, actor: Actor) -> None:
     """Mark `user` inactive and end every session of theirs at once.
 
     Their personal API keys stop working too (SCIM authentication checks the
     holder's status at each request), and their pending password links die.
+    Who did it (`actor`) and when stay on the row for the member page.
     Not committed.
     """
-    user.status = "inactive"
+    mark_deactivated(user, actor)
     revoke_all_sessions(user)
     end_password_tokens(user)
+
+
+def mark_deactivated(user: User, actor: Actor) -> None:
+    """Set `user` inactive, keeping who (`actor`) and when (not committed)."""
+    user.status = "inactive"
+    user.deactivated_at = utcnow()
+    user.deactivated_by = actor.label[:400]
+    user.deactivated_via = DEACTIVATED_VIA[actor.kind]
 
 
 def reactivate_user(user: User) -> None:
@@ -203,6 +217,7 @@ def reactivate_user(user: User) -> None:
     Not committed.
     """
     user.status = "active"
+    user.deactivated_at = user.deactivated_by = user.deactivated_via = None
 
 
 def set_status(actor: Actor | User, user: User, status: str) -> None:
@@ -217,7 +232,7 @@ def set_status(actor: Actor | User, user: User, status: str) -> None:
     actor = Actor.of(actor)
     authority.check(actor, "set_status", user, status=status)
     if status == "inactive":
-        deactivate_user(user)
+        deactivate_user(user, actor)
     else:
         reactivate_user(user)
     audit.record(

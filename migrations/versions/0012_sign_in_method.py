@@ -14,6 +14,8 @@ migration keep NULL: how they started was never recorded.
 import sqlalchemy as sa
 from alembic import op
 
+from core.models.search import restore_sqlite_search
+
 revision = "0012"
 down_revision = "0011"
 branch_labels = None
@@ -32,5 +34,6 @@ def upgrade():
 def downgrade():
     with op.batch_alter_table("user", schema=None) as batch_op:
         batch_op.drop_column("last_sign_in_method")
+    restore_sqlite_search(op)  # the batch copy of `user` lost its triggers
     with op.batch_alter_table("user_session", schema=None) as batch_op:
         batch_op.drop_column("method")

@@ -16,6 +16,8 @@ existing organizations: Universal Logout starts off.
 import sqlalchemy as sa
 from alembic import op
 
+from core.models.search import restore_sqlite_search
+
 import core.models
 
 revision = "0014"
@@ -71,20 +73,23 @@ def upgrade():
         batch_op.create_index(
             "ix_universal_logout_jti_expires_at", ["expires_at"], unique=False
         )
-    with op.batch_alter_table("user", schema=None) as batch_op:
-        batch_op.add_column(
-            sa.Column(
-                "okta_required_after_logout",
-                sa.Boolean(),
-                server_default=sa.false(),
-                nullable=False,
-            )
-        )
+    # Not batch mode: on SQLite it would copy `user` and lose its search
+    # triggers; ALTER TABLE ADD COLUMN keeps them.
+    op.add_column(
+        "user",
+        sa.Column(
+            "okta_required_after_logout",
+            sa.Boolean(),
+            server_default=sa.false(),
+            nullable=False,
+        ),
+    )
 
 
 def downgrade():
     with op.batch_alter_table("user", schema=None) as batch_op:
         batch_op.drop_column("okta_required_after_logout")
+    restore_sqlite_search(op)  # the batch copy of `user` lost its triggers
     with op.batch_alter_table("universal_logout_jti", schema=None) as batch_op:
         batch_op.drop_index("ix_universal_logout_jti_expires_at")
     op.drop_table("universal_logout_jti")
