@@ -265,13 +265,7 @@ def _scim_counts(organization_id: int) -> tuple[int, int, int]:
         ScimRequest.organization_id == organization_id,
         ScimRequest.created_at >= since,
     )
-    unauthorized = db.select(
-        db.func.coalesce(db.func.sum(AuditEvent.repeat_count), 0)
-    ).where(
-        AuditEvent.organization_id == organization_id,
-        AuditEvent.kind == SCIM_UNAUTHORIZED,
-        db.func.coalesce(AuditEvent.last_at, AuditEvent.created_at) >= since,
-    )
+    unauthorized = _unauthorized_since(organization_id, since)
     row = db.session.execute(
         db.select(
             recent.scalar_subquery(),
@@ -280,6 +274,24 @@ def _scim_counts(organization_id: int) -> tuple[int, int, int]:
         )
     ).one()
     return int(row[0]), int(row[1]), int(row[2])
+
+
+def _unauthorized_since(organization_id: int, since: datetime) -> Any:
+    """The number of SCIM 401s counted for the organization since `since` (a
+    select): the repeats of its `scim.unauthorized` rows seen since then."""
+    return db.select(db.func.coalesce(db.func.sum(AuditEvent.repeat_count), 0)).where(
+        AuditEvent.organization_id == organization_id,
+        AuditEvent.kind == SCIM_UNAUTHORIZED,
+        db.func.coalesce(AuditEvent.last_at, AuditEvent.created_at) >= since,
+    )
+
+
+def unauthorized_24h(organization_id: int) -> int:
+    """SCIM requests refused for their key (401) in the last 24 hours (one query)."""
+    since = utcnow() - ERROR_WINDOW
+    return int(
+        db.session.execute(_unauthorized_since(organization_id, since)).scalar_one()
+    )
 
 
 def _last_unauthorized(organization_id: int) -> Unauthorized | None:

@@ -250,6 +250,15 @@ def test_401s_of_a_revoked_key_and_a_wrong_scheme_count_for_that_organization(
     assert "used-after-revocation" in keys_page
     other_html = panel(owner_of(app, other))
     assert '<span id="health-scim-401">0</span>' in other_html
+    # The provisioning activity says so too, and leads to those audit rows.
+    activity = owner_of(app, org).get("/settings/provisioning").text
+    card = re.search(r'id="refused-keys-24h"[^>]*>(.*?)</a>', activity, re.S)
+    assert card is not None and "<strong>2</strong>" in card.group(1)
+    assert "/audit?kind=scim.unauthorized" in activity
+    other_activity = owner_of(app, other).get("/settings/provisioning").text
+    assert re.search(
+        r'id="refused-keys-24h".*?<strong>0</strong>', other_activity, re.S
+    )
     assert "revoked" not in other_html and "health-last-401" not in other_html
 
 

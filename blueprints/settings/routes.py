@@ -19,6 +19,7 @@ from blueprints.settings import bp
 from blueprints.settings.forms import RenameForm
 from blueprints.settings.forms import ScimSyncForm
 from blueprints.settings.forms import SsoProviderForm
+from core import health
 from core import linking
 from core.authority import AccountError
 from core.extensions import db
@@ -169,6 +170,7 @@ def activity_summary(org_id: int) -> dict[str, object]:
     return {
         "last_success": last_success,
         "errors_24h": errors,
+        "unauthorized_24h": health.unauthorized_24h(org_id),
         "keys": keys,
         "warnings": {key.id: key_warning(key) for key in keys},
     }
