@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -79,8 +80,25 @@ OTHER_KEY = RSAKey.generate_key(2048)
 
 
 def with_claims(**changes: Any) -> Forge:
-    """Okta's own signature over claims changed by `changes`."""
-    return lambda okta, aud: okta.sign(okta.claims(aud, **changes))
+    """Okta's own signature over claims changed by `changes`; a change given as
+    `At(offset)` is that many seconds from when the token is made (not from
+    when the tests were collected, minutes earlier in a whole run)."""
+
+    def forge(okta: Any, aud: str) -> str:
+        values = {
+            name: now(value.offset) if isinstance(value, At) else value
+            for name, value in changes.items()
+        }
+        return okta.sign(okta.claims(aud, **values))
+
+    return forge
+
+
+@dataclass(frozen=True)
+class At:
+    """A time `offset` seconds from the token's making."""
+
+    offset: int
 
 
 def now(offset: int = 0) -> int:
@@ -126,10 +144,10 @@ HOSTILE_TOKENS: dict[str, Forge] = {
         okta.claims(aud, iss=okta.base + "/")
     ),
     "another-client-id": with_claims(sub="0oa-another-app"),
-    "expired": with_claims(iat=now(-900), exp=now(-300)),
-    "nbf-in-the-future": with_claims(nbf=now(600)),
-    "issued-in-the-future": with_claims(iat=now(600), exp=now(900)),
-    "lives-a-day": with_claims(exp=now(86400)),
+    "expired": with_claims(iat=At(-900), exp=At(-300)),
+    "nbf-in-the-future": with_claims(nbf=At(600)),
+    "issued-in-the-future": with_claims(iat=At(600), exp=At(900)),
+    "lives-a-day": with_claims(exp=At(86400)),
     "exp-nan": with_claims(exp=float("nan")),
     "iat-nan": with_claims(iat=float("nan")),
     "exp-infinite": with_claims(exp=float("inf")),
