@@ -44,8 +44,10 @@ MAX_EXEMPT = 3
 RECENT_OKTA = timedelta(minutes=10)
 OKTA_METHODS = ("okta-oidc", "okta-saml")
 # Sessions a password started ("setup" is the first owner's password at
-# setup); NULL, sessions from before migration 0012, counts as one too.
-PASSWORD_METHODS = ("password", "setup")
+# setup); NULL (sessions from before migration 0012) and "" (what an earlier
+# restart_session wrote for those after a password change) count as one too:
+# their origin is unknown, so the sweep ends them.
+PASSWORD_METHODS = ("password", "setup", "")
 
 
 class Refused(ValueError):
@@ -168,6 +170,23 @@ def signed_in_through_okta_recently(user: User) -> bool:
     )
 
 
+BACKUP_SESSION_REFUSAL = (
+    "You signed in with a recovery code: this session cannot make new recovery "
+    "codes or link an Okta account (either would outlast its 4 hours). Sign in "
+    "through Okta, or ask another owner."
+)
+
+
+def backup_session_problem(user: User) -> str | None:
+    """Why the browser's session of `user` may not make recovery codes or link
+    an Okta account, or None: a recovery-code session is capped at 4 hours,
+    and either would give its holder a way back in after that."""
+    row = current_session(user)
+    if row is not None and row.method == "backup":
+        return BACKUP_SESSION_REFUSAL
+    return None
+
+
 def _owner_linked(org: Organization) -> bool:
     """An active owner has an identity at the organization's current Okta."""
     config = org.sso_config
@@ -280,7 +299,8 @@ def covered_ids(org: Organization):  # type: ignore[no-untyped-def]
 
 
 def password_started():  # type: ignore[no-untyped-def]
-    """A where-clause: sessions a password started (or of unknown origin)."""
+    """A where-clause: sessions a password started (or of unknown origin: NULL
+    or "")."""
     return UserSession.method.in_(PASSWORD_METHODS) | UserSession.method.is_(None)
 
 

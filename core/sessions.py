@@ -54,10 +54,10 @@ def restart_session(user: User) -> None:
     """
     current = current_session(user)
     if current is None:
-        _open_session(user, "")
+        _open_session(user, None)  # origin unknown: NULL, as the sweep reads it
     else:
         remaining = (current.expires_at - utcnow()).total_seconds()
-        row = _open_session(user, current.method or "", max(0, int(remaining)))
+        row = _open_session(user, current.method or None, max(0, int(remaining)))
         row.created_at = current.created_at
     db.session.commit()
     login_user(user)
@@ -72,7 +72,9 @@ def current_session(user: User) -> UserSession | None:
     )
 
 
-def _open_session(user: User, method: str, max_age: int | None = None) -> UserSession:
+def _open_session(
+    user: User, method: str | None, max_age: int | None = None
+) -> UserSession:
     """Revoke the session this browser held (if any), clear it and add a new
     session row for `user` (not committed) and return it; `user.session_token`
     becomes its token.
