@@ -67,6 +67,7 @@ def render_require(
         else [member.email for member in exempt],
         max_exempt=require_okta.MAX_EXEMPT,
         code_status=recovery_codes.status(user) if user.role == "owner" else None,
+        backup_problem=require_okta.backup_session_problem(user),
         codes=codes,
         error=error,
         exempt_error=exempt_error,
@@ -159,6 +160,9 @@ def require_okta_codes() -> Page:
     only (never stored, never in a URL)."""
     _checked_form()
     org = current_user.organization
+    problem = require_okta.backup_session_problem(current_user._get_current_object())
+    if problem:
+        return render_require(org, status=403, error=problem)
     try:
         codes = recovery_codes.generate(
             current_user._get_current_object(), actor=current_user._get_current_object()
