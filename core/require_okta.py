@@ -76,6 +76,27 @@ def is_required(org: Organization) -> bool:
     return bool(row and row.required and sso_available(org))
 
 
+def hold(org: Organization) -> None:
+    """Take the organization's lock for the rest of this transaction, and read
+    its requirement afresh.
+
+    Turning the requirement on and opening a password session both hold it,
+    so they happen one after the other: a password sign-in that read
+    "optional" before its (slow) password check either opens its session
+    before the sweep (which then ends it) or sees the requirement after it
+    (and opens none). A no-op UPDATE: the row lock on PostgreSQL, the write
+    lock on SQLite (as `core.authority` counts owners).
+    """
+    db.session.execute(
+        db.update(Organization)
+        .where(Organization.id == org.id)
+        .values(plan=Organization.plan)
+    )
+    row = requirement(org)
+    if row is not None:
+        db.session.refresh(row)
+
+
 def exempt_members(org: Organization) -> list[User]:
     """The organization's exempt accounts, oldest exemption first."""
     return list(
@@ -238,6 +259,7 @@ def turn_on(org: Organization, owner: User) -> int:
 
     :raise Refused: why not (nothing changes then).
     """
+    hold(org)  # a password sign-in in flight opens its session before or not at all
     _check_turn_on(org, owner)
     row = requirement(org)
     if row is None:
