@@ -25,6 +25,7 @@ from core import recovery_codes
 from core.authority import Actor
 from core.extensions import db
 from core.linking import current_identity
+from core.linking import current_issuer
 from core.models import OktaExemption
 from core.models import OktaIdentity
 from core.models import OktaRequirement
@@ -42,7 +43,6 @@ from core.sso_rollout import sign_in_test_status
 MAX_EXEMPT = 3
 # How recently the owner turning it on must have signed in through Okta.
 RECENT_OKTA = timedelta(minutes=10)
-OKTA_METHODS = ("okta-oidc", "okta-saml")
 # Sessions a password started ("setup" is the first owner's password at
 # setup); NULL (sessions from before migration 0012) and "" (what an earlier
 # restart_session wrote for those after a password change) count as one too:
@@ -182,11 +182,16 @@ def preconditions(org: Organization, owner: User) -> list[Precondition]:
 
 
 def signed_in_through_okta_recently(user: User) -> bool:
-    """The browser's current session of `user` was started by Okta, lately."""
+    """The browser's current session of `user` was started lately by the
+    organization's current Okta (protocol and issuer: not the Okta it left)."""
     row = current_session(user)
+    config = user.organization.sso_config
     return bool(
         row is not None
-        and row.method in OKTA_METHODS
+        and config is not None
+        and row.method == f"okta-{config.protocol}"
+        and row.okta_issuer is not None
+        and row.okta_issuer == current_issuer(config)
         and row.created_at >= utcnow() - RECENT_OKTA
     )
 
