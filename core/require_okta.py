@@ -8,11 +8,13 @@ backup page and "Forgot your password?" ask it.
 
 The requirement counts only while Okta sign-in is on for the organization
 (`sso_available`): with Okta turned off or a Free plan nobody could sign in
-at all. Turning it on is refused, with the reason, until every precondition
-holds (`preconditions`); it ends the password-started sessions of everyone it
-covers. Owners' recovery codes (`core.recovery_codes`) and exempt accounts are
-the way back in, at `/login/backup`; `flask sso require --org NAME --off` is
-the operator's.
+at all, so it is suspended (members may use passwords meanwhile; the pages
+that turn Okta off say so) and applies again, with its sweep, when Okta comes
+back (`core.okta_sweep.apply_again`). Turning it on is refused, with the
+reason, until every precondition holds (`preconditions`); it ends the
+password-started sessions of everyone it covers. Owners' recovery codes
+(`core.recovery_codes`) and exempt accounts are the way back in, at
+`/login/backup`; `flask sso require --org NAME --off` is the operator's.
 """
 
 from __future__ import annotations
@@ -30,11 +32,11 @@ from core.models import OktaExemption
 from core.models import OktaIdentity
 from core.models import OktaRequirement
 from core.models import Organization
-from core.models import PasswordToken
 from core.models import User
-from core.models import UserSession
 from core.models import email_fold
 from core.models import utcnow
+from core.okta_sweep import end_password_sessions
+from core.okta_sweep import void_password_links
 from core.sessions import current_session
 from core.sso import sso_available
 from core.sso_authority import require_okta_problem
@@ -43,11 +45,6 @@ from core.sso_rollout import sign_in_test_status
 MAX_EXEMPT = 3
 # How recently the owner turning it on must have signed in through Okta.
 RECENT_OKTA = timedelta(minutes=10)
-# Sessions a password started ("setup" is the first owner's password at
-# setup); NULL (sessions from before migration 0012) and "" (what an earlier
-# restart_session wrote for those after a password change) count as one too:
-# their origin is unknown, so the sweep ends them.
-PASSWORD_METHODS = ("password", "setup", "")
 
 
 class Refused(ValueError):
@@ -274,7 +271,7 @@ def turn_on(org: Organization, owner: User) -> int:
     row.changed_at = utcnow()
     row.changed_by = owner.email
     ended = end_password_sessions(org)
-    _void_password_links(org)
+    void_password_links(org)
     audit.record(
         "settings.okta_required",
         org,
@@ -284,51 +281,6 @@ def turn_on(org: Organization, owner: User) -> int:
     )
     db.session.commit()
     return ended
-
-
-def end_password_sessions(org: Organization) -> int:
-    """Revoke every live password-started session of the members the
-    requirement covers (not committed); return how many."""
-    result = db.session.execute(
-        db.update(UserSession)
-        .where(
-            UserSession.user_id.in_(covered_ids(org)),
-            UserSession.revoked_at.is_(None),
-            password_started(),
-        )
-        .values(revoked_at=utcnow())
-        .execution_options(synchronize_session=False)
-    )
-    return result.rowcount
-
-
-def _void_password_links(org: Organization) -> None:
-    """Spend the unused password links (resets, invitations) of the members the
-    requirement covers (not committed): one emailed earlier must not outlive it."""
-    db.session.execute(
-        db.update(PasswordToken)
-        .where(
-            PasswordToken.user_id.in_(covered_ids(org)), PasswordToken.used_at.is_(None)
-        )
-        .values(used_at=utcnow())
-        .execution_options(synchronize_session=False)
-    )
-
-
-def covered_ids(org: Organization):  # type: ignore[no-untyped-def]
-    """A subquery: ids of the organization's members that are not exempt."""
-    exempt = db.select(OktaExemption.user_id).where(
-        OktaExemption.organization_id == org.id
-    )
-    return db.select(User.id).where(
-        User.organization_id == org.id, User.id.not_in(exempt)
-    )
-
-
-def password_started():  # type: ignore[no-untyped-def]
-    """A where-clause: sessions a password started (or of unknown origin: NULL
-    or "")."""
-    return UserSession.method.in_(PASSWORD_METHODS) | UserSession.method.is_(None)
 
 
 def turn_off(org: Organization, actor: User | Actor) -> bool:

@@ -21,6 +21,7 @@ from wtforms import HiddenField
 
 from blueprints.settings import bp
 from core import linking
+from core import okta_sweep
 from core import recovery_codes
 from core import require_okta
 from core.authority import AccountError
@@ -55,10 +56,12 @@ def render_require(
     """The Require Okta sign-in page."""
     user: User = current_user._get_current_object()
     exempt = require_okta.exempt_members(org)
+    required = require_okta.is_required(org)
     return render_template(
         "settings/require_okta.html",
         org=org,
-        required=require_okta.is_required(org),
+        required=required,
+        suspended=not required and okta_sweep.requirement_set(org),
         may_change=require_okta_problem(Actor.of_user(user)) is None,
         checklist=require_okta.preconditions(org, user),
         preview=preview(org),
