@@ -33,7 +33,6 @@ from core.models import OktaIdentity
 from core.models import OktaRequirement
 from core.models import Organization
 from core.models import User
-from core.models import email_fold
 from core.models import utcnow
 from core.okta_sweep import end_password_sessions
 from core.okta_sweep import void_password_links
@@ -301,60 +300,6 @@ def turn_off(org: Organization, actor: User | Actor) -> bool:
     audit.record("settings.okta_not_required", org, actor=actor)
     db.session.commit()
     return True
-
-
-def set_exemptions(org: Organization, emails: list[str], actor: User | Actor) -> None:
-    """Make exactly these accounts (by email) the exempt ones; audit, commit.
-
-    Each must be an active member of `org`; at most MAX_EXEMPT. While Okta is
-    required, an account that stops being exempt loses its password sessions.
-    :raise Refused: why not (nothing changes then).
-    """
-    problem = require_okta_problem(Actor.of(actor))
-    if problem:
-        raise Refused(problem, 403)
-    users = _exempt_candidates(org, emails)
-    db.session.execute(db.delete(OktaExemption).filter_by(organization_id=org.id))
-    db.session.add_all(
-        OktaExemption(organization_id=org.id, user_id=user.id) for user in users
-    )
-    db.session.flush()
-    ended = end_password_sessions(org) if is_required(org) else 0
-    audit.record(
-        "settings.okta_exemptions_changed",
-        org,
-        actor=actor,
-        exempt=[user.email for user in users],
-        sessions_ended=ended,
-    )
-    db.session.commit()
-
-
-def _exempt_candidates(org: Organization, emails: list[str]) -> list[User]:
-    """The active members of `org` with these emails, in order, without repeats.
-
-    :raise Refused: too many, or one is not an active member of `org` (the
-        same words whether the email has an account elsewhere or nowhere).
-    """
-    wanted: dict[str, str] = {}
-    for email in (email.strip() for email in emails):
-        if email and len(email) <= 320:
-            wanted.setdefault(email_fold(email), email)
-    if len(wanted) > MAX_EXEMPT:
-        raise Refused(f"At most {MAX_EXEMPT} exempt accounts.", 400)
-    found = {
-        user.email_key: user
-        for user in db.session.execute(
-            db.select(User).where(
-                User.organization_id == org.id, User.email_key.in_(list(wanted))
-            )
-        ).scalars()
-    }
-    for key, email in wanted.items():
-        user = found.get(key)
-        if user is None or not user.is_active:
-            raise Refused(f"{email} is not an active member of {org.name}.", 400)
-    return [found[key] for key in wanted]
 
 
 def reset_refusal(user: User) -> str | None:

@@ -24,6 +24,7 @@ from core import linking
 from core import okta_sweep
 from core import recovery_codes
 from core import require_okta
+from core import way_back_in
 from core.authority import AccountError
 from core.authority import Actor
 from core.extensions import db
@@ -146,7 +147,7 @@ def require_okta_exempt() -> Page:
     org = current_user.organization
     emails = [value[:400] for value in request.form.getlist("exempt")[:20]]
     try:
-        require_okta.set_exemptions(org, emails, current_user._get_current_object())
+        way_back_in.set_exemptions(org, emails, current_user._get_current_object())
     except require_okta.Refused as exc:
         db.session.rollback()
         return render_require(
