@@ -29,6 +29,7 @@ from core.models import RecoveryCode
 from core.models import User
 from core.models import email_fold
 from core.okta_sweep import end_password_sessions
+from core.okta_sweep import void_password_links
 from core.sso_authority import require_okta_problem
 
 NO_WAY_BACK = (
@@ -120,8 +121,9 @@ def set_exemptions(org: Organization, emails: list[str], actor: User | Actor) ->
     """Make exactly these accounts (by email) the exempt ones; audit, commit.
 
     Each must be an active member of `org`; at most MAX_EXEMPT. While Okta is
-    required, an account that stops being exempt loses its password sessions,
-    and the change may not leave the organization without a way back in.
+    required, an account that stops being exempt loses its password sessions
+    and unused password links, and the change may not leave the organization
+    without a way back in.
     :raise Refused: why not (nothing changes then).
     """
     problem = require_okta_problem(Actor.of(actor))
@@ -140,6 +142,8 @@ def set_exemptions(org: Organization, emails: list[str], actor: User | Actor) ->
     )
     db.session.flush()
     ended = end_password_sessions(org) if required else 0
+    if required:
+        void_password_links(org)  # a reset link of an account no longer exempt
     audit.record(
         "settings.okta_exemptions_changed",
         org,

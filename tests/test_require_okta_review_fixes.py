@@ -84,6 +84,22 @@ def test_a_reset_link_of_the_gap_stops_working_when_okta_is_on_again(
     assert turned_on["required_sessions_ended"] == 0
 
 
+def test_an_account_no_longer_exempt_loses_its_reset_link(
+    app: Flask, org: OrgInfo, provider: str, mailbox: object
+) -> None:
+    owner, _codes = ready(app, org, provider)  # the owner's saved codes
+    gail = make_user(app, org.id, "gail@acme.test")
+    assert exempt(owner, "gail@acme.test").status_code == 302
+    assert turn_on(owner).status_code == 302
+    asked = app.test_client().post("/password/forgot", data={"email": "gail@acme.test"})
+    asked.close()  # the link is made and emailed when the answer closes
+    assert _unused_links(app, gail) == 1  # exempt: she may reset her password
+
+    assert exempt(owner).status_code == 302
+
+    assert _unused_links(app, gail) == 0
+
+
 def test_a_recovery_code_session_cannot_link_an_okta_account_and_is_told(
     app: Flask, org: OrgInfo, provider: str
 ) -> None:
