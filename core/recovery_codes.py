@@ -6,7 +6,10 @@ SHA-256 (`hash_token`: the codes are random, so a fast hash is enough, and a
 code finds its row with one index lookup). Making a new set deletes the old
 one. A code (with its owner's email) opens a session of at most four hours at
 `/login/backup`; every use is audited and emailed to every active owner, and
-wrong codes count against the sign-in throttle like wrong passwords.
+wrong codes count against the client address's sign-in throttle (shared with
+wrong passwords). Not against the account: a code is 100 random bits, so a
+per-account limit guards nothing, and anyone who knows an owner's email could
+use it to lock the owner out of their way back in.
 """
 
 from __future__ import annotations
@@ -166,9 +169,10 @@ def redeem(email: str, code: str, address: str) -> Redeemed:
 
     Refused alike for an unknown email, a code of someone else (of this or
     another organization), a spent or voided code, and an owner no longer
-    active or no longer an owner; each refusal counts against the throttle.
+    active or no longer an owner; each refusal counts against the address's
+    throttle (only: see the module's docstring).
     """
-    if throttle.is_throttled(email, address):
+    if throttle.address_throttled(address):
         audit.record_repeated(
             "sign_in.refused",
             None,
@@ -212,7 +216,7 @@ def _refuse(email: str, address: str, holder: User | None) -> Redeemed:
     organization of the code's holder when the code exists (its owners should
     know someone holds it with another email), else to none."""
     db.session.rollback()
-    throttle.record_failure(email, address)
+    throttle.record_failure(None, address)
     audit.record(
         "sign_in.refused",
         holder.organization_id if holder is not None else None,

@@ -8,11 +8,13 @@ backup page and "Forgot your password?" ask it.
 
 The requirement counts only while Okta sign-in is on for the organization
 (`sso_available`): with Okta turned off or a Free plan nobody could sign in
-at all. Turning it on is refused, with the reason, until every precondition
-holds (`preconditions`); it ends the password-started sessions of everyone it
-covers. Owners' recovery codes (`core.recovery_codes`) and exempt accounts are
-the way back in, at `/login/backup`; `flask sso require --org NAME --off` is
-the operator's.
+at all, so it is suspended (members may use passwords meanwhile; the pages
+that turn Okta off say so) and applies again, with its sweep, when Okta comes
+back (`core.okta_sweep.apply_again`). Turning it on is refused, with the
+reason, until every precondition holds (`preconditions`); it ends the
+password-started sessions of everyone it covers. Owners' recovery codes
+(`core.recovery_codes`) and exempt accounts are the way back in, at
+`/login/backup`; `flask sso require --org NAME --off` is the operator's.
 """
 
 from __future__ import annotations
@@ -25,15 +27,15 @@ from core import recovery_codes
 from core.authority import Actor
 from core.extensions import db
 from core.linking import current_identity
+from core.linking import current_issuer
 from core.models import OktaExemption
 from core.models import OktaIdentity
 from core.models import OktaRequirement
 from core.models import Organization
-from core.models import PasswordToken
 from core.models import User
-from core.models import UserSession
-from core.models import email_fold
 from core.models import utcnow
+from core.okta_sweep import end_password_sessions
+from core.okta_sweep import void_password_links
 from core.sessions import current_session
 from core.sso import sso_available
 from core.sso_authority import require_okta_problem
@@ -42,10 +44,6 @@ from core.sso_rollout import sign_in_test_status
 MAX_EXEMPT = 3
 # How recently the owner turning it on must have signed in through Okta.
 RECENT_OKTA = timedelta(minutes=10)
-OKTA_METHODS = ("okta-oidc", "okta-saml")
-# Sessions a password started ("setup" is the first owner's password at
-# setup); NULL, sessions from before migration 0012, counts as one too.
-PASSWORD_METHODS = ("password", "setup")
 
 
 class Refused(ValueError):
@@ -72,6 +70,27 @@ def is_required(org: Organization) -> bool:
     """Whether the organization requires Okta sign-in right now."""
     row = requirement(org)
     return bool(row and row.required and sso_available(org))
+
+
+def hold(org: Organization) -> None:
+    """Take the organization's lock for the rest of this transaction, and read
+    its requirement afresh.
+
+    Turning the requirement on and opening a password session both hold it,
+    so they happen one after the other: a password sign-in that read
+    "optional" before its (slow) password check either opens its session
+    before the sweep (which then ends it) or sees the requirement after it
+    (and opens none). A no-op UPDATE: the row lock on PostgreSQL, the write
+    lock on SQLite (as `core.authority` counts owners).
+    """
+    db.session.execute(
+        db.update(Organization)
+        .where(Organization.id == org.id)
+        .values(plan=Organization.plan)
+    )
+    row = requirement(org)
+    if row is not None:
+        db.session.refresh(row)
 
 
 def exempt_members(org: Organization) -> list[User]:
@@ -159,13 +178,35 @@ def preconditions(org: Organization, owner: User) -> list[Precondition]:
 
 
 def signed_in_through_okta_recently(user: User) -> bool:
-    """The browser's current session of `user` was started by Okta, lately."""
+    """The browser's current session of `user` was started lately by the
+    organization's current Okta (protocol and issuer: not the Okta it left)."""
     row = current_session(user)
+    config = user.organization.sso_config
     return bool(
         row is not None
-        and row.method in OKTA_METHODS
+        and config is not None
+        and row.method == f"okta-{config.protocol}"
+        and row.okta_issuer is not None
+        and row.okta_issuer == current_issuer(config)
         and row.created_at >= utcnow() - RECENT_OKTA
     )
+
+
+BACKUP_SESSION_REFUSAL = (
+    "You signed in with a recovery code: this session cannot make new recovery "
+    "codes or link an Okta account (either would outlast its 4 hours). Sign in "
+    "through Okta, or ask another owner."
+)
+
+
+def backup_session_problem(user: User) -> str | None:
+    """Why the browser's session of `user` may not make recovery codes or link
+    an Okta account, or None: a recovery-code session is capped at 4 hours,
+    and either would give its holder a way back in after that."""
+    row = current_session(user)
+    if row is not None and row.method == "backup":
+        return BACKUP_SESSION_REFUSAL
+    return None
 
 
 def _owner_linked(org: Organization) -> bool:
@@ -219,6 +260,7 @@ def turn_on(org: Organization, owner: User) -> int:
 
     :raise Refused: why not (nothing changes then).
     """
+    hold(org)  # a password sign-in in flight opens its session before or not at all
     _check_turn_on(org, owner)
     row = requirement(org)
     if row is None:
@@ -228,7 +270,7 @@ def turn_on(org: Organization, owner: User) -> int:
     row.changed_at = utcnow()
     row.changed_by = owner.email
     ended = end_password_sessions(org)
-    _void_password_links(org)
+    void_password_links(org)
     audit.record(
         "settings.okta_required",
         org,
@@ -238,50 +280,6 @@ def turn_on(org: Organization, owner: User) -> int:
     )
     db.session.commit()
     return ended
-
-
-def end_password_sessions(org: Organization) -> int:
-    """Revoke every live password-started session of the members the
-    requirement covers (not committed); return how many."""
-    result = db.session.execute(
-        db.update(UserSession)
-        .where(
-            UserSession.user_id.in_(covered_ids(org)),
-            UserSession.revoked_at.is_(None),
-            password_started(),
-        )
-        .values(revoked_at=utcnow())
-        .execution_options(synchronize_session=False)
-    )
-    return result.rowcount
-
-
-def _void_password_links(org: Organization) -> None:
-    """Spend the unused password links (resets, invitations) of the members the
-    requirement covers (not committed): one emailed earlier must not outlive it."""
-    db.session.execute(
-        db.update(PasswordToken)
-        .where(
-            PasswordToken.user_id.in_(covered_ids(org)), PasswordToken.used_at.is_(None)
-        )
-        .values(used_at=utcnow())
-        .execution_options(synchronize_session=False)
-    )
-
-
-def covered_ids(org: Organization):  # type: ignore[no-untyped-def]
-    """A subquery: ids of the organization's members that are not exempt."""
-    exempt = db.select(OktaExemption.user_id).where(
-        OktaExemption.organization_id == org.id
-    )
-    return db.select(User.id).where(
-        User.organization_id == org.id, User.id.not_in(exempt)
-    )
-
-
-def password_started():  # type: ignore[no-untyped-def]
-    """A where-clause: sessions a password started (or of unknown origin)."""
-    return UserSession.method.in_(PASSWORD_METHODS) | UserSession.method.is_(None)
 
 
 def turn_off(org: Organization, actor: User | Actor) -> bool:
@@ -302,60 +300,6 @@ def turn_off(org: Organization, actor: User | Actor) -> bool:
     audit.record("settings.okta_not_required", org, actor=actor)
     db.session.commit()
     return True
-
-
-def set_exemptions(org: Organization, emails: list[str], actor: User | Actor) -> None:
-    """Make exactly these accounts (by email) the exempt ones; audit, commit.
-
-    Each must be an active member of `org`; at most MAX_EXEMPT. While Okta is
-    required, an account that stops being exempt loses its password sessions.
-    :raise Refused: why not (nothing changes then).
-    """
-    problem = require_okta_problem(Actor.of(actor))
-    if problem:
-        raise Refused(problem, 403)
-    users = _exempt_candidates(org, emails)
-    db.session.execute(db.delete(OktaExemption).filter_by(organization_id=org.id))
-    db.session.add_all(
-        OktaExemption(organization_id=org.id, user_id=user.id) for user in users
-    )
-    db.session.flush()
-    ended = end_password_sessions(org) if is_required(org) else 0
-    audit.record(
-        "settings.okta_exemptions_changed",
-        org,
-        actor=actor,
-        exempt=[user.email for user in users],
-        sessions_ended=ended,
-    )
-    db.session.commit()
-
-
-def _exempt_candidates(org: Organization, emails: list[str]) -> list[User]:
-    """The active members of `org` with these emails, in order, without repeats.
-
-    :raise Refused: too many, or one is not an active member of `org` (the
-        same words whether the email has an account elsewhere or nowhere).
-    """
-    wanted: dict[str, str] = {}
-    for email in (email.strip() for email in emails):
-        if email and len(email) <= 320:
-            wanted.setdefault(email_fold(email), email)
-    if len(wanted) > MAX_EXEMPT:
-        raise Refused(f"At most {MAX_EXEMPT} exempt accounts.", 400)
-    found = {
-        user.email_key: user
-        for user in db.session.execute(
-            db.select(User).where(
-                User.organization_id == org.id, User.email_key.in_(list(wanted))
-            )
-        ).scalars()
-    }
-    for key, email in wanted.items():
-        user = found.get(key)
-        if user is None or not user.is_active:
-            raise Refused(f"{email} is not an active member of {org.name}.", 400)
-    return [found[key] for key in wanted]
 
 
 def reset_refusal(user: User) -> str | None:

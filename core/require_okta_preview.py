@@ -19,9 +19,9 @@ from core.models import Organization
 from core.models import User
 from core.models import UserSession
 from core.models import utcnow
-from core.require_okta import covered_ids
+from core.okta_sweep import covered_ids
+from core.okta_sweep import password_started
 from core.require_okta import exempt_members
-from core.require_okta import password_started
 
 # Rows shown per list (the count is always the whole).
 LIMIT = 50

@@ -25,15 +25,23 @@ from core.models import utcnow
 from core.security import hash_token
 
 
-def start_session(user: User, method: str, *, max_age: int | None = None) -> None:
+def start_session(
+    user: User,
+    method: str,
+    *,
+    max_age: int | None = None,
+    okta_issuer: str | None = None,
+) -> None:
     """Sign `user` in with a fresh session (nothing of the previous one survives).
 
     `method` says how they proved who they are ("password", "okta-oidc",
     "okta-saml", "setup", "backup"); the session row and the user keep it.
     `max_age` (seconds) shortens the session below SESSION_MAX_AGE_SECONDS
-    (a recovery code's lasts 4 hours).
+    (a recovery code's lasts 4 hours). `okta_issuer`: for an Okta sign-in,
+    the issuer (or SAML entity ID) of the Okta that vouched for it.
     """
-    _open_session(user, method, max_age)
+    row = _open_session(user, method, max_age)
+    row.okta_issuer = okta_issuer if method.startswith("okta-") else None
     user.last_sign_in_at = utcnow()
     user.last_sign_in_method = method
     if method.startswith("okta-"):
@@ -49,16 +57,17 @@ def restart_session(user: User) -> None:
     (this browser's too), and this one carries on under a new token, so a
     copy of the old cookie is dead. Not a sign-in (`last_sign_in_at` stays);
     the new session keeps the method and the expiry of the one it replaces
-    (a 4-hour recovery-code session stays one) and its start (what "signed in
-    through Okta in the last 10 minutes" reads).
+    (a 4-hour recovery-code session stays one), its start and its Okta (what
+    "signed in through Okta in the last 10 minutes" reads).
     """
     current = current_session(user)
     if current is None:
-        _open_session(user, "")
+        _open_session(user, None)  # origin unknown: NULL, as the sweep reads it
     else:
         remaining = (current.expires_at - utcnow()).total_seconds()
-        row = _open_session(user, current.method or "", max(0, int(remaining)))
+        row = _open_session(user, current.method or None, max(0, int(remaining)))
         row.created_at = current.created_at
+        row.okta_issuer = current.okta_issuer
     db.session.commit()
     login_user(user)
 
@@ -72,7 +81,9 @@ def current_session(user: User) -> UserSession | None:
     )
 
 
-def _open_session(user: User, method: str, max_age: int | None = None) -> UserSession:
+def _open_session(
+    user: User, method: str | None, max_age: int | None = None
+) -> UserSession:
     """Revoke the session this browser held (if any), clear it and add a new
     session row for `user` (not committed) and return it; `user.session_token`
     becomes its token.

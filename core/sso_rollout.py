@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from core import audit
 from core import linking
+from core import okta_sweep
 from core.extensions import db
 from core.models import PROTOCOLS
 from core.models import OktaIdentity
@@ -209,6 +210,9 @@ def turn_on(
     line (an operator's explicit act) may skip it with `require_test=False`.
     With `send_links`, every active member not linked at that Okta is emailed
     the link; returns what was sent (None when nothing was asked to be sent).
+    While Okta sign-in is required (suspended while Okta was off), the
+    requirement applies again: the password sessions and unused password
+    links of the gap end (`core.okta_sweep.apply_again`).
     :raise OktaError: saying why not (nothing changes then).
     """
     problem = turn_on_problem(org, protocol, require_test=require_test)
@@ -217,6 +221,7 @@ def turn_on(
     config = organizations.sso_config_for(org)
     previous = config.protocol if config.okta_enabled else None
     _switch_on_unchanged(config, protocol)
+    ended = okta_sweep.apply_again(org)  # required: the gap's password sessions
     audit.record(
         "settings.okta_turned_on",
         org,
@@ -225,6 +230,7 @@ def turn_on(
         previous_protocol=previous or "",
         tested=sign_in_test_status(org, protocol).passed,
         send_links=send_links,
+        **({} if ended is None else {"required_sessions_ended": ended}),
     )
     db.session.commit()
     return linking.invite_everyone(org, actor=actor) if send_links else None
@@ -280,11 +286,14 @@ class TurnOffImpact:
 
     `stranded`: active members with no password (made by Okta: just in time or
     by SCIM), who have no way to sign in while it is off; `linked`: members
-    linked to Okta, who keep their links for when it is on again.
+    linked to Okta, who keep their links for when it is on again;
+    `requirement_suspended`: Okta sign-in is required, and the requirement
+    lapses while Okta is off (passwords work) until it is on again.
     """
 
     stranded: list[User]
     linked: int
+    requirement_suspended: bool = False
 
 
 def turn_off_impact(org: Organization) -> TurnOffImpact:
@@ -298,7 +307,9 @@ def turn_off_impact(org: Organization) -> TurnOffImpact:
         )
         .order_by(User.id)
     ).scalars()
-    return TurnOffImpact(list(stranded), linking.count_linked(org))
+    return TurnOffImpact(
+        list(stranded), linking.count_linked(org), okta_sweep.requirement_set(org)
+    )
 
 
 @dataclass(frozen=True)

@@ -51,21 +51,25 @@ def is_throttled(email: str, address: str) -> bool:
     )
 
 
+def address_throttled(address: str) -> bool:
+    """True when this client address has failed too often lately (whatever
+    account it tried)."""
+    limit = current_app.config["SIGNIN_MAX_FAILURES_PER_ADDRESS"]
+    return recent_failures(address_key(address)) >= limit
+
+
 def account_locked(email: str) -> bool:
     """Whether password sign-in for this email is locked out right now."""
     limit = current_app.config["SIGNIN_MAX_FAILURES_PER_ACCOUNT"]
     return recent_failures(account_key(email)) >= limit
 
 
-def record_failure(email: str, address: str) -> None:
-    """Count one failed attempt against the account and the address."""
+def record_failure(email: str | None, address: str) -> None:
+    """Count one failed attempt against the account (unless `email` is None)
+    and the address; commit."""
     now = utcnow()
-    db.session.add_all(
-        [
-            SignInFailure(key=account_key(email), created_at=now),
-            SignInFailure(key=address_key(address), created_at=now),
-        ]
-    )
+    keys = [address_key(address)] + ([account_key(email)] if email else [])
+    db.session.add_all(SignInFailure(key=key, created_at=now) for key in keys)
     # Old rows are useless: drop them as we go so the table stays small.
     db.session.execute(
         db.delete(SignInFailure).where(SignInFailure.created_at < now - _window())

@@ -119,7 +119,8 @@ def finish_password_sign_in(
     Universal Logout signed them out: then only Okta lets them in)."""
     if user.okta_required_after_logout:
         return okta_required_page(user)
-    sign_in.start_password_session(user)
+    if not sign_in.start_password_session(user):
+        return render_template("login/okta_required.html", next=next_url), 403
     return after_sign_in(next_url)
 
 

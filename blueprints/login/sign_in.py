@@ -14,6 +14,7 @@ from core import throttle
 from core.extensions import db
 from core.models import User
 from core.models import email_fold
+from core.require_okta import hold
 from core.require_okta import password_allowed
 from core.security import spend_password_check
 from core.security import verify_password
@@ -162,12 +163,29 @@ def _accept(email: str, candidates: list[User], matched: list[User]) -> list[Use
     return active
 
 
-def start_password_session(user: User) -> None:
-    """Audit the sign-in of `user` and start their session (which commits)."""
+def start_password_session(user: User) -> bool:
+    """Audit the sign-in of `user` and start their session (which commits).
+
+    False, with nothing started (the refusal audited), when their organization
+    required Okta sign-in while their password was being checked: asked again
+    under the organization's lock, which turning the requirement on holds too.
+    """
+    hold(user.organization)
+    if not password_allowed(user):
+        db.session.rollback()
+        audit.record(
+            "sign_in.refused",
+            user.organization_id,
+            actor=user,
+            reason=OKTA_REQUIRED,
+            commit=True,
+        )
+        return False
     audit.record(
         "sign_in.succeeded", user.organization_id, actor=user, method="password"
     )
     start_session(user, "password")
+    return True
 
 
 def sign_out(user: User) -> None:

@@ -157,7 +157,7 @@ def _sign_in(
         outcome=outcome.kind,
         subject=profile.subject,
     )
-    start_session(outcome.user, method)
+    start_session(outcome.user, method, okta_issuer=profile.issuer)
     if outcome.kind == "linked":
         flash(
             "Your Okta account is now linked. Next time, sign in with Okta.",

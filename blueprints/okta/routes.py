@@ -34,6 +34,7 @@ from core.authority import Actor
 from core.extensions import db
 from core.models import User
 from core.provisioning import organizations
+from core.require_okta import backup_session_problem
 from core.security import safe_next_url
 from core.sso import sso_available
 from core.sso_authority import sso_test_problem
@@ -137,6 +138,9 @@ def link_mine() -> Any:
     if not sso_available(org):
         return render_template("okta/sso_unavailable.html"), 404
     user = current_user._get_current_object()
+    problem = backup_session_problem(user)
+    if problem:
+        return refuse(problem, 403)
     return start_flow(org, url_for("members.show", user_id=user.id), link_user=user)
 
 

@@ -21,8 +21,10 @@ from wtforms import HiddenField
 
 from blueprints.settings import bp
 from core import linking
+from core import okta_sweep
 from core import recovery_codes
 from core import require_okta
+from core import way_back_in
 from core.authority import AccountError
 from core.authority import Actor
 from core.extensions import db
@@ -55,10 +57,12 @@ def render_require(
     """The Require Okta sign-in page."""
     user: User = current_user._get_current_object()
     exempt = require_okta.exempt_members(org)
+    required = require_okta.is_required(org)
     return render_template(
         "settings/require_okta.html",
         org=org,
-        required=require_okta.is_required(org),
+        required=required,
+        suspended=not required and okta_sweep.requirement_set(org),
         may_change=require_okta_problem(Actor.of_user(user)) is None,
         checklist=require_okta.preconditions(org, user),
         preview=preview(org),
@@ -67,6 +71,7 @@ def render_require(
         else [member.email for member in exempt],
         max_exempt=require_okta.MAX_EXEMPT,
         code_status=recovery_codes.status(user) if user.role == "owner" else None,
+        backup_problem=require_okta.backup_session_problem(user),
         codes=codes,
         error=error,
         exempt_error=exempt_error,
@@ -142,7 +147,7 @@ def require_okta_exempt() -> Page:
     org = current_user.organization
     emails = [value[:400] for value in request.form.getlist("exempt")[:20]]
     try:
-        require_okta.set_exemptions(org, emails, current_user._get_current_object())
+        way_back_in.set_exemptions(org, emails, current_user._get_current_object())
     except require_okta.Refused as exc:
         db.session.rollback()
         return render_require(
@@ -159,6 +164,9 @@ def require_okta_codes() -> Page:
     only (never stored, never in a URL)."""
     _checked_form()
     org = current_user.organization
+    problem = require_okta.backup_session_problem(current_user._get_current_object())
+    if problem:
+        return render_require(org, status=403, error=problem)
     try:
         codes = recovery_codes.generate(
             current_user._get_current_object(), actor=current_user._get_current_object()

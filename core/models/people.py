@@ -214,6 +214,9 @@ class UserSession(db.Model):
     # How the session was started: the same words as `User.last_sign_in_method`
     # (NULL for sessions older than migration 0012).
     method: Mapped[str | None] = mapped_column(String(20))
+    # The Okta that vouched for an "okta-*" session: its OIDC issuer or SAML
+    # entity ID (NULL for other sessions, and Okta ones before migration 0016).
+    okta_issuer: Mapped[str | None] = mapped_column(String(1000))
 
     user: Mapped[User] = relationship()
 

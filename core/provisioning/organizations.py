@@ -7,6 +7,7 @@ from sqlalchemy.exc import IntegrityError
 from core import audit
 from core import first_run
 from core import key_check
+from core import okta_sweep
 from core.authority import AccountError
 from core.extensions import db
 from core.models import PLANS
@@ -155,6 +156,9 @@ def set_plan(org: Organization, plan: str, *, actor: User | str) -> str:
     if plan not in PLANS:
         raise AccountError(f"Plan must be one of {', '.join(PLANS)}.")
     previous, org.plan = org.plan, plan
+    okta_on = org.has_paid_plan and org.sso_config and org.sso_config.okta_enabled
+    # Okta sign-in comes back with a paid plan: a requirement applies again.
+    ended = okta_sweep.apply_again(org) if okta_on else None
     audit.record(
         "organization.plan_changed",
         org,
@@ -162,6 +166,7 @@ def set_plan(org: Organization, plan: str, *, actor: User | str) -> str:
         target=org.name,
         before=previous,
         after=plan,
+        **({} if ended is None else {"required_sessions_ended": ended}),
     )
     db.session.commit()
     return previous

@@ -17,6 +17,7 @@ from core import audit
 from core import authority
 from core import throttle
 from core import tokens
+from core import way_back_in
 from core.authority import AccountError
 from core.authority import Actor
 from core.extensions import db
@@ -174,6 +175,7 @@ def change_role(actor: Actor | User, user: User, role: str) -> None:
         return
     actor = Actor.of(actor)
     authority.check(actor, "change_role", user, role=role)
+    way_back_in.check_removal(actor, user, role=role)
     before, user.role = user.role, role
     audit.record(
         "member.role_changed",
@@ -231,6 +233,7 @@ def set_status(actor: Actor | User, user: User, status: str) -> None:
         return
     actor = Actor.of(actor)
     authority.check(actor, "set_status", user, status=status)
+    way_back_in.check_removal(actor, user, status=status)
     if status == "inactive":
         deactivate_user(user, actor)
     else:
@@ -311,5 +314,6 @@ def delete_user(actor: Actor, user: User) -> None:
         the last active owner by anyone).
     """
     authority.check(actor, "delete", user)
+    way_back_in.check_removal(actor, user)
     revoke_all_sessions(user)
     db.session.delete(user)
