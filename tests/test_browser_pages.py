@@ -237,7 +237,13 @@ def apps(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Flask, Flas
     (root / "seeded").mkdir()
     (root / "empty").mkdir()
     seeded = make_app(root / "seeded", WTF_CSRF_ENABLED=True)
-    empty = make_app(root / "empty", WTF_CSRF_ENABLED=True)
+    # Its own SQLite file even on a PostgreSQL run, where every test app
+    # shares one database (the seeded one: setup would be over).
+    empty = make_app(
+        root / "empty",
+        WTF_CSRF_ENABLED=True,
+        SQLALCHEMY_DATABASE_URI=f"sqlite:///{root / 'empty' / 'empty.sqlite'}",
+    )
     yield seeded, empty
     for app in (seeded, empty):
         with app.app_context():
