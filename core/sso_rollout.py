@@ -280,11 +280,14 @@ class TurnOffImpact:
 
     `stranded`: active members with no password (made by Okta: just in time or
     by SCIM), who have no way to sign in while it is off; `linked`: members
-    linked to Okta, who keep their links for when it is on again.
+    linked to Okta, who keep their links for when it is on again;
+    `after_logout`: members Okta's Universal Logout signed out ("use Okta
+    next"), whose password works again while Okta sign-in is off.
     """
 
     stranded: list[User]
     linked: int
+    after_logout: int = 0
 
 
 def turn_off_impact(org: Organization) -> TurnOffImpact:
@@ -298,7 +301,15 @@ def turn_off_impact(org: Organization) -> TurnOffImpact:
         )
         .order_by(User.id)
     ).scalars()
-    return TurnOffImpact(list(stranded), linking.count_linked(org))
+    after_logout = db.session.execute(
+        db.select(db.func.count(User.id)).where(
+            User.organization_id == org.id,
+            User.status == "active",
+            User.okta_required_after_logout.is_(True),
+            User.password_hash.is_not(None),
+        )
+    ).scalar_one()
+    return TurnOffImpact(list(stranded), linking.count_linked(org), after_logout)
 
 
 @dataclass(frozen=True)

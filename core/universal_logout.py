@@ -41,6 +41,8 @@ from core.models import email_fold
 from core.models import utcnow
 from core.sessions import revoke_all_sessions
 from core.sso import sso_available
+from core.universal_logout_rows import note_unverified
+from core.universal_logout_rows import note_verified
 from core.universal_logout_token import KeysUnavailable
 from core.universal_logout_token import TokenRefused
 from core.universal_logout_token import Unverified
@@ -49,8 +51,6 @@ from core.universal_logout_token import bearer_token
 from core.universal_logout_token import clean
 from core.universal_logout_token import read_unverified
 from core.universal_logout_token import verify
-from core.universal_logout_rows import note_unverified
-from core.universal_logout_rows import note_verified
 from core.urls import PublicUrlMissing
 from core.urls import public_url
 
@@ -133,8 +133,8 @@ def _refuse(refused: Refused, address: str) -> Answer:
         _spend(refused.verified)
     for org in refused.organizations:
         if refused.signed:
-            verified = refused.verified
-            note_verified(org, refused.status, refused.reason, verified, refused.subject)
+            status, reason = refused.status, refused.reason
+            note_verified(org, status, reason, refused.verified, refused.subject)
         else:
             note_unverified(org, refused.status, refused.reason)
     if refused.verified is not None:

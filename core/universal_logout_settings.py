@@ -189,9 +189,14 @@ def _claimed_problem(
     """Refuse an Okta issuer and app already claimed by another organization
     with Universal Logout on (its tokens would name both)."""
     pair = _address(org, config, new)
-    if pair is None:
+    if pair is None or not claimed_elsewhere(org, *pair):
         return {}
-    issuer, subject = pair
+    return {"enabled" if not uses_saml(org) else "saml_app_id": CLAIMED}
+
+
+def claimed_elsewhere(org: Organization, issuer: str, subject: str) -> bool:
+    """Whether another organization with Universal Logout on is addressed by
+    this Okta issuer and client ID (or app id)."""
     others = db.select(UniversalLogoutConfig.organization_id).where(
         UniversalLogoutConfig.enabled.is_(True),
         UniversalLogoutConfig.organization_id != org.id,
@@ -210,9 +215,16 @@ def _claimed_problem(
             db.select(SsoConfig.organization_id).filter_by(protocol="saml")
         ),
     )
-    taken = db.session.execute(oidc.union_all(saml).limit(1)).first()
-    field = "enabled" if not uses_saml(org) else "saml_app_id"
-    return {field: CLAIMED} if taken is not None else {}
+    return db.session.execute(oidc.union_all(saml).limit(1)).first() is not None
+
+
+def oidc_claim_problem(org: Organization, issuer: str, client_id: str) -> str | None:
+    """Why OIDC settings with this issuer and client ID cannot be saved while
+    `org` accepts Universal Logout (core.sso asks before saving), or None."""
+    config = config_of(org)
+    if config is None or not config.enabled:
+        return None
+    return CLAIMED if claimed_elsewhere(org, issuer, client_id) else None
 
 
 def _address(

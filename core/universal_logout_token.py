@@ -152,38 +152,7 @@ def addressed_organizations(
     with a proven configuration (`_eligible`) only those are candidates.
     :raise TokenRefused: when none matches.
     """
-    oidc = db.session.execute(
-        db.select(SsoConfig, UniversalLogoutConfig.enabled)
-        .outerjoin(
-            UniversalLogoutConfig,
-            SsoConfig.organization_id == UniversalLogoutConfig.organization_id,
-        )
-        .where(
-            SsoConfig.protocol == "oidc",
-            SsoConfig.oidc_issuer == unverified.issuer,
-            SsoConfig.oidc_client_id == unverified.subject,
-        )
-    ).all()
-    found = [
-        (sso, bool(on), jwks.KeySource(sso.oidc_metadata_url or "", True))
-        for sso, on in oidc
-    ]
-    saml = db.session.execute(
-        db.select(SsoConfig, UniversalLogoutConfig.enabled)
-        .join(
-            UniversalLogoutConfig,
-            SsoConfig.organization_id == UniversalLogoutConfig.organization_id,
-        )
-        .where(
-            SsoConfig.protocol == "saml",
-            UniversalLogoutConfig.saml_okta_url == unverified.issuer,
-            UniversalLogoutConfig.saml_app_id == unverified.subject,
-        )
-    ).all()
-    found += [
-        (sso, bool(on), jwks.KeySource(unverified.issuer + OKTA_KEYS_PATH))
-        for sso, on in saml
-    ]
+    found = _matching(unverified)
     if not found:
         raise TokenRefused(
             "The token's issuer and subject (client ID or app id) name no "
@@ -194,6 +163,37 @@ def addressed_organizations(
         (sso.organization, source) for sso, on, source in found if _eligible(sso, on)
     ]
     return eligible or everyone
+
+
+def _matching(
+    unverified: Unverified,
+) -> list[tuple[SsoConfig, bool, jwks.KeySource]]:
+    """Every organization's SSO settings the token's iss and sub name, with
+    whether its Universal Logout is on and where its keys are."""
+    ulo = UniversalLogoutConfig
+    oidc = db.session.execute(
+        db.select(SsoConfig, ulo.enabled)
+        .outerjoin(ulo, SsoConfig.organization_id == ulo.organization_id)
+        .where(
+            SsoConfig.protocol == "oidc",
+            SsoConfig.oidc_issuer == unverified.issuer,
+            SsoConfig.oidc_client_id == unverified.subject,
+        )
+    ).all()
+    saml = db.session.execute(
+        db.select(SsoConfig, ulo.enabled)
+        .join(ulo, SsoConfig.organization_id == ulo.organization_id)
+        .where(
+            SsoConfig.protocol == "saml",
+            ulo.saml_okta_url == unverified.issuer,
+            ulo.saml_app_id == unverified.subject,
+        )
+    ).all()
+    keys = jwks.KeySource(unverified.issuer + OKTA_KEYS_PATH)
+    return [
+        (sso, bool(on), jwks.KeySource(sso.oidc_metadata_url or "", True))
+        for sso, on in oidc
+    ] + [(sso, bool(on), keys) for sso, on in saml]
 
 
 def _eligible(sso: SsoConfig, enabled: bool) -> bool:
