@@ -6,6 +6,9 @@ kept for KEYS_TTL per source. A token whose `kid` is not in the cached set
 makes one fresh fetch, at most once per REFETCH_INTERVAL per source, so a
 stream of made-up kids cannot make Gatehouse hammer Okta. The cache is per
 process (each app server fetches for itself; see docs/okta-universal-logout.md).
+A failed fetch is remembered per source for ULO_KEYS_BACKOFF_SECONDS: during
+an outage, unsigned tokens naming an organization cannot make Gatehouse fetch
+on every request.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from core.okta import fetch
 from core.okta import fetch_oidc_metadata
 
 _CACHE_KEY = "gatehouse.okta_keys"
+_FAILED_KEY = "gatehouse.okta_keys_failed"
 _LOCK = threading.Lock()
 # Key types a Universal Logout token may be signed with (RS256, ES256).
 KEY_TYPES = {"RSA": RSAKey, "EC": ECKey}
@@ -51,6 +55,11 @@ def _cache() -> dict[KeySource, _Entry]:
     return current_app.extensions.setdefault(_CACHE_KEY, {})
 
 
+def _failures() -> dict[KeySource, float]:
+    """When each source's last fetch failed (monotonic seconds)."""
+    return current_app.extensions.setdefault(_FAILED_KEY, {})
+
+
 def signing_key(source: KeySource, kid: str) -> RSAKey | ECKey | None:
     """The public key `kid` of `source`, or None when Okta does not publish it.
 
@@ -72,10 +81,31 @@ def signing_key(source: KeySource, kid: str) -> RSAKey | ECKey | None:
     )
     if not may_fetch:
         return None
-    entry = _Entry(keys=_fetch_keys(source), fetched_at=time.monotonic())
+    entry = _Entry(keys=_fetch_remembering_failure(source), fetched_at=time.monotonic())
     with _LOCK:
         _cache()[source] = entry
     return entry.keys.get(kid)
+
+
+def _fetch_remembering_failure(source: KeySource) -> dict[str, RSAKey | ECKey]:
+    """`_fetch_keys`, unless it failed within ULO_KEYS_BACKOFF_SECONDS.
+
+    :raise OktaError: the fetch failed now or a moment ago.
+    """
+    backoff = current_app.config["ULO_KEYS_BACKOFF_SECONDS"]
+    with _LOCK:
+        failed_at = _failures().get(source)
+    if failed_at is not None and time.monotonic() - failed_at < backoff:
+        raise OktaError(f"they failed moments ago; retrying after {backoff} s.")
+    try:
+        keys = _fetch_keys(source)
+    except OktaError:
+        with _LOCK:
+            _failures()[source] = time.monotonic()
+        raise
+    with _LOCK:
+        _failures().pop(source, None)
+    return keys
 
 
 def _fetch_keys(source: KeySource) -> dict[str, RSAKey | ECKey]:
@@ -113,3 +143,4 @@ def forget_keys() -> None:
     """Drop every cached key set of this process (tests, and after a change)."""
     with _LOCK:
         _cache().clear()
+        _failures().clear()

@@ -28,6 +28,7 @@ from core.saml_metadata import IdpMetadata
 from core.saml_metadata import fetch_saml_metadata
 from core.security import decrypt_secret
 from core.security import encrypt_secret
+from core.universal_logout_settings import oidc_claim_problem
 
 SSO_ROLES = ("member", "admin")
 T = TypeVar("T")
@@ -115,6 +116,9 @@ def configure_oidc(
         issuer = _checked_url(metadata_url, fetch_oidc_metadata)["issuer"]
     except OktaError as exc:
         errors["metadata_url"] = str(exc)
+    else:
+        claimed = oidc_claim_problem(org, issuer, client_id)
+        errors.update({"client_id": claimed} if claimed else {})
     if errors:
         raise SettingsInvalid(errors)
     _check_move(config, "oidc", config.oidc_issuer, issuer, confirmed)

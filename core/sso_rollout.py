@@ -289,11 +289,14 @@ class TurnOffImpact:
     linked to Okta, who keep their links for when it is on again;
     `requirement_suspended`: Okta sign-in is required, and the requirement
     lapses while Okta is off (passwords work) until it is on again.
+    `after_logout`: members Okta's Universal Logout signed out ("use Okta
+    next"), whose password works again while Okta sign-in is off.
     """
 
     stranded: list[User]
     linked: int
     requirement_suspended: bool = False
+    after_logout: int = 0
 
 
 def turn_off_impact(org: Organization) -> TurnOffImpact:
@@ -307,8 +310,19 @@ def turn_off_impact(org: Organization) -> TurnOffImpact:
         )
         .order_by(User.id)
     ).scalars()
+    after_logout = db.session.execute(
+        db.select(db.func.count(User.id)).where(
+            User.organization_id == org.id,
+            User.status == "active",
+            User.okta_required_after_logout.is_(True),
+            User.password_hash.is_not(None),
+        )
+    ).scalar_one()
     return TurnOffImpact(
-        list(stranded), linking.count_linked(org), okta_sweep.requirement_set(org)
+        list(stranded),
+        linking.count_linked(org),
+        okta_sweep.requirement_set(org),
+        after_logout,
     )
 
 

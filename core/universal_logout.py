@@ -8,7 +8,11 @@ of the person ends, their next sign-in must go through Okta, their personal
 API keys are revoked when the organization asks for it, and an audit event
 records it. Every request whose token names an organization leaves its result
 in that organization's `UniversalLogoutAttempt` (Okta ignores our answer, so
-that row is how an admin sees failures). It commits once, whatever happened.
+that row is how an admin sees failures); a request whose signature did not
+verify goes to `UniversalLogoutUnverified` instead, so that nobody but Okta
+writes Okta's result. Only requests refused before a valid signature count
+against the client address (Okta calls from addresses shared by all its
+customers). It commits once, whatever happened.
 """
 
 from __future__ import annotations
@@ -18,7 +22,6 @@ from dataclasses import dataclass
 from datetime import UTC
 from datetime import datetime
 from datetime import timedelta
-from typing import Any
 
 from flask import current_app
 from sqlalchemy.exc import IntegrityError
@@ -26,13 +29,11 @@ from sqlalchemy.exc import IntegrityError
 from core import audit
 from core import throttle
 from core.extensions import db
-from core.extensions import upsert_insert
 from core.linking import current_issuer
 from core.models import ApiKey
 from core.models import OktaIdentity
 from core.models import Organization
 from core.models import SignInFailure
-from core.models import UniversalLogoutAttempt
 from core.models import UniversalLogoutConfig
 from core.models import UniversalLogoutJti
 from core.models import User
@@ -40,11 +41,14 @@ from core.models import email_fold
 from core.models import utcnow
 from core.sessions import revoke_all_sessions
 from core.sso import sso_available
+from core.universal_logout_rows import note_unverified
+from core.universal_logout_rows import note_verified
 from core.universal_logout_token import KeysUnavailable
 from core.universal_logout_token import TokenRefused
 from core.universal_logout_token import Unverified
 from core.universal_logout_token import Verified
 from core.universal_logout_token import bearer_token
+from core.universal_logout_token import clean
 from core.universal_logout_token import read_unverified
 from core.universal_logout_token import verify
 from core.urls import PublicUrlMissing
@@ -52,8 +56,6 @@ from core.urls import public_url
 
 ENDPOINT_PATH = "/api/v1/okta/universal-logout"
 ACTOR = "okta (Universal Logout)"
-# Answers counted against the client address by the throttle.
-FAILURES = (400, 401, 404, 413)
 
 
 class Refused(Exception):
@@ -68,12 +70,15 @@ class Refused(Exception):
         verified: Verified | None = None,
         subject: str = "",
         signed: bool = False,
+        candidates: tuple[Organization, ...] = (),
     ) -> None:
         super().__init__(reason)
         self.signed = signed or verified is not None
         self.status = status
         self.reason = reason
         self.organization = organization
+        # Every organization the request is recorded for.
+        self.organizations = candidates or ((organization,) if organization else ())
         self.verified = verified
         self.subject = subject
 
@@ -116,7 +121,8 @@ def receive(authorization: str, body: bytes | None, address: str) -> Answer:
         db.session.commit()
     except IntegrityError:  # another server spent the same jti meanwhile
         db.session.rollback()
-        return _refuse(Refused(401, "The token was used already (replay)."), address)
+        replay = Refused(401, "The token was used already (replay).", signed=True)
+        return _refuse(replay, address)
     return answer
 
 
@@ -125,18 +131,22 @@ def _refuse(refused: Refused, address: str) -> Answer:
     db.session.rollback()
     if refused.verified is not None:
         _spend(refused.verified)
-    if refused.organization is not None:
-        _note_attempt(refused.organization, refused.status, refused.reason, refused)
-        if refused.verified is not None:
-            audit.record(
-                "universal_logout.refused",
-                refused.organization,
-                actor=ACTOR,
-                target=refused.subject,
-                reason=refused.reason,
-                jti=refused.verified.jti,
-            )
-    if refused.status in FAILURES:
+    for org in refused.organizations:
+        if refused.signed:
+            status, reason = refused.status, refused.reason
+            note_verified(org, status, reason, refused.verified, refused.subject)
+        else:
+            note_unverified(org, refused.status, refused.reason)
+    if refused.verified is not None:
+        audit.record(
+            "universal_logout.refused",
+            refused.verified.organization,
+            actor=ACTOR,
+            target=refused.subject,
+            reason=refused.reason,
+            jti=refused.verified.jti,
+        )
+    if not refused.signed:  # a valid token's outcome never counts
         db.session.add(SignInFailure(key=_throttle_key(address), created_at=utcnow()))
     try:
         db.session.commit()
@@ -165,7 +175,7 @@ def _log_out(authorization: str, body: bytes | None) -> Answer:
         )
     _spend(verified)
     ended = end_everything(user, config, verified.jti)
-    _note_attempt(org, 204, "", None, verified, label, ended)
+    note_verified(org, 204, "", verified, label, ended)
     return Answer(204)
 
 
@@ -177,13 +187,17 @@ def _verified_token(authorization: str, body: bytes | None) -> Verified:
         audience = endpoint_url()
         verified = verify(unverified, audience)
     except KeysUnavailable as exc:
-        raise Refused(503, exc.reason, exc.organization) from exc
+        raise Refused(503, exc.reason, candidates=exc.candidates) from exc
     except TokenRefused as exc:
-        raise Refused(401, exc.reason, exc.organization, signed=exc.signed) from exc
+        raise Refused(
+            401, exc.reason, signed=exc.signed, candidates=exc.candidates
+        ) from exc
     except PublicUrlMissing as exc:
         raise Refused(401, "Gatehouse's public address is not configured.") from exc
     if body is None:
-        raise Refused(413, "The request body is too large.", verified.organization)
+        raise Refused(
+            413, "The request body is too large.", verified.organization, signed=True
+        )
     seen = db.session.execute(
         db.select(UniversalLogoutJti.id).filter_by(
             organization_id=verified.organization.id, jti=verified.jti
@@ -191,7 +205,10 @@ def _verified_token(authorization: str, body: bytes | None) -> Verified:
     ).first()
     if seen is not None:
         raise Refused(
-            401, "The token was used already (replay).", verified.organization
+            401,
+            "The token was used already (replay).",
+            verified.organization,
+            signed=True,
         )
     return verified
 
@@ -233,7 +250,7 @@ def read_subject(
     if fields is None:
         raise bad("Unknown subject identifier format (email or iss_sub only).")
     values = tuple(subject.get(name) for name in fields)
-    if not all(isinstance(v, str) and 0 < len(v) <= 320 for v in values):
+    if not all(clean(value, 320) for value in values):
         raise bad(f"The subject identifier needs {' and '.join(fields)}.")
     return str(kind), values  # type: ignore[return-value]
 
@@ -275,7 +292,10 @@ def find_subject(org: Organization, kind: str, values: tuple[str, ...]) -> User 
     )
     if linked is not None:
         return linked
-    return db.session.execute(base.filter_by(external_id=subject)).scalars().first()
+    # externalId is not unique: when several share it, nobody is named.
+    scim = db.session.execute(base.filter_by(external_id=subject).limit(2))
+    found = scim.scalars().all()
+    return found[0] if len(found) == 1 else None
 
 
 def _okta_issuers(org: Organization) -> set[str]:
@@ -326,41 +346,11 @@ def _spend(verified: Verified) -> None:
     )
 
 
-def _note_attempt(
-    org: Organization,
-    status: int,
-    reason: str,
-    refused: Refused | None,
-    verified: Verified | None = None,
-    subject: str = "",
-    ended: int = 0,
-) -> None:
-    """Write the organization's last attempt (an upsert: workers may race)."""
-    signed = verified is not None
-    if refused is not None:
-        verified, subject, signed = refused.verified, refused.subject, refused.signed
-    values: dict[str, Any] = {
-        "organization_id": org.id,
-        "received_at": utcnow(),
-        "status": status,
-        "reason": reason[:300],
-        "verified": signed,
-        "jti": verified.jti if verified is not None else "",
-        "subject": subject,
-        "sessions_ended": ended,
-    }
-    insert = upsert_insert()(UniversalLogoutAttempt).values(**values)
-    changes = {
-        name: value for name, value in values.items() if name != "organization_id"
-    }
-    db.session.execute(
-        insert.on_conflict_do_update(index_elements=["organization_id"], set_=changes)
-    )
-
-
-def last_attempt(org: Organization) -> UniversalLogoutAttempt | None:
-    """The last request addressed to `org`, for the settings page."""
-    return db.session.get(UniversalLogoutAttempt, org.id)
+def okta_required(user: User) -> bool:
+    """Whether a password sign-in of `user` must go through Okta instead:
+    Okta logged them out, and Okta sign-in is still there to use (turned
+    off, the demand would lock them out for good)."""
+    return bool(user.okta_required_after_logout) and sso_available(user.organization)
 
 
 def refuse_password_sign_in(user: User) -> None:

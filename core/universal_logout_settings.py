@@ -17,8 +17,10 @@ from core import jwks
 from core.authority import Actor
 from core.extensions import db
 from core.models import Organization
+from core.models import SsoConfig
 from core.models import UniversalLogoutConfig
 from core.models import User
+from core.models.values import unsafe_characters
 from core.outbound import OutboundError
 from core.outbound import check_url
 from core.sso_authority import universal_logout_problem
@@ -116,6 +118,8 @@ def _checked(
         raise NotAllowed({"enabled": problem})
     if new.get("enabled") and not errors:
         errors.update(_turn_on_problems(org, config, new))
+    if new.get("enabled", config.enabled) and not errors:
+        errors.update(_claimed_problem(org, config, new))
     if errors:
         raise UniversalLogoutInvalid(errors)
     return new
@@ -130,6 +134,8 @@ def _address_problem(name: str, value: str) -> str | None:
                 "such as 0oa1b2c3d4)."
             )
         return None
+    if unsafe_characters(value):
+        return "Enter only your Okta address, such as https://acme.okta.com."
     try:
         url = check_url(value, "The Okta URL")
     except OutboundError as exc:
@@ -168,3 +174,73 @@ def _turn_on_problems(
     if not new.get("saml_app_id", config.saml_app_id):
         errors["saml_app_id"] = "Enter the Okta app's instance id."
     return errors
+
+
+CLAIMED = (
+    "Another organization here already accepts Universal Logout from this Okta "
+    "app (the same Okta address and client ID or app id). Check that these are "
+    "your Okta's, or ask your operator."
+)
+
+
+def _claimed_problem(
+    org: Organization, config: UniversalLogoutConfig, new: dict[str, object]
+) -> dict[str, str]:
+    """Refuse an Okta issuer and app already claimed by another organization
+    with Universal Logout on (its tokens would name both)."""
+    pair = _address(org, config, new)
+    if pair is None or not claimed_elsewhere(org, *pair):
+        return {}
+    return {"enabled" if not uses_saml(org) else "saml_app_id": CLAIMED}
+
+
+def claimed_elsewhere(org: Organization, issuer: str, subject: str) -> bool:
+    """Whether another organization with Universal Logout on is addressed by
+    this Okta issuer and client ID (or app id)."""
+    others = db.select(UniversalLogoutConfig.organization_id).where(
+        UniversalLogoutConfig.enabled.is_(True),
+        UniversalLogoutConfig.organization_id != org.id,
+    )
+    oidc = db.select(SsoConfig.id).where(
+        SsoConfig.organization_id.in_(others),
+        SsoConfig.protocol == "oidc",
+        SsoConfig.oidc_issuer == issuer,
+        SsoConfig.oidc_client_id == subject,
+    )
+    saml = db.select(UniversalLogoutConfig.id).where(
+        UniversalLogoutConfig.organization_id.in_(others),
+        UniversalLogoutConfig.saml_okta_url == issuer,
+        UniversalLogoutConfig.saml_app_id == subject,
+        UniversalLogoutConfig.organization_id.in_(
+            db.select(SsoConfig.organization_id).filter_by(protocol="saml")
+        ),
+    )
+    return db.session.execute(oidc.union_all(saml).limit(1)).first() is not None
+
+
+def oidc_claim_problem(org: Organization, issuer: str, client_id: str) -> str | None:
+    """Why OIDC settings with this issuer and client ID cannot be saved while
+    `org` accepts Universal Logout (core.sso asks before saving), or None."""
+    config = config_of(org)
+    if config is None or not config.enabled:
+        return None
+    return CLAIMED if claimed_elsewhere(org, issuer, client_id) else None
+
+
+def _address(
+    org: Organization, config: UniversalLogoutConfig, new: dict[str, object]
+) -> tuple[str, str] | None:
+    """The (iss, sub) pair Okta's tokens for `org` will carry, if known."""
+    sso = org.sso_config
+    if sso is None:
+        return None
+    if sso.protocol == "oidc":
+        pair = (sso.oidc_issuer, sso.oidc_client_id)
+    else:
+        pair = (
+            new.get("saml_okta_url", config.saml_okta_url),
+            new.get("saml_app_id", config.saml_app_id),
+        )
+    if not all(isinstance(value, str) and value for value in pair):
+        return None
+    return str(pair[0]), str(pair[1])

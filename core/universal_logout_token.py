@@ -28,7 +28,9 @@ from core import jwks
 from core.extensions import db
 from core.models import Organization
 from core.models import SsoConfig
+from core.models import SsoTestResult
 from core.models import UniversalLogoutConfig
+from core.models.values import unsafe_characters
 from core.okta import OktaError
 
 ALGORITHMS = ("RS256", "ES256")
@@ -46,12 +48,15 @@ class TokenRefused(Exception):
         organization: Organization | None = None,
         *,
         signed: bool = False,
+        candidates: tuple[Organization, ...] = (),
     ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.organization = organization
         # Okta's signature checked out (only a claim was wrong).
         self.signed = signed
+        # Every organization the unverified token named (each records it).
+        self.candidates = candidates or ((organization,) if organization else ())
 
 
 class KeysUnavailable(TokenRefused):
@@ -76,6 +81,18 @@ class Verified:
     organization: Organization
     jti: str
     expires_at: int
+
+
+def clean(value: object, longest: int = MAX_CLAIM_CHARS) -> bool:
+    """Whether `value` is a non-empty string fit for a query: no control
+    characters (NUL included) and no unpaired surrogate (not encodable)."""
+    if not isinstance(value, str) or not 0 < len(value) <= longest:
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return not unsafe_characters(value)
 
 
 def bearer_token(authorization: str) -> str:
@@ -113,71 +130,132 @@ def read_unverified(token: str) -> Unverified:
     header = _segment(parts[0])
     algorithm = header.get("alg")
     if algorithm not in ALGORITHMS:
-        shown = str(algorithm)[:20]
-        raise TokenRefused(
-            f"The token is signed with {shown!r}; only RS256 and ES256 are accepted."
-        )
+        raise TokenRefused("The token is not signed with RS256 or ES256.")
     kid = header.get("kid")
-    if not isinstance(kid, str) or not kid or len(kid) > MAX_CLAIM_CHARS:
+    if not clean(kid):
         raise TokenRefused("The token names no signing key (kid).")
     claims = _segment(parts[1])
     issuer, subject = claims.get("iss"), claims.get("sub")
-    if not all(
-        isinstance(v, str) and 0 < len(v) <= MAX_CLAIM_CHARS for v in (issuer, subject)
-    ):
+    if not (clean(issuer) and clean(subject)):
         raise TokenRefused("The token has no issuer (iss) or subject (sub).")
     return Unverified(token, str(algorithm), kid, str(issuer), str(subject))
 
 
-def addressed_organization(
+def addressed_organizations(
     unverified: Unverified,
-) -> tuple[Organization, jwks.KeySource]:
-    """The one organization whose Okta and app the token names, and its keys.
+) -> list[tuple[Organization, jwks.KeySource]]:
+    """The organizations whose Okta and app the token names, with their keys.
 
     OIDC: the saved issuer and client ID; SAML: the Okta base URL and app
-    instance id entered for Universal Logout. :raise TokenRefused:
+    instance id entered for Universal Logout. Anyone may save someone else's
+    public issuer and client ID, so when some of them accept Universal Logout
+    with a proven configuration (`_eligible`) only those are candidates.
+    :raise TokenRefused: when none matches.
     """
-    oidc = db.session.execute(
-        db.select(SsoConfig).filter_by(
-            protocol="oidc",
-            oidc_issuer=unverified.issuer,
-            oidc_client_id=unverified.subject,
-        )
-    ).scalars()
-    found = [
-        (c.organization, jwks.KeySource(c.oidc_metadata_url or "", True)) for c in oidc
-    ]
-    saml = db.session.execute(
-        db.select(UniversalLogoutConfig, SsoConfig)
-        .join(
-            SsoConfig,
-            SsoConfig.organization_id == UniversalLogoutConfig.organization_id,
-        )
-        .where(
-            SsoConfig.protocol == "saml",
-            UniversalLogoutConfig.saml_okta_url == unverified.issuer,
-            UniversalLogoutConfig.saml_app_id == unverified.subject,
-        )
-    ).all()
-    found += [
-        (sso.organization, jwks.KeySource(unverified.issuer + OKTA_KEYS_PATH))
-        for _ulo, sso in saml
-    ]
-    if len(found) != 1:
+    found = _matching(unverified)
+    if not found:
         raise TokenRefused(
             "The token's issuer and subject (client ID or app id) name no "
             "organization here."
         )
-    return found[0]
+    everyone = [(sso.organization, source) for sso, _on, source in found]
+    eligible = [
+        (sso.organization, source) for sso, on, source in found if _eligible(sso, on)
+    ]
+    return eligible or everyone
+
+
+def _matching(
+    unverified: Unverified,
+) -> list[tuple[SsoConfig, bool, jwks.KeySource]]:
+    """Every organization's SSO settings the token's iss and sub name, with
+    whether its Universal Logout is on and where its keys are."""
+    ulo = UniversalLogoutConfig
+    oidc = db.session.execute(
+        db.select(SsoConfig, ulo.enabled)
+        .outerjoin(ulo, SsoConfig.organization_id == ulo.organization_id)
+        .where(
+            SsoConfig.protocol == "oidc",
+            SsoConfig.oidc_issuer == unverified.issuer,
+            SsoConfig.oidc_client_id == unverified.subject,
+        )
+    ).all()
+    saml = db.session.execute(
+        db.select(SsoConfig, ulo.enabled)
+        .join(ulo, SsoConfig.organization_id == ulo.organization_id)
+        .where(
+            SsoConfig.protocol == "saml",
+            ulo.saml_okta_url == unverified.issuer,
+            ulo.saml_app_id == unverified.subject,
+        )
+    ).all()
+    keys = jwks.KeySource(unverified.issuer + OKTA_KEYS_PATH)
+    return [
+        (sso, bool(on), jwks.KeySource(sso.oidc_metadata_url or "", True))
+        for sso, on in oidc
+    ] + [(sso, bool(on), keys) for sso, on in saml]
+
+
+def _eligible(sso: SsoConfig, enabled: bool) -> bool:
+    """Whether the organization accepts Universal Logout with a live, proven
+    configuration: a paid plan, the switch on, Okta sign-in on, and (OIDC) a
+    passed test sign-in of the current settings (which needs the client
+    secret: saving someone else's public client ID proves nothing)."""
+    if not (enabled and sso.okta_enabled and sso.organization.has_paid_plan):
+        return False
+    if sso.protocol != "oidc":
+        return True
+    passed = db.session.execute(
+        db.select(SsoTestResult.id).filter_by(
+            organization_id=sso.organization_id,
+            protocol="oidc",
+            passed=True,
+            settings_version=sso.settings_version("oidc"),
+        )
+    ).first()
+    return passed is not None
 
 
 def verify(unverified: Unverified, audience: str) -> Verified:
-    """Check the signature and every claim of an addressed token.
+    """Check the signature and every claim against each addressed organization.
 
-    :raise TokenRefused: with the organization, when anything does not check
-        out (KeysUnavailable when Okta's keys cannot be fetched).
+    Accepted only when exactly one candidate's keys verify it.
+    :raise TokenRefused: with the organization(s), when anything does not
+        check out (KeysUnavailable when Okta's keys cannot be fetched).
     """
-    organization, source = addressed_organization(unverified)
+    candidates = addressed_organizations(unverified)
+    everyone = tuple(org for org, _source in candidates)
+    results: list[Verified] = []
+    refusals: list[TokenRefused] = []
+    for organization, source in candidates:
+        try:
+            results.append(_verify_for(unverified, audience, organization, source))
+        except TokenRefused as exc:
+            refusals.append(exc)
+    if len(results) == 1:
+        return results[0]
+    if results:
+        raise TokenRefused(
+            "The token's issuer and subject name several organizations here.",
+            candidates=tuple(result.organization for result in results),
+            signed=True,
+        )
+    signed = [refusal for refusal in refusals if refusal.signed]
+    if len(candidates) == 1 or len(signed) == 1:
+        chosen = signed[0] if signed else refusals[0]
+        if not chosen.signed:
+            chosen.candidates = everyone
+        raise chosen
+    raise TokenRefused(refusals[0].reason, candidates=everyone)
+
+
+def _verify_for(
+    unverified: Unverified,
+    audience: str,
+    organization: Organization,
+    source: jwks.KeySource,
+) -> Verified:
+    """Check `unverified` with `organization`'s keys. :raise TokenRefused:"""
     try:
         key = jwks.signing_key(source, unverified.kid)
     except OktaError as exc:
@@ -185,9 +263,7 @@ def verify(unverified: Unverified, audience: str) -> Verified:
         raise KeysUnavailable(reason, organization) from exc
     if key is None:
         raise TokenRefused(
-            f"Okta does not publish the key {unverified.kid[:60]!r} that signed "
-            "the token.",
-            organization,
+            "Okta does not publish the key that signed the token.", organization
         )
     try:
         token = jwt.decode(unverified.token, key, algorithms=[unverified.algorithm])

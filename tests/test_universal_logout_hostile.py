@@ -33,6 +33,7 @@ from tests.support.universal_logout import email_subject
 from tests.support.universal_logout import endpoint
 from tests.support.universal_logout import hmac_token
 from tests.support.universal_logout import last_attempt
+from tests.support.universal_logout import last_unverified
 from tests.support.universal_logout import okta_fixture  # noqa: F401
 from tests.support.universal_logout import okta_servers_fixture  # noqa: F401
 from tests.support.universal_logout import other_okta_fixture  # noqa: F401
@@ -43,7 +44,11 @@ pytestmark = pytest.mark.usefixtures("quick_passwords")
 
 ANA = "ana@acme.test"
 # What a refused request may write: its last-request row and throttle count.
-REFUSAL_ROWS = {"universal_logout_attempt", "sign_in_failure"}
+REFUSAL_ROWS = {
+    "universal_logout_attempt",
+    "universal_logout_unverified",
+    "sign_in_failure",
+}
 # ... and, once Okta's signature checked out, the spent jti and an audit row.
 SIGNED_REFUSAL_ROWS = REFUSAL_ROWS | {"universal_logout_jti", "audit_event"}
 
@@ -329,7 +334,10 @@ def test_a_person_of_another_organization_is_404_there(
     )
     assert rows(app, SIGNED_REFUSAL_ROWS) == before
     assert still_signed_in(app, ana)
-    assert last_attempt(app, globex.id)["status"] == 401  # type: ignore[index]
+    # The crossed token did not verify: Globex's unverified row has it, and
+    # Okta's own (verified) result, the 404, stays on its last-request row.
+    assert last_unverified(app, globex.id)["status"] == 401  # type: ignore[index]
+    assert last_attempt(app, globex.id)["status"] == 404  # type: ignore[index]
 
 
 SUBJECTS: dict[str, Callable[[OktaOrg], dict[str, Any]]] = {
@@ -511,7 +519,8 @@ def test_okta_s_keys_down_is_503_with_the_reason_on_the_last_request_row(
 
     assert answer.status_code == 503
     assert answer.headers["Retry-After"] == "60"
-    row = last_attempt(app, org.id)
+    # Unverified (the keys were not there to check it): the unverified row.
+    row = last_unverified(app, org.id)
     assert row is not None
     assert row["reason"].startswith("Okta's keys could not be fetched")
     assert still_signed_in(app, ana)

@@ -28,6 +28,7 @@ from core.extensions import db
 from core.models import User
 from core.require_okta import password_allowed
 from core.security import safe_next_url
+from core.universal_logout import okta_required
 
 # How long the "choose your organization" step stays open after the password.
 CHOICE_SECONDS = 300
@@ -117,7 +118,7 @@ def finish_password_sign_in(
 ) -> Response | tuple[str, int]:
     """Start the session of `user`, audit it, and redirect (unless Okta
     Universal Logout signed them out: then only Okta lets them in)."""
-    if user.okta_required_after_logout:
+    if okta_required(user):
         return okta_required_page(user)
     if not sign_in.start_password_session(user):
         return render_template("login/okta_required.html", next=next_url), 403

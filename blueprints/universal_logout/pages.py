@@ -20,6 +20,8 @@ from core.models import Organization
 from core.models import User
 from core.security import admin_required
 from core.sso_authority import universal_logout_problem
+from core.universal_logout_rows import last_attempt
+from core.universal_logout_rows import last_unverified
 from core.universal_logout_settings import Change
 from core.universal_logout_settings import NotAllowed
 from core.universal_logout_settings import UniversalLogoutInvalid
@@ -108,7 +110,8 @@ def render_page(org: Organization, form: UniversalLogoutForm) -> str:
         missing_help=MISSING_HELP,
         saml=uses_saml(org),
         off_problem=universal_logout.off_problem(org, config),
-        last=universal_logout.last_attempt(org),
+        last=last_attempt(org),
+        unverified=last_unverified(org),
         results=RESULTS,
         may_address=universal_logout_problem(
             Actor.of_user(current_user), addressing=True

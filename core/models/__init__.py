@@ -41,6 +41,7 @@ from core.models.signin import SignInFailure
 from core.models.universal_logout import UniversalLogoutAttempt
 from core.models.universal_logout import UniversalLogoutConfig
 from core.models.universal_logout import UniversalLogoutJti
+from core.models.universal_logout import UniversalLogoutUnverified
 from core.models.values import UTCDateTime
 from core.models.values import email_fold
 from core.models.values import fold
@@ -81,6 +82,7 @@ __all__ = [
     "UniversalLogoutAttempt",
     "UniversalLogoutConfig",
     "UniversalLogoutJti",
+    "UniversalLogoutUnverified",
     "User",
     "UserSession",
     "email_fold",

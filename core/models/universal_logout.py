@@ -84,3 +84,21 @@ class UniversalLogoutJti(db.Model):
     )
     jti: Mapped[str] = mapped_column(String(200))
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class UniversalLogoutUnverified(db.Model):
+    """The last request naming an organization whose signature did not verify.
+
+    Kept apart from `UniversalLogoutAttempt` (the last verified result, Okta's
+    own): anyone may send such a request, so it never replaces Okta's result
+    and carries only a status and one of Gatehouse's own short reasons.
+    """
+
+    __tablename__ = "universal_logout_unverified"
+
+    organization_id: Mapped[int] = mapped_column(
+        ForeignKey("organization.id", ondelete="CASCADE"), primary_key=True
+    )
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    status: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(String(300), default="")

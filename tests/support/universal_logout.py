@@ -31,6 +31,7 @@ from werkzeug.wrappers import Response
 
 from core.extensions import db
 from core.models import UniversalLogoutAttempt
+from core.models import UniversalLogoutUnverified
 from core.universal_logout import ENDPOINT_PATH
 from tests.support.hostile_oidc import PUBLISHED_KEY
 from tests.support.hostile_oidc import HostileProvider
@@ -156,6 +157,16 @@ def last_attempt(app: Flask, org_id: int) -> dict[str, Any] | None:
         if row is None:
             return None
         columns = UniversalLogoutAttempt.__table__.columns
+        return {column.name: getattr(row, column.name) for column in columns}
+
+
+def last_unverified(app: Flask, org_id: int) -> dict[str, Any] | None:
+    """The organization's last unverified request (its signature did not check)."""
+    with app.app_context():
+        row = db.session.get(UniversalLogoutUnverified, org_id)
+        if row is None:
+            return None
+        columns = UniversalLogoutUnverified.__table__.columns
         return {column.name: getattr(row, column.name) for column in columns}
 
 
