@@ -702,6 +702,30 @@ def test_the_page_counts_failures_and_unlock_clears_them(
     assert notice(admin, mia, "lockout").startswith(f"locked {limit} failed")
 
 
+def test_unlock_lifts_its_own_accounts_lockout_only(app: Flask, org: OrgInfo) -> None:
+    """The same email in Globex: Acme's Unlock lets Acme's account in again,
+    and the guesses against Globex's account stay locked out."""
+    globex = make_org(app, "Globex")
+    theirs = "globex's own passphrase"
+    make_user(app, globex.id, "sam@acme.test", password=theirs)
+    sam = make_user(app, org.id, "sam@acme.test")
+    make_user(app, org.id, "ada@acme.test", role="admin")
+    admin = client_for(app, "ada@acme.test")
+    limit = app.config["SIGNIN_MAX_FAILURES_PER_ACCOUNT"]
+    for _ in range(limit):
+        assert sign_in(app.test_client(), "sam@acme.test", "a guess").status_code == 401
+    assert notice(admin, sam, "lockout").startswith(f"locked {limit} failed")
+    assert sign_in(app.test_client(), "sam@acme.test").status_code == 429
+
+    assert admin.post(f"/members/{sam}/unlock").status_code == 302
+    [event] = events(app, "member.unlocked")
+    assert event["failures_cleared"] == limit
+    assert notice(admin, sam, "lockout").startswith("not locked")
+    assert sign_in(app.test_client(), "sam@acme.test").status_code == 302
+    # Globex's account is not even checked: its right password is refused too.
+    assert sign_in(app.test_client(), "sam@acme.test", theirs).status_code == 429
+
+
 def test_a_member_cannot_unlock(app: Flask, org: OrgInfo) -> None:
     mia = make_user(app, org.id, "mia@acme.test")
     make_user(app, org.id, "max@acme.test")

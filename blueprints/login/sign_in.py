@@ -51,13 +51,16 @@ def check_password(email: str, password: str, address: str) -> PasswordCheck:
     """
     everyone = accounts_with_password(email)
     org_ids = sorted({user.organization_id for user in everyone})
-    if throttle.is_throttled(email, address):
+    ids = [user.id for user in everyone]
+    if throttle.is_throttled(email, address, ids):
         _refuse_throttled(email, address, org_ids)
         return PasswordCheck(THROTTLED)
+    # A locked account (another organization's may be) is never checked.
+    locked = throttle.locked_users(ids)
     # Accounts whose organization requires Okta are never checked: the answer
     # for them is the same whether the password is right or wrong (no oracle).
     allowed = {user.id: password_allowed(user) for user in everyone}
-    candidates = [user for user in everyone if allowed[user.id]]
+    candidates = [u for u in everyone if allowed[u.id] and u.id not in locked]
     covered = sorted({u.organization_id for u in everyone if not allowed[u.id]})
     if not candidates:
         spend_password_check(password)
@@ -68,6 +71,10 @@ def check_password(email: str, password: str, address: str) -> PasswordCheck:
     if okta_org_ids:
         _refuse_wrong_password(email, address, okta_org_ids, reason=OKTA_ONLY)
         return PasswordCheck(OKTA_ONLY)
+    if not matched and locked:
+        # Counted, and answered as the locked account would be.
+        _refuse_wrong_password(email, address, org_ids, reason=THROTTLED)
+        return PasswordCheck(THROTTLED)
     if not matched and covered:
         _refuse_wrong_password(email, address, covered, reason=OKTA_REQUIRED)
         return PasswordCheck(OKTA_REQUIRED)
@@ -145,6 +152,9 @@ def _accept(email: str, candidates: list[User], matched: list[User]) -> list[Use
 
     Returns the active accounts among `matched`.
     """
+    for user in matched:
+        # Each account the password opened: never the others of the email.
+        throttle.clear_user(user.id)
     if len(candidates) == 1:
         # Only when this email opens one account: a success in one organization
         # must not lift a lockout that guards the same email in another.
