@@ -878,6 +878,27 @@ def test_a_click_while_another_is_sending_mails_nobody(
         assert claim is None  # released when done
 
 
+def test_a_click_whose_claim_was_taken_over_leaves_the_new_claim(
+    mailing: tuple[Flask, OrgInfo, Mailbox, dict[str, int]],
+) -> None:
+    """A click so slow that its claim went stale ends: the click that took the
+    claim over is still sending, so a third must still find it taken."""
+    app, org, _mailbox, _people = mailing
+    column = Organization.link_emails_claimed_at
+    with app.app_context():
+        organization = db.session.get(Organization, org.id)
+        assert organization is not None
+        # The slow click claimed 3 minutes ago (past the resend interval).
+        slow = bulk._claim(organization) - timedelta(minutes=3)
+        db.session.execute(db.update(Organization).values(link_emails_claimed_at=slow))
+        db.session.commit()
+        newer = bulk._claim(organization)
+        bulk._release(organization, slow)
+        assert db.session.execute(db.select(column)).scalar_one() == newer
+        bulk._release(organization, newer)
+        assert db.session.execute(db.select(column)).scalar_one() is None
+
+
 def test_clicks_at_once_mail_each_member_once(
     mailing: tuple[Flask, OrgInfo, Mailbox, dict[str, int]],
 ) -> None:
