@@ -168,7 +168,8 @@ def redeem(email: str, code: str, address: str) -> Redeemed:
     another organization), a spent or voided code, and an owner no longer
     active or no longer an owner; each refusal counts against the throttle.
     """
-    if throttle.is_throttled(email, address):
+    accounts = throttle.accounts_of(email)
+    if throttle.is_throttled(email, address, accounts):
         audit.record_repeated(
             "sign_in.refused",
             None,
@@ -189,6 +190,8 @@ def redeem(email: str, code: str, address: str) -> Redeemed:
         row is None
         or user is None
         or user.email_key != email_fold(email)
+        # Per account: a locked one (maybe another organization's) is refused.
+        or user.id in throttle.locked_users(accounts)
         or user.role != "owner"
         or not user.is_active
         or not _spend(row)

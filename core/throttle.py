@@ -55,6 +55,15 @@ def recent_failures(key: str) -> int:
     ).scalar_one()
 
 
+def accounts_of(email: str) -> list[int]:
+    """Ids of the email's accounts, in every organization."""
+    return list(
+        db.session.execute(
+            db.select(User.id).filter_by(email_key=email_fold(email)).order_by(User.id)
+        ).scalars()
+    )
+
+
 def locked_users(user_ids: Sequence[int]) -> set[int]:
     """The accounts among `user_ids` locked out right now (one query)."""
     if not user_ids:
@@ -97,9 +106,7 @@ def record_failure(email: str, address: str) -> None:
     """Count one failed attempt against the email, each of its accounts (in
     any organization) and the address; commit."""
     now = utcnow()
-    accounts = db.session.execute(
-        db.select(User.id).filter_by(email_key=email_fold(email))
-    ).scalars()
+    accounts = accounts_of(email)
     keys = [account_key(email), address_key(address), *map(user_key, accounts)]
     db.session.add_all(SignInFailure(key=key, created_at=now) for key in keys)
     # Old rows are useless: drop them as we go so the table stays small.

@@ -721,9 +721,17 @@ def test_unlock_lifts_its_own_accounts_lockout_only(app: Flask, org: OrgInfo) ->
     [event] = events(app, "member.unlocked")
     assert event["failures_cleared"] == limit
     assert notice(admin, sam, "lockout").startswith("not locked")
+    # A wrong guess now is just that, as for an email in no other organization.
+    assert sign_in(app.test_client(), "sam@acme.test", "a guess").status_code == 401
+    assert notice(admin, sam, "lockout").startswith("1 failed")
     assert sign_in(app.test_client(), "sam@acme.test").status_code == 302
-    # Globex's account is not even checked: its right password is refused too.
-    assert sign_in(app.test_client(), "sam@acme.test", theirs).status_code == 429
+    # Globex's account is not even checked: its right password is refused too,
+    # as a wrong password (429 would say another account of the email is locked).
+    assert sign_in(app.test_client(), "sam@acme.test", theirs).status_code == 401
+    last = {
+        e["organization_id"]: e["reason"] for e in events(app, "sign_in.refused")[-2:]
+    }
+    assert last == {org.id: "wrong password", globex.id: "throttled"}
 
 
 def test_a_member_cannot_unlock(app: Flask, org: OrgInfo) -> None:

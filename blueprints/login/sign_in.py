@@ -71,15 +71,15 @@ def check_password(email: str, password: str, address: str) -> PasswordCheck:
     if okta_org_ids:
         _refuse_wrong_password(email, address, okta_org_ids, reason=OKTA_ONLY)
         return PasswordCheck(OKTA_ONLY)
-    if not matched and locked:
-        # Counted, and answered as the locked account would be.
-        _refuse_wrong_password(email, address, org_ids, reason=THROTTLED)
-        return PasswordCheck(THROTTLED)
     if not matched and covered:
         _refuse_wrong_password(email, address, covered, reason=OKTA_REQUIRED)
         return PasswordCheck(OKTA_REQUIRED)
     if not matched:
-        _refuse_wrong_password(email, address, org_ids)
+        # A wrong password, whether or not another account of the email is
+        # locked (a 429 here would tell which emails have one elsewhere); the
+        # locked account's organization reads that it was throttled.
+        throttled = {u.organization_id for u in everyone if u.id in locked}
+        _refuse_wrong_password(email, address, org_ids, throttled=throttled)
         return PasswordCheck(WRONG_PASSWORD)
     return PasswordCheck(MATCHED, _accept(email, everyone, matched))
 
@@ -133,17 +133,23 @@ def okta_only_organizations(email: str) -> list[int]:
 
 
 def _refuse_wrong_password(
-    email: str, address: str, org_ids: list[int], reason: str = WRONG_PASSWORD
+    email: str,
+    address: str,
+    org_ids: list[int],
+    reason: str = WRONG_PASSWORD,
+    throttled: set[int] | frozenset[int] = frozenset(),
 ) -> None:
     """Count a failed attempt against the account and address, audit it; commit.
 
     An Okta-only account's refusal (`reason` OKTA_ONLY) is counted the same,
     so asking which emails sign in with Okta costs as much as guessing
-    passwords.
+    passwords. The organizations in `throttled` (whose account was locked,
+    so not checked) read THROTTLED instead.
     """
     throttle.record_failure(email, address)
     for org_id in org_ids or [None]:
-        audit.record("sign_in.refused", org_id, actor=email, reason=reason)
+        said = THROTTLED if org_id in throttled else reason
+        audit.record("sign_in.refused", org_id, actor=email, reason=said)
     db.session.commit()
 
 
