@@ -284,6 +284,32 @@ def test_wrong_codes_are_throttled_like_the_login(
     assert [r["used_at"] for r in code_rows(app, org.owner_id)] == [None] * 10
 
 
+def test_another_organizations_unlock_does_not_lift_a_code_lockout(
+    app: Flask, org: OrgInfo, provider: str
+) -> None:
+    """Globex has an account with Acme's owner's email and unlocks it: the
+    guesses at Acme's owner's codes stay locked out (lockout is per account)."""
+    _owner, codes = ready(app, org, provider)
+    globex = make_org(app, "Globex")
+    twin = make_user(app, globex.id, org.owner_email)
+    for n in range(5):
+        wrong = backup_sign_in(
+            app.test_client(), org.owner_email, f"AAAAA-AAAAA-AAAAA-AAAA{n}"
+        )
+        assert wrong.status_code == 401
+    globex_owner = app.test_client()
+    assert sign_in(globex_owner, globex.owner_email).status_code == 302
+    assert globex_owner.post(f"/members/{twin}/unlock").status_code == 302
+    assert events(app, "member.unlocked")[-1]["failures_cleared"] == 5
+    client = app.test_client()
+
+    answer = backup_sign_in(client, org.owner_email, codes[0])
+
+    assert answer.status_code == 401
+    assert signed_in_user_id(app, client) is None
+    assert [r["used_at"] for r in code_rows(app, org.owner_id)] == [None] * 10
+
+
 def test_a_demoted_owner_s_codes_stop_working(
     app: Flask, org: OrgInfo, provider: str
 ) -> None:

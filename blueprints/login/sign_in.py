@@ -51,7 +51,9 @@ def check_password(email: str, password: str, address: str) -> PasswordCheck:
     """
     everyone = accounts_with_password(email)
     org_ids = sorted({user.organization_id for user in everyone})
-    ids = [user.id for user in everyone]
+    # Every account of the email counts, with a password or not: throttled
+    # when all are locked, so an Unlock anywhere reveals nothing of the others.
+    ids = throttle.accounts_of(email)
     if throttle.is_throttled(email, address, ids):
         _refuse_throttled(email, address, org_ids)
         return PasswordCheck(THROTTLED)
