@@ -8,10 +8,12 @@ role, or the server administrator at the command line. The rules:
   may test Okta sign-in: `sso_test_problem`).
 - Only an owner may change, deactivate or delete an owner, make someone an
   owner, change an admin's or owner's email, userName or externalId (what an
-  Okta sign-in is matched on, so changing them is a way into the account), or
-  remove an admin's Okta link. Only an owner changes the Okta connection.
+  Okta sign-in is matched on, so changing them is a way into the account),
+  remove an admin's Okta link, or unlock an admin's password sign-in. Only an
+  owner changes the Okta connection.
 - Nobody unlinks their own last way in (the last Okta link of an account
-  without a password); another admin or the command line may.
+  whose password cannot sign in: none, or refused while Okta is required or
+  after an Okta Universal Logout); another admin or the command line may.
 - Nobody changes their own role or status (ask another admin).
 - No change may leave an organization without an active owner, whoever asks;
   the command line may still *make* an owner when none is left.
@@ -40,8 +42,8 @@ IDENTIFYING_FIELDS = frozenset({"email", "user_name", "external_id"})
 # An externalId set where there was none (Okta creating or adopting the
 # account): a profile change, but not a change of identity.
 FIRST_EXTERNAL_ID = "external_id_first_set"
-# Unlinking an identity that leaves its person without a password and without
-# an identity at the organization's current Okta: their last way in.
+# Unlinking an identity that leaves its person without a password that signs in
+# and without an identity at the organization's current Okta: their last way in.
 LAST_WAY_IN = "last_way_in"
 
 Action = Literal[
@@ -260,8 +262,9 @@ RULES = (
         frozenset({"remove_identity"}),
         lambda ask: ask.is_self and LAST_WAY_IN in ask.fields,
         NotAllowed,
-        "This Okta link is your only way to sign in (you have no password): set "
-        "a password first, or ask another owner or admin to unlink it.",
+        "This Okta link is your only way to sign in (you have no password, or "
+        "it cannot sign you in now): set a password first if Okta sign-in is not "
+        "required, or ask another owner or admin to unlink it.",
     ),
     # Without its identity an Okta-made admin account links by email again.
     Rule(
@@ -269,6 +272,14 @@ RULES = (
         lambda ask: ask.person.role == "admin" and not ask.by_owner and not ask.is_self,
         NotAllowed,
         "remove an admin's Okta link",
+        owner_level=True,
+    ),
+    # Lifting an admin's lockout lets their password be guessed again.
+    Rule(
+        frozenset({"unlock"}),
+        lambda ask: ask.person.role == "admin" and not ask.by_owner and not ask.is_self,
+        NotAllowed,
+        "unlock an admin's password sign-in",
         owner_level=True,
     ),
     Rule(

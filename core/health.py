@@ -46,6 +46,24 @@ UNAUTHORIZED_REASONS = {
     "unknown_key": "unknown key",
     "no_key": "no key",
 }
+# The OIDC `error` codes Okta sends back, as the panel says them. Anyone can
+# send any `error` to /okta/callback, so any other code is shown as
+# OKTA_UNKNOWN_ERROR (the audit row keeps what was sent).
+OKTA_ERROR_PREFIX = "Okta returned "
+OKTA_ERROR_WORDS = {
+    "access_denied": "access denied (not assigned to the app, or a sign-on policy)",
+    "login_required": "login required (sign in to Okta again)",
+    "consent_required": "consent required (the app asks for user consent)",
+    "interaction_required": "interaction required (sign in to Okta again)",
+    "invalid_client": "invalid client (check the client ID)",
+    "invalid_request": "invalid request",
+    "invalid_scope": "invalid scope (the app does not allow a scope asked for)",
+    "unauthorized_client": "unauthorized client (check the app's grant types)",
+    "unsupported_response_type": "unsupported response type",
+    "server_error": "server error (Okta's side)",
+    "temporarily_unavailable": "temporarily unavailable (Okta's side)",
+}
+OKTA_UNKNOWN_ERROR = "Okta returned an unrecognised error"
 KEYS_SHOWN = 10
 ERROR_WINDOW = timedelta(hours=24)
 # How many statements `health_of` runs (tests/test_health_panel.py counts them).
@@ -230,11 +248,21 @@ def _last_refusal(organization_id: int) -> Refusal | None:
     reference = details.get("reference")
     return Refusal(
         at=event.last_at or event.created_at,
-        reason=str(details.get("reason", "")).replace("_", " "),
+        reason=refusal_words(str(details.get("reason", ""))),
         protocol=PROTOCOL_OF_METHOD.get(str(details.get("method", "")), ""),
         reference=reference if isinstance(reference, str) else None,
         count=event.repeat_count or 1,
     )
+
+
+def refusal_words(reason: str) -> str:
+    """A refusal's reason as the panel says it: an Okta `error` code only when
+    it is one Okta sends (the callback takes any text)."""
+    if reason.startswith(OKTA_ERROR_PREFIX):
+        code = reason.removeprefix(OKTA_ERROR_PREFIX)
+        words = OKTA_ERROR_WORDS.get(code)
+        return OKTA_ERROR_PREFIX + words if words else OKTA_UNKNOWN_ERROR
+    return reason.replace("_", " ")
 
 
 def _last_scim(organization_id: int) -> ScimCall | None:

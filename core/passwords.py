@@ -133,8 +133,9 @@ def set_password_by_link(row: PasswordToken, password: str) -> bool:
     user.password_hash = password_hash
     tokens.end_pending(PasswordToken, user)
     ended = revoke_all_sessions(user)
+    throttle.clear_user(user.id)
     if not email_in_other_organizations(user):
-        # The lockout guards the email across organizations (see unlock).
+        # The email's count guards every account of it (see core.throttle).
         throttle.clear_account(user.email, commit=False)
     audit.record(
         "password.reset" if row.purpose == RESET else "password.invitation_accepted",
@@ -160,7 +161,7 @@ def change_password(user: User, current: str, new: str, address: str) -> str:
     :raise AccountError: when `new` breaks the rules (nothing is counted).
     """
     check_new_password(new)
-    if throttle.is_throttled(user.email, address):
+    if throttle.is_throttled(user.email, address, [user.id]):
         audit.record_repeated(
             "password.change_refused",
             user.organization_id,

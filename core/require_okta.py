@@ -127,6 +127,19 @@ def password_allowed(user: User) -> bool:
     return not is_required(user.organization) or is_exempt(user)
 
 
+def password_signs_in(user: User) -> bool:
+    """Is `user`'s password a way into the account right now?
+
+    Not without one, nor while the organization requires Okta (unless
+    exempt), nor after an Okta Universal Logout until their next Okta sign-in.
+    """
+    return (
+        bool(user.password_hash)
+        and password_allowed(user)
+        and not user.okta_required_after_logout
+    )
+
+
 # -- preconditions ----------------------------------------------------------------
 
 

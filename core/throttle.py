@@ -1,18 +1,27 @@
-"""Throttles: password sign-in per account (email) and per client address,
-refused SAML answers and password reset requests per client address.
+"""Throttles: password sign-in per account and per client address, refused
+SAML answers and password reset requests per client address.
 
 Failures are rows in `sign_in_failure`, so every worker shares the count. Past
 the limit within the window the key is refused without checking the password.
+
+A failed sign-in counts against the email (`account_key`, what an email
+without an account is throttled on, and recovery codes) and against each
+account of that email in any organization (`user_key`). An admin's Unlock
+clears their own member's account key only, so it never lifts the guessing
+against another organization's account with the same email, and what the
+member page shows is that account's own count (nothing about the others).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 
 from flask import current_app
 
 from core.extensions import db
 from core.models import SignInFailure
+from core.models import User
 from core.models import email_fold
 from core.models import utcnow
 
@@ -20,6 +29,11 @@ from core.models import utcnow
 def account_key(email: str) -> str:
     """Throttle key for an email, across organizations."""
     return "account:" + email_fold(email)
+
+
+def user_key(user_id: int) -> str:
+    """Throttle key for one account (one organization's member)."""
+    return f"user:{user_id}"
 
 
 def address_key(address: str) -> str:
@@ -41,13 +55,12 @@ def recent_failures(key: str) -> int:
     ).scalar_one()
 
 
-def is_throttled(email: str, address: str) -> bool:
-    """True when either the account or the address has failed too often lately."""
-    config = current_app.config
-    return (
-        recent_failures(account_key(email)) >= config["SIGNIN_MAX_FAILURES_PER_ACCOUNT"]
-        or recent_failures(address_key(address))
-        >= config["SIGNIN_MAX_FAILURES_PER_ADDRESS"]
+def accounts_of(email: str) -> list[int]:
+    """Ids of the email's accounts, in every organization."""
+    return list(
+        db.session.execute(
+            db.select(User.id).filter_by(email_key=email_fold(email)).order_by(User.id)
+        ).scalars()
     )
 
 
@@ -58,17 +71,51 @@ def address_throttled(address: str) -> bool:
     return recent_failures(address_key(address)) >= limit
 
 
+def locked_users(user_ids: Sequence[int]) -> set[int]:
+    """The accounts among `user_ids` locked out right now (one query)."""
+    if not user_ids:
+        return set()
+    limit = current_app.config["SIGNIN_MAX_FAILURES_PER_ACCOUNT"]
+    keys = {user_key(user_id): user_id for user_id in user_ids}
+    counts = db.session.execute(
+        db.select(SignInFailure.key, db.func.count())
+        .where(
+            SignInFailure.key.in_(keys), SignInFailure.created_at > utcnow() - _window()
+        )
+        .group_by(SignInFailure.key)
+    ).all()
+    return {keys[key] for key, count in counts if count >= limit}
+
+
+def is_throttled(email: str, address: str, user_ids: Sequence[int] = ()) -> bool:
+    """True when the address, or the account, has failed too often lately.
+
+    With `user_ids` (the accounts an attempt is checked against) the account
+    side is theirs: throttled when every one of them is locked. Without, the
+    email's own count (an unknown email is refused like a locked account).
+    """
+    address_limit = current_app.config["SIGNIN_MAX_FAILURES_PER_ADDRESS"]
+    if recent_failures(address_key(address)) >= address_limit:
+        return True
+    if user_ids:
+        return locked_users(user_ids) == set(user_ids)
+    return account_locked(email)
+
+
 def account_locked(email: str) -> bool:
-    """Whether password sign-in for this email is locked out right now."""
+    """Whether the email's own count is past the limit (what throttles an email
+    without a password account, and recovery codes)."""
     limit = current_app.config["SIGNIN_MAX_FAILURES_PER_ACCOUNT"]
     return recent_failures(account_key(email)) >= limit
 
 
 def record_failure(email: str | None, address: str) -> None:
-    """Count one failed attempt against the account (unless `email` is None)
-    and the address; commit."""
+    """Count one failed attempt against the address and, unless `email` is
+    None, the email and each of its accounts (in any organization); commit."""
     now = utcnow()
-    keys = [address_key(address)] + ([account_key(email)] if email else [])
+    keys = [address_key(address)]
+    if email:
+        keys += [account_key(email), *map(user_key, accounts_of(email))]
     db.session.add_all(SignInFailure(key=key, created_at=now) for key in keys)
     # Old rows are useless: drop them as we go so the table stays small.
     db.session.execute(
@@ -87,6 +134,17 @@ def clear_account(email: str, *, commit: bool = True) -> int:
     )
     if commit:
         db.session.commit()
+    return result.rowcount
+
+
+def clear_user(user_id: int) -> int:
+    """Forget one account's failures (not committed); how many were forgotten.
+
+    The email's count, and the other accounts of the email, are left alone.
+    """
+    result = db.session.execute(
+        db.delete(SignInFailure).filter_by(key=user_key(user_id))
+    )
     return result.rowcount
 
 

@@ -10,7 +10,9 @@ import ast
 import re
 from pathlib import Path
 
+from blueprints.audit.labels import FAILED_KINDS
 from blueprints.audit.labels import KIND_LABELS
+from blueprints.audit.labels import REFUSED_KINDS
 from blueprints.audit.labels import field_words
 from blueprints.audit.labels import kind_label
 from blueprints.audit.labels import value_words
@@ -154,6 +156,23 @@ def test_every_recorded_kind_has_a_label() -> None:
         assert any(re.match(pattern, kind) for kind in KIND_LABELS), (
             f"{where}: no label matches the kinds {pattern} makes"
         )
+
+
+def test_every_refusal_or_failure_kind_reads_as_one() -> None:
+    """A kind named like a refusal or a failure never shows a "Success" badge."""
+    kinds, _patterns = recorded_kinds()
+    assert {"scim.unauthorized", "universal_logout.refused"} <= kinds
+    named = {k for k in kinds if k.endswith(("refused", "failed", "unauthorized"))}
+    missing = sorted(named - REFUSED_KINDS - FAILED_KINDS)
+    assert not missing, (
+        f"Add to REFUSED_KINDS or FAILED_KINDS in blueprints/audit/labels.py: {missing}"
+    )
+
+
+def test_scim_unauthorized_reasons_read_as_words() -> None:
+    reasons = ("revoked", "holder_inactive", "wrong_scheme", "unknown_key", "no_key")
+    for reason in reasons:
+        assert value_words(reason) != reason
 
 
 def test_scim_kinds_are_all_labelled() -> None:

@@ -157,7 +157,7 @@ MATRIX: list[tuple[str, str, str, str, str]] = [
     ("ui", "admin", "admin", "reactivate", ALLOW),
     # An Okta-made admin without an identity links by email again: owners only.
     ("ui", "admin", "admin", "remove_identity", OWNER_ONLY),
-    ("ui", "admin", "admin", "unlock", ALLOW),
+    ("ui", "admin", "admin", "unlock", OWNER_ONLY),
     ("ui", "admin", "member", "make_admin", ALLOW),
     ("ui", "admin", "member", "make_owner", OWNER_ONLY),
     ("ui", "admin", "member", "deactivate", ALLOW),

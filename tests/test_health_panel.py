@@ -17,6 +17,8 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
+from urllib.parse import urlsplit
 
 import pytest
 from cryptography import x509
@@ -126,6 +128,30 @@ def unauthorized_rows(app: Flask) -> list[dict[str, Any]]:
 
 
 # -- refusals and their references ---------------------------------------------
+
+
+def test_the_panel_shows_only_okta_error_codes_okta_sends(
+    app: Flask, org: OrgInfo, provider: str
+) -> None:
+    """Anyone can send any `error` to /okta/callback: the panel names the codes
+    Okta sends and no other text; the audit row keeps what was sent."""
+    connect_okta(app, org, provider)
+    owner = owner_of(app, org)
+    sent = "call_support_at_555_0100_now"
+    for error, shown in (
+        ("consent_required", "Okta returned consent required"),
+        (sent, "Okta returned an unrecognised error"),
+    ):
+        person = app.test_client()
+        state = parse_qs(urlsplit(start(person)).query)["state"][0]
+        answer = person.get(
+            "/okta/callback", query_string={"error": error, "state": state}
+        )
+        assert answer.status_code == 403
+        html = panel(owner)
+        assert shown in html
+    assert "555" not in html and "support" not in html
+    assert events(app, "sign_in.refused")[-1]["reason"] == f"Okta returned {sent}"
 
 
 def test_a_refused_okta_sign_in_shows_a_reference_that_the_panel_shows_and_links(

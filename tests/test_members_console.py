@@ -702,6 +702,38 @@ def test_the_page_counts_failures_and_unlock_clears_them(
     assert notice(admin, mia, "lockout").startswith(f"locked {limit} failed")
 
 
+def test_unlock_lifts_its_own_accounts_lockout_only(app: Flask, org: OrgInfo) -> None:
+    """The same email in Globex: Acme's Unlock lets Acme's account in again,
+    and the guesses against Globex's account stay locked out."""
+    globex = make_org(app, "Globex")
+    theirs = "globex's own passphrase"
+    make_user(app, globex.id, "sam@acme.test", password=theirs)
+    sam = make_user(app, org.id, "sam@acme.test")
+    make_user(app, org.id, "ada@acme.test", role="admin")
+    admin = client_for(app, "ada@acme.test")
+    limit = app.config["SIGNIN_MAX_FAILURES_PER_ACCOUNT"]
+    for _ in range(limit):
+        assert sign_in(app.test_client(), "sam@acme.test", "a guess").status_code == 401
+    assert notice(admin, sam, "lockout").startswith(f"locked {limit} failed")
+    assert sign_in(app.test_client(), "sam@acme.test").status_code == 429
+
+    assert admin.post(f"/members/{sam}/unlock").status_code == 302
+    [event] = events(app, "member.unlocked")
+    assert event["failures_cleared"] == limit
+    assert notice(admin, sam, "lockout").startswith("not locked")
+    # A wrong guess now is just that, as for an email in no other organization.
+    assert sign_in(app.test_client(), "sam@acme.test", "a guess").status_code == 401
+    assert notice(admin, sam, "lockout").startswith("1 failed")
+    assert sign_in(app.test_client(), "sam@acme.test").status_code == 302
+    # Globex's account is not even checked: its right password is refused too,
+    # as a wrong password (429 would say another account of the email is locked).
+    assert sign_in(app.test_client(), "sam@acme.test", theirs).status_code == 401
+    last = {
+        e["organization_id"]: e["reason"] for e in events(app, "sign_in.refused")[-2:]
+    }
+    assert last == {org.id: "wrong password", globex.id: "throttled"}
+
+
 def test_a_member_cannot_unlock(app: Flask, org: OrgInfo) -> None:
     mia = make_user(app, org.id, "mia@acme.test")
     make_user(app, org.id, "max@acme.test")
@@ -852,6 +884,27 @@ def test_a_click_while_another_is_sending_mails_nobody(
     with app.app_context():
         claim = db.session.get(Organization, org.id).link_emails_claimed_at
         assert claim is None  # released when done
+
+
+def test_a_click_whose_claim_was_taken_over_leaves_the_new_claim(
+    mailing: tuple[Flask, OrgInfo, Mailbox, dict[str, int]],
+) -> None:
+    """A click so slow that its claim went stale ends: the click that took the
+    claim over is still sending, so a third must still find it taken."""
+    app, org, _mailbox, _people = mailing
+    column = Organization.link_emails_claimed_at
+    with app.app_context():
+        organization = db.session.get(Organization, org.id)
+        assert organization is not None
+        # The slow click claimed 3 minutes ago (past the resend interval).
+        slow = bulk._claim(organization) - timedelta(minutes=3)
+        db.session.execute(db.update(Organization).values(link_emails_claimed_at=slow))
+        db.session.commit()
+        newer = bulk._claim(organization)
+        bulk._release(organization, slow)
+        assert db.session.execute(db.select(column)).scalar_one() == newer
+        bulk._release(organization, newer)
+        assert db.session.execute(db.select(column)).scalar_one() is None
 
 
 def test_clicks_at_once_mail_each_member_once(

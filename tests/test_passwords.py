@@ -728,7 +728,7 @@ def test_okta_only_answers_are_counted_by_the_sign_in_throttle(
         failures = db.session.execute(
             db.select(db.func.count()).select_from(SignInFailure)
         ).scalar_one()
-    assert failures == 2 * limit  # the account's and the address's
+    assert failures == 3 * limit  # the email's, the account's and the address's
 
 
 def test_without_okta_a_passwordless_account_is_just_a_wrong_password(

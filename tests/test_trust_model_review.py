@@ -389,14 +389,23 @@ def test_another_organizations_admin_cannot_see_or_lift_a_lockout(app: Flask) ->
     twin = user_row(app, evil.id, acme.owner_email)
     assert twin is not None
 
+    # Evil sees its own account's failures (none), nothing of Acme's...
     page = evil_owner.get(f"/members/{twin['id']}").text
     assert 'id="unlock"' not in page
-    before = snapshot(app)
+    assert "another organization" not in page
+    before = snapshot(app)["sign_in_failure"]
     page = flashed(evil_owner, evil_owner.post(f"/members/{twin['id']}/unlock"))
-    assert "only the server administrator can unlock it" in page
-    assert snapshot(app) == before
-    assert events(app, "member.unlocked") == []
-    assert sign_in(app.test_client(), acme.owner_email).status_code == 429
+    assert "another organization" not in page
+    # ...and its Unlock forgets only its own account's failures.
+    assert snapshot(app)["sign_in_failure"] == before
+    [event] = events(app, "member.unlocked")
+    assert event["failures_cleared"] == 0
+    # Acme's owner stays locked: the right password is not checked. It reads
+    # as a wrong one (401): a 429 after Evil's Unlock would tell Evil that
+    # another organization has a locked account with this email.
+    assert sign_in(app.test_client(), acme.owner_email).status_code == 401
+    assert events(app, "sign_in.refused")[-1]["reason"] == "throttled"
+    assert events(app, "sign_in.refused")[-1]["organization_id"] == acme.id
 
     # The server administrator still can.
     result = app.test_cli_runner().invoke(
@@ -424,7 +433,12 @@ def test_a_sign_in_in_another_organization_does_not_lift_a_lockout(app: Flask) -
     assert sign_in(client, acme.owner_email, "a wrong guess").status_code == 401
     with app.app_context():
         assert throttle.account_locked(acme.owner_email)
-    assert sign_in(app.test_client(), acme.owner_email).status_code == 429
+    # Acme's owner's right password is not checked: refused as a wrong one (a
+    # 429 would tell Evil's account that another account of its email is
+    # locked), and Acme's audit log says it was throttled.
+    assert sign_in(app.test_client(), acme.owner_email).status_code == 401
+    assert events(app, "sign_in.refused")[-2]["reason"] == "throttled"
+    assert events(app, "sign_in.refused")[-2]["organization_id"] == acme.id
 
 
 # -- 5. SAML: the NameID must be the person Okta provisioned ----------------------

@@ -7,6 +7,8 @@ needs a label here: `tests/test_audit_page.py` scans core/ and blueprints/ for
 
 from __future__ import annotations
 
+from core.health import UNAUTHORIZED_REASONS
+
 # kind -> the label a person reads in the Event column and the kind filter.
 KIND_LABELS: dict[str, str] = {
     # Signing in and out
@@ -75,12 +77,16 @@ KIND_LABELS: dict[str, str] = {
 }
 
 # Kinds whose rows are refusals or failures (the Status badge); every other kind
-# is a success, except a test sign-in, whose `passed` detail decides.
+# is a success, except a test sign-in, whose `passed` detail decides. A recorded
+# kind named *refused, *failed or *unauthorized must be in one of them
+# (tests/test_audit_labels.py).
 REFUSED_KINDS = frozenset(
     {
         "sign_in.refused",
         "password.change_refused",
         "password.reset_refused",
+        "scim.unauthorized",
+        "universal_logout.refused",
     }
 )
 FAILED_KINDS = frozenset(
@@ -88,6 +94,7 @@ FAILED_KINDS = frozenset(
         "password.reset_email_failed",
         "password.invitation_failed",
         "okta.link_email_failed",
+        "recovery_code.email_failed",
     }
 )
 
@@ -158,6 +165,8 @@ VALUE_WORDS: dict[str, str] = {
     "okta only": "signs in with Okta only",
     "outbox": "the outbox (no mail server)",
     "link": "link emailed",
+    # Why a SCIM request was refused for its key (scim.unauthorized `reason`).
+    **UNAUTHORIZED_REASONS,
 }
 
 # SCIM `scimType` -> words (the raw type is kept in brackets: Okta shows it too).

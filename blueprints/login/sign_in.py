@@ -52,13 +52,18 @@ def check_password(email: str, password: str, address: str) -> PasswordCheck:
     """
     everyone = accounts_with_password(email)
     org_ids = sorted({user.organization_id for user in everyone})
-    if throttle.is_throttled(email, address):
+    # Every account of the email counts, with a password or not: throttled
+    # when all are locked, so an Unlock anywhere reveals nothing of the others.
+    ids = throttle.accounts_of(email)
+    if throttle.is_throttled(email, address, ids):
         _refuse_throttled(email, address, org_ids)
         return PasswordCheck(THROTTLED)
+    # A locked account (another organization's may be) is never checked.
+    locked = throttle.locked_users(ids)
     # Accounts whose organization requires Okta are never checked: the answer
     # for them is the same whether the password is right or wrong (no oracle).
     allowed = {user.id: password_allowed(user) for user in everyone}
-    candidates = [user for user in everyone if allowed[user.id]]
+    candidates = [u for u in everyone if allowed[u.id] and u.id not in locked]
     covered = sorted({u.organization_id for u in everyone if not allowed[u.id]})
     if not candidates:
         spend_password_check(password)
@@ -73,7 +78,11 @@ def check_password(email: str, password: str, address: str) -> PasswordCheck:
         _refuse_wrong_password(email, address, covered, reason=OKTA_REQUIRED)
         return PasswordCheck(OKTA_REQUIRED)
     if not matched:
-        _refuse_wrong_password(email, address, org_ids)
+        # A wrong password, whether or not another account of the email is
+        # locked (a 429 here would tell which emails have one elsewhere); the
+        # locked account's organization reads that it was throttled.
+        throttled = {u.organization_id for u in everyone if u.id in locked}
+        _refuse_wrong_password(email, address, org_ids, throttled=throttled)
         return PasswordCheck(WRONG_PASSWORD)
     return PasswordCheck(MATCHED, _accept(email, everyone, matched))
 
@@ -127,17 +136,23 @@ def okta_only_organizations(email: str) -> list[int]:
 
 
 def _refuse_wrong_password(
-    email: str, address: str, org_ids: list[int], reason: str = WRONG_PASSWORD
+    email: str,
+    address: str,
+    org_ids: list[int],
+    reason: str = WRONG_PASSWORD,
+    throttled: set[int] | frozenset[int] = frozenset(),
 ) -> None:
     """Count a failed attempt against the account and address, audit it; commit.
 
     An Okta-only account's refusal (`reason` OKTA_ONLY) is counted the same,
     so asking which emails sign in with Okta costs as much as guessing
-    passwords.
+    passwords. The organizations in `throttled` (whose account was locked,
+    so not checked) read THROTTLED instead.
     """
     throttle.record_failure(email, address)
     for org_id in org_ids or [None]:
-        audit.record("sign_in.refused", org_id, actor=email, reason=reason)
+        said = THROTTLED if org_id in throttled else reason
+        audit.record("sign_in.refused", org_id, actor=email, reason=said)
     db.session.commit()
 
 
@@ -146,6 +161,9 @@ def _accept(email: str, candidates: list[User], matched: list[User]) -> list[Use
 
     Returns the active accounts among `matched`.
     """
+    for user in matched:
+        # Each account the password opened: never the others of the email.
+        throttle.clear_user(user.id)
     if len(candidates) == 1:
         # Only when this email opens one account: a success in one organization
         # must not lift a lockout that guards the same email in another.

@@ -8,6 +8,7 @@ A service of the members pages: each email is `core.linking.send_link_email`
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from core import audit
 from core import authority
@@ -63,8 +64,9 @@ class AlreadySending(Exception):
     """Another click of the organization's bulk link email is still sending."""
 
 
-def _claim(org: Organization) -> None:
+def _claim(org: Organization) -> datetime:
     """Claim the organization's bulk link email, by compare-and-set; commit.
+    Returns the claim's time (what `_release` compares with).
 
     Of two clicks at once (a double click), the second waits for the first's
     row lock, then finds the claim taken: without this both would read the
@@ -86,13 +88,21 @@ def _claim(org: Organization) -> None:
     db.session.commit()
     if claimed != 1:
         raise AlreadySending
+    return now
 
 
-def _release(org: Organization) -> None:
-    """End the claim (commit): the next click may send to whoever remains."""
+def _release(org: Organization, claimed_at: datetime) -> None:
+    """End our claim (commit): the next click may send to whoever remains.
+
+    Only if it is still ours (compare-and-set): a click so slow that its claim
+    went stale and another took it over must not end the other's claim.
+    """
     db.session.execute(
         db.update(Organization)
-        .where(Organization.id == org.id)
+        .where(
+            Organization.id == org.id,
+            Organization.link_emails_claimed_at == claimed_at,
+        )
         .values(link_emails_claimed_at=None)
         .execution_options(synchronize_session=False)
     )
@@ -107,14 +117,14 @@ def email_unlinked(org: Organization, *, actor: User) -> BulkLinks:
     nothing to them; one at the same moment finds the claim taken
     (AlreadySending). Deactivated members never get one.
     """
-    _claim(org)
+    claimed_at = _claim(org)
     try:
         result = _email_unlinked(org, actor)
     except Exception:
         db.session.rollback()
-        _release(org)
+        _release(org, claimed_at)
         raise
-    _release(org)
+    _release(org, claimed_at)
     return result
 
 

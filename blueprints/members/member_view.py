@@ -25,7 +25,6 @@ from core.authority import Actor
 from core.models import OktaIdentity
 from core.models import Organization
 from core.models import User
-from core.provisioning import users
 from core.sso import sso_available
 
 # How each way of deactivating reads: "Deactivated by … <via>".
@@ -90,7 +89,6 @@ class Lockout:
     failures: int
     limit: int
     minutes: int
-    shared: bool  # the email has an account in another organization too
 
     @property
     def locked(self) -> bool:
@@ -99,12 +97,11 @@ class Lockout:
 
 
 def lockout_state(user: User) -> Lockout:
-    """How many password failures `user`'s email has within the window."""
+    """How many password failures `user`'s account has within the window (its
+    own: never the same email's accounts in other organizations)."""
     config = current_app.config
-    failures = throttle.recent_failures(throttle.account_key(user.email))
     return Lockout(
-        failures,
+        throttle.recent_failures(throttle.user_key(user.id)),
         config["SIGNIN_MAX_FAILURES_PER_ACCOUNT"],
         int(config["SIGNIN_FAILURE_WINDOW_SECONDS"]) // 60,
-        bool(failures) and users.email_in_other_organizations(user),
     )

@@ -26,7 +26,8 @@ Exceptions, each a transaction of its own on purpose:
   refused request is logged and nothing of it is half-applied.
 - Throttle failure rows (`throttle.record_failure`) commit at once, so the
   count holds whatever the request does next and every worker sees it;
-  `throttle.clear_account` too, unless a service passes `commit=False`.
+  `throttle.clear_account` too, unless a service passes `commit=False`;
+  `throttle.clear_user` (one account's failures) never commits on its own.
 - Session rows (`sessions.start_session`, `sessions.end_session`): signing in
   or out commits, with what the sign-in recorded before it.
 - Housekeeping: `housekeeping.prune` commits each batch of rows, so a large

@@ -13,6 +13,7 @@ from core.authority import Actor
 from core.extensions import db
 from core.models import OktaIdentity
 from core.models import User
+from core.require_okta import password_signs_in
 
 
 def remove_identity(actor: Actor | User, identity: OktaIdentity) -> None:
@@ -54,10 +55,11 @@ def _remove_identities(
 
 
 def _last_way_in(user: User, identities: list[OktaIdentity]) -> bool:
-    """Whether removing `identities` leaves `user` without a password and
-    without an identity at the organization's current Okta, having had one."""
+    """Whether removing `identities` leaves `user` without a password that
+    signs in (core.require_okta) and without an identity at the organization's
+    current Okta, having had one."""
     config = user.organization.sso_config
-    if user.password_hash or config is None:
+    if config is None or password_signs_in(user):
         return False
     current = set(
         db.session.execute(

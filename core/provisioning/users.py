@@ -248,22 +248,21 @@ def set_status(actor: Actor | User, user: User, status: str) -> None:
 
 
 def unlock(actor: Actor | User, user: User) -> int:
-    """Clear the password sign-in lockout of `user`'s email, audit, commit.
+    """Clear the password sign-in lockout of `user`'s account, audit, commit.
 
-    Returns how many recorded failures were forgotten.
-    :raise AccountError: if the actor may not (an owner's only by owners).
+    Only this account's failures (core.throttle): the same email's accounts
+    in other organizations stay locked, and nothing said depends on them. The
+    email's own count goes too when no other organization has the email, or
+    for the server administrator. Returns how many of the account's recorded
+    failures were forgotten.
+    :raise AccountError: if the actor may not (an owner's or an admin's only
+        by owners).
     """
     actor = Actor.of(actor)
     authority.check(actor, "unlock", user)
-    if not actor.is_server and email_in_other_organizations(user):
-        # The lockout guards the email across organizations: one
-        # organization's admin must not lift it for another's account.
-        raise authority.NotAllowed(
-            f"{user.email} also has an account in another organization on this "
-            "server, so only the server administrator can unlock it "
-            "(flask member unlock)."
-        )
-    cleared = throttle.clear_account(user.email, commit=False)
+    cleared = throttle.clear_user(user.id)
+    if actor.is_server or not email_in_other_organizations(user):
+        throttle.clear_account(user.email, commit=False)
     audit.record(
         "member.unlocked",
         user.organization_id,
