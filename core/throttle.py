@@ -109,6 +109,16 @@ def account_locked(email: str) -> bool:
     return recent_failures(account_key(email)) >= limit
 
 
+def record_user_failures(user_ids: Sequence[int]) -> None:
+    """Count one failed attempt against each of these accounts only (not
+    committed): a password that opened another account of the same email
+    failed for these all the same."""
+    now = utcnow()
+    db.session.add_all(
+        SignInFailure(key=user_key(user_id), created_at=now) for user_id in user_ids
+    )
+
+
 def record_failure(email: str | None, address: str) -> None:
     """Count one failed attempt against the address and, unless `email` is
     None, the email and each of its accounts (in any organization); commit."""

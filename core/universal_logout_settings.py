@@ -24,6 +24,7 @@ from core.models.values import unsafe_characters
 from core.outbound import OutboundError
 from core.outbound import check_url
 from core.sso_authority import universal_logout_problem
+from core.universal_logout_token import accepts
 
 APP_ID = re.compile(r"[A-Za-z0-9_-]{1,100}")
 
@@ -195,27 +196,27 @@ def _claimed_problem(
 
 
 def claimed_elsewhere(org: Organization, issuer: str, subject: str) -> bool:
-    """Whether another organization with Universal Logout on is addressed by
-    this Okta issuer and client ID (or app id)."""
-    others = db.select(UniversalLogoutConfig.organization_id).where(
-        UniversalLogoutConfig.enabled.is_(True),
-        UniversalLogoutConfig.organization_id != org.id,
+    """Whether another organization accepts Universal Logout addressed by this
+    Okta issuer and client ID (or app id) with a proven configuration
+    (`accepts`): an unproven claim blocks nobody, and routing ignores it."""
+    ulo = UniversalLogoutConfig
+    others = (
+        db.select(SsoConfig, ulo.enabled)
+        .join(ulo, SsoConfig.organization_id == ulo.organization_id)
+        .where(ulo.enabled.is_(True), ulo.organization_id != org.id)
     )
-    oidc = db.select(SsoConfig.id).where(
-        SsoConfig.organization_id.in_(others),
+    oidc = others.where(
         SsoConfig.protocol == "oidc",
         SsoConfig.oidc_issuer == issuer,
         SsoConfig.oidc_client_id == subject,
     )
-    saml = db.select(UniversalLogoutConfig.id).where(
-        UniversalLogoutConfig.organization_id.in_(others),
-        UniversalLogoutConfig.saml_okta_url == issuer,
-        UniversalLogoutConfig.saml_app_id == subject,
-        UniversalLogoutConfig.organization_id.in_(
-            db.select(SsoConfig.organization_id).filter_by(protocol="saml")
-        ),
+    saml = others.where(
+        SsoConfig.protocol == "saml",
+        ulo.saml_okta_url == issuer,
+        ulo.saml_app_id == subject,
     )
-    return db.session.execute(oidc.union_all(saml).limit(1)).first() is not None
+    rows = [*db.session.execute(oidc).all(), *db.session.execute(saml).all()]
+    return any(accepts(sso, bool(on), issuer) for sso, on in rows)
 
 
 def oidc_claim_problem(org: Organization, issuer: str, client_id: str) -> str | None:

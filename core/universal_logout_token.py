@@ -16,6 +16,7 @@ import json
 import time
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask import current_app
 from joserfc import jwt
@@ -149,7 +150,7 @@ def addressed_organizations(
     OIDC: the saved issuer and client ID; SAML: the Okta base URL and app
     instance id entered for Universal Logout. Anyone may save someone else's
     public issuer and client ID, so when some of them accept Universal Logout
-    with a proven configuration (`_eligible`) only those are candidates.
+    with a proven configuration (`accepts`) only those are candidates.
     :raise TokenRefused: when none matches.
     """
     found = _matching(unverified)
@@ -160,7 +161,9 @@ def addressed_organizations(
         )
     everyone = [(sso.organization, source) for sso, _on, source in found]
     eligible = [
-        (sso.organization, source) for sso, on, source in found if _eligible(sso, on)
+        (sso.organization, source)
+        for sso, on, source in found
+        if accepts(sso, on, unverified.issuer)
     ]
     return eligible or everyone
 
@@ -196,24 +199,35 @@ def _matching(
     ] + [(sso, bool(on), keys) for sso, on in saml]
 
 
-def _eligible(sso: SsoConfig, enabled: bool) -> bool:
-    """Whether the organization accepts Universal Logout with a live, proven
-    configuration: a paid plan, the switch on, Okta sign-in on, and (OIDC) a
-    passed test sign-in of the current settings (which needs the client
-    secret: saving someone else's public client ID proves nothing)."""
+def accepts(sso: SsoConfig, enabled: bool, issuer: str) -> bool:
+    """Whether the organization accepts Universal Logout from `issuer` with a
+    live, proven configuration: a paid plan, the switch on, Okta sign-in on,
+    and a passed test sign-in of the live protocol's current settings.
+
+    OIDC: the test needs the client secret, so saving someone else's public
+    client ID proves nothing. SAML: the Okta address entered for Universal
+    Logout must also be the host of the tested IdP's sign-in URL, so an
+    organization whose Okta is elsewhere cannot take another's address.
+    """
     if not (enabled and sso.okta_enabled and sso.organization.has_paid_plan):
         return False
-    if sso.protocol != "oidc":
-        return True
+    if sso.protocol == "saml" and _origin(sso.saml_sso_url or "") != _origin(issuer):
+        return False
     passed = db.session.execute(
         db.select(SsoTestResult.id).filter_by(
             organization_id=sso.organization_id,
-            protocol="oidc",
+            protocol=sso.protocol,
             passed=True,
-            settings_version=sso.settings_version("oidc"),
+            settings_version=sso.settings_version(sso.protocol),
         )
     ).first()
     return passed is not None
+
+
+def _origin(url: str) -> tuple[str, str]:
+    """The scheme and host (with port) of `url`, lower case."""
+    parts = urlsplit(url)
+    return parts.scheme.lower(), parts.netloc.lower()
 
 
 def verify(unverified: Unverified, audience: str) -> Verified:

@@ -15,6 +15,7 @@ import pytest
 from flask import Flask
 
 from core.extensions import db
+from core.models import SsoConfig
 from core.models import UniversalLogoutConfig
 from tests.support.builders import OrgInfo
 from tests.support.builders import make_app
@@ -130,13 +131,18 @@ def test_a_token_two_organizations_keys_verify_ends_nobody_s_sessions(
     saml_app: Flask, idp: SamlIdp, okta: OktaOrg
 ) -> None:
     """Two live claimants of one Okta app (written past the save-time check,
-    as a race would): the genuine token is refused, on both rows."""
+    as a race would; Globex's SAML app on the same Okta, so its claim is
+    proven): the genuine token is refused, on both rows."""
     app = saml_app
     acme = make_org(app)
     ana = ready(app, acme, okta)
     globex = make_org(app, "Globex")
     connected(app, globex, idp, send_links=False)
     with app.app_context():
+        sso = db.session.execute(
+            db.select(SsoConfig).filter_by(organization_id=globex.id)
+        ).scalar_one()
+        sso.saml_sso_url = okta.base + "/app/globex/exk1/sso/saml"
         db.session.add(
             UniversalLogoutConfig(
                 organization_id=globex.id,

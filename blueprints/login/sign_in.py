@@ -84,7 +84,8 @@ def check_password(email: str, password: str, address: str) -> PasswordCheck:
         throttled = {u.organization_id for u in everyone if u.id in locked}
         _refuse_wrong_password(email, address, org_ids, throttled=throttled)
         return PasswordCheck(WRONG_PASSWORD)
-    return PasswordCheck(MATCHED, _accept(email, everyone, matched))
+    failed = [user for user in candidates if user not in matched]
+    return PasswordCheck(MATCHED, _accept(email, everyone, matched, failed))
 
 
 def accounts_with_password(email: str) -> list[User]:
@@ -156,14 +157,21 @@ def _refuse_wrong_password(
     db.session.commit()
 
 
-def _accept(email: str, candidates: list[User], matched: list[User]) -> list[User]:
-    """The password was right: clear the throttle, audit the deactivated; commit.
+def _accept(
+    email: str, candidates: list[User], matched: list[User], failed: list[User]
+) -> list[User]:
+    """The password was right for `matched`: clear their throttle, count a
+    failure against each account in `failed` (checked, not opened), audit the
+    deactivated; commit.
 
+    Without that count a second account of a victim's email, whose password
+    an attacker sets to each guess, would make guessing the victim's free.
     Returns the active accounts among `matched`.
     """
     for user in matched:
         # Each account the password opened: never the others of the email.
         throttle.clear_user(user.id)
+    throttle.record_user_failures([user.id for user in failed])
     if len(candidates) == 1:
         # Only when this email opens one account: a success in one organization
         # must not lift a lockout that guards the same email in another.
