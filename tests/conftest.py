@@ -3,8 +3,8 @@
 Builders, readers, servers and constants live in `tests/support/` (importable
 from anywhere, imported once); this file holds the fixtures every module gets,
 and makes the support fixtures several modules use visible to all (the
-mailbox, the OpenID providers, the migration apps, the browser's, the live
-SCIM server).
+mailbox, the OpenID providers, the SAML IdP and its app, the migration apps,
+the browser's, the live SCIM server).
 
 The database is a SQLite file in the test's folder, or, when
 GATEHOUSE_TEST_DATABASE_URL names a PostgreSQL server (`make test-postgres`), a
@@ -44,6 +44,8 @@ from tests.support.mail import smtp_settings
 from tests.support.migrations import empty_app  # noqa: F401
 from tests.support.migrations import migrated_app  # noqa: F401
 from tests.support.oidc import provider  # noqa: F401
+from tests.support.saml import idp  # noqa: F401
+from tests.support.saml import saml_app  # noqa: F401
 
 # The same examples every run (a red run is red everywhere, a green one is not
 # luck), and no .hypothesis/ folder. `pytest --hypothesis-profile=explore`

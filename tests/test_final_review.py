@@ -5,25 +5,18 @@ Universal Logout routing). Each test here fails while its finding stands.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import pytest
 from flask import Flask
 
 from core import throttle
-from core.extensions import db
 from tests.support.builders import OrgInfo
-from tests.support.builders import make_app
 from tests.support.builders import make_org
 from tests.support.builders import make_user
 from tests.support.builders import sign_in
 from tests.support.oidc import CLIENT_ID
 from tests.support.oidc import connect_okta
 from tests.support.rows import signed_in_user_id
-from tests.support.saml import ACS_URL
-from tests.support.saml import PUBLIC_BASE_URL as SAML_BASE_URL
 from tests.support.saml import connect
 from tests.support.saml import connected
 from tests.support.saml_idp import SamlIdp
@@ -115,20 +108,6 @@ def test_twin_account_in_attacker_org_is_an_unthrottled_password_oracle(
 # -- Universal Logout: one organization silencing another ---------------------
 
 ANA = "ana@acme.test"
-
-
-@pytest.fixture
-def saml_app(tmp_path: Path) -> Iterator[Flask]:
-    app = make_app(tmp_path, PUBLIC_BASE_URL=SAML_BASE_URL)
-    yield app
-    with app.app_context():
-        db.engine.dispose()
-
-
-@pytest.fixture
-def idp(tmp_path: Path) -> Iterator[SamlIdp]:
-    with SamlIdp(SAML_BASE_URL, ACS_URL, tmp_dir=tmp_path / "idp") as server:
-        yield server
 
 
 def _owner(app: Flask, org: OrgInfo) -> Any:

@@ -84,13 +84,6 @@ def app(tmp_path: Path) -> Iterator[Flask]:
         db.engine.dispose()
 
 
-@pytest.fixture
-def idp(tmp_path: Path) -> Iterator[SamlIdp]:
-    """A SAML IdP on 127.0.0.1 that knows Gatehouse as its SP."""
-    with SamlIdp(PUBLIC_BASE_URL, ACS_URL, tmp_dir=tmp_path / "idp") as server:
-        yield server
-
-
 def fingerprint(cert_b64: str) -> str:
     """SHA-256 fingerprint as the settings page writes it."""
     digest = hashlib.sha256(base64.b64decode(cert_b64)).hexdigest().upper()

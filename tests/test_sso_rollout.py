@@ -12,8 +12,6 @@ at the end.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -30,7 +28,6 @@ from core.security import decrypt_secret
 from core.sso_authority import sso_test_problem
 from tests.support.builders import AppMaker
 from tests.support.builders import OrgInfo
-from tests.support.builders import make_app
 from tests.support.builders import make_org
 from tests.support.builders import make_user
 from tests.support.builders import sign_in
@@ -56,7 +53,6 @@ from tests.support.rows import identities
 from tests.support.rows import signed_in_user_id
 from tests.support.rows import snapshot
 from tests.support.rows import sso_config
-from tests.support.saml import ACS_URL
 from tests.support.saml import PUBLIC_BASE_URL as SAML_BASE
 from tests.support.saml import connect
 from tests.support.saml import post_from_okta
@@ -101,21 +97,6 @@ def text_of(page: str, element_id: str) -> str:
             inner = page[at : at + match.start()]
             return " ".join(re.sub(r"<[^>]+>", " ", inner).split())
     raise AssertionError(f"#{element_id} is not closed")
-
-
-@pytest.fixture
-def saml_app(tmp_path: Path) -> Iterator[Flask]:
-    """An app whose public address is the SAML IdP's SP entity ID."""
-    app = make_app(tmp_path, PUBLIC_BASE_URL=SAML_BASE)
-    yield app
-    with app.app_context():
-        db.engine.dispose()
-
-
-@pytest.fixture
-def idp(tmp_path: Path) -> Iterator[SamlIdp]:
-    with SamlIdp(SAML_BASE, ACS_URL, tmp_dir=tmp_path / "idp") as server:
-        yield server
 
 
 # -- Save changes nothing for members ------------------------------------------

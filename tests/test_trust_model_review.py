@@ -117,28 +117,12 @@ RACE_ROUNDS = 20
 
 
 @pytest.fixture
-def saml_app(tmp_path: Path) -> Iterator[Flask]:
-    """An app at the SAML tests' public address, without a mail server."""
-    app = make_app(tmp_path, PUBLIC_BASE_URL=SAML_BASE)
-    yield app
-    with app.app_context():
-        db.engine.dispose()
-
-
-@pytest.fixture
 def mail_app(tmp_path: Path, mailbox: tuple[Mailbox, int]) -> Iterator[Flask]:
     """An app (at http://localhost) whose mail goes to the real `mailbox`."""
     app = make_app(tmp_path, **smtp_settings(mailbox[1]))
     yield app
     with app.app_context():
         db.engine.dispose()
-
-
-@pytest.fixture
-def idp(tmp_path: Path) -> Iterator[SamlIdp]:
-    """The organization's real Okta (SAML), knowing Gatehouse as its SP."""
-    with SamlIdp(SAML_BASE, ACS_URL, tmp_dir=tmp_path / "idp") as server:
-        yield server
 
 
 # -- helpers ----------------------------------------------------------------------

@@ -5,7 +5,6 @@ Hostile requests are in tests/test_universal_logout_hostile.py."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,6 @@ from core.models import UniversalLogoutJti
 from core.models import UserSession
 from core.models import utcnow
 from tests.support.builders import OrgInfo
-from tests.support.builders import make_app
 from tests.support.builders import make_org
 from tests.support.builders import make_user
 from tests.support.builders import scim_key
@@ -35,7 +33,6 @@ from tests.support.rows import assert_nobody_signed_in
 from tests.support.rows import events
 from tests.support.rows import get_user
 from tests.support.rows import signed_in_user_id
-from tests.support.saml import ACS_URL
 from tests.support.saml import PUBLIC_BASE_URL as SAML_BASE_URL
 from tests.support.saml import connected
 from tests.support.saml_idp import SamlIdp
@@ -386,22 +383,6 @@ def test_the_command_line_needs_saved_okta_settings_and_switches_it(
 
 
 # -- a SAML organization -----------------------------------------------------------
-
-
-@pytest.fixture
-def saml_app(tmp_path: Path) -> Iterator[Flask]:
-    """An app whose public address is the SAML tests' (the SP entity ID)."""
-    app = make_app(tmp_path, PUBLIC_BASE_URL=SAML_BASE_URL)
-    yield app
-    with app.app_context():
-        db.engine.dispose()
-
-
-@pytest.fixture
-def idp(tmp_path: Path) -> Iterator[SamlIdp]:
-    """A SAML IdP on 127.0.0.1 that knows Gatehouse as its SP."""
-    with SamlIdp(SAML_BASE_URL, ACS_URL, tmp_dir=tmp_path / "idp") as server:
-        yield server
 
 
 def test_a_saml_organization_names_its_okta_and_app_and_uses_okta_s_org_keys(

@@ -6,8 +6,6 @@ endpoint, the real settings pages and database."""
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,7 +15,6 @@ from core.extensions import db
 from core.models import UniversalLogoutConfig
 from core.models import User
 from tests.support.builders import OrgInfo
-from tests.support.builders import make_app
 from tests.support.builders import make_org
 from tests.support.builders import make_user
 from tests.support.builders import sign_in
@@ -26,8 +23,6 @@ from tests.support.oidc import connect_okta
 from tests.support.oidc import discovery
 from tests.support.oidc import okta_form
 from tests.support.rows import signed_in_user_id
-from tests.support.saml import ACS_URL
-from tests.support.saml import PUBLIC_BASE_URL as SAML_BASE_URL
 from tests.support.saml import connected
 from tests.support.saml_idp import SamlIdp
 from tests.support.universal_logout import OktaOrg
@@ -221,22 +216,6 @@ def test_after_okta_is_turned_off_a_logged_out_member_can_use_their_password(
 
 
 # -- 1b. the same through a SAML organization's Universal Logout settings ---------
-
-
-@pytest.fixture
-def saml_app(tmp_path: Path) -> Iterator[Flask]:
-
-    app = make_app(tmp_path, PUBLIC_BASE_URL=SAML_BASE_URL)
-    yield app
-    with app.app_context():
-        db.engine.dispose()
-
-
-@pytest.fixture
-def idp(tmp_path: Path) -> Iterator[SamlIdp]:
-
-    with SamlIdp(SAML_BASE_URL, ACS_URL, tmp_dir=tmp_path / "idp") as server:
-        yield server
 
 
 def test_a_saml_organization_s_owner_cannot_claim_another_s_okta_and_client_id(

@@ -7,8 +7,6 @@ signed out. Real parts: the Okta-shaped key server, the real SAML IdP."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,7 +16,6 @@ from core.extensions import db
 from core.models import SsoConfig
 from core.models import UniversalLogoutConfig
 from tests.support.builders import OrgInfo
-from tests.support.builders import make_app
 from tests.support.builders import make_org
 from tests.support.builders import make_user
 from tests.support.builders import sign_in
@@ -28,8 +25,6 @@ from tests.support.oidc import discovery
 from tests.support.oidc import okta_form
 from tests.support.rows import signed_in_user_id
 from tests.support.rows import snapshot
-from tests.support.saml import ACS_URL
-from tests.support.saml import PUBLIC_BASE_URL as SAML_BASE_URL
 from tests.support.saml import connected
 from tests.support.saml_idp import SamlIdp
 from tests.support.universal_logout import OktaOrg
@@ -67,20 +62,6 @@ def ready(app: Flask, org: OrgInfo, okta: OktaOrg) -> Any:
 
 def alive(app: Flask, client: Any) -> bool:
     return signed_in_user_id(app, client) is not None
-
-
-@pytest.fixture
-def saml_app(tmp_path: Path) -> Iterator[Flask]:
-    app = make_app(tmp_path, PUBLIC_BASE_URL=SAML_BASE_URL)
-    yield app
-    with app.app_context():
-        db.engine.dispose()
-
-
-@pytest.fixture
-def idp(tmp_path: Path) -> Iterator[SamlIdp]:
-    with SamlIdp(SAML_BASE_URL, ACS_URL, tmp_dir=tmp_path / "idp") as server:
-        yield server
 
 
 def test_a_saml_organization_cannot_turn_on_an_okta_app_another_accepts(

@@ -9,8 +9,11 @@ test's client.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.http import parse_date
@@ -20,6 +23,7 @@ from blueprints.okta_saml.flow import BROWSER_COOKIE
 from core.extensions import db
 from core.models import SamlRequest
 from tests.support.builders import OrgInfo
+from tests.support.builders import make_app
 from tests.support.builders import sign_in
 from tests.support.constants import ORG_NAME
 from tests.support.oidc import turn_on_for_everyone
@@ -31,6 +35,25 @@ PUBLIC_BASE_URL = "https://gatehouse.test"
 ACS_PATH = "/api/v1/auth/login/okta/callback"
 ACS_URL = PUBLIC_BASE_URL + ACS_PATH
 NAMEID_EMAIL = "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress"
+
+
+# Fixtures: a test module that signs in over SAML imports them by name.
+
+
+@pytest.fixture
+def saml_app(tmp_path: Path) -> Iterator[Flask]:
+    """An app whose public address is the SAML tests' (its SP entity ID)."""
+    app = make_app(tmp_path, PUBLIC_BASE_URL=PUBLIC_BASE_URL)
+    yield app
+    with app.app_context():
+        db.engine.dispose()
+
+
+@pytest.fixture
+def idp(tmp_path: Path) -> Iterator[SamlIdp]:
+    """A SAML IdP on 127.0.0.1 that knows Gatehouse as its SP."""
+    with SamlIdp(PUBLIC_BASE_URL, ACS_URL, tmp_dir=tmp_path / "idp") as server:
+        yield server
 
 
 def owner(app: Flask, org: OrgInfo) -> FlaskClient:
